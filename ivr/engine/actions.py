@@ -1,0 +1,66 @@
+"""Action: what the engine asks a gateway to do, in one vocabulary whatever the gateway.
+
+Adapters render these to TwiML, jambonz verbs or JSON; the engine never knows which.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class PromptRef:
+    """One prompt to play: its id, the text resolved for the call's language, and audio if any."""
+
+    prompt_id: str
+    text: str
+    audio: str | None = None  # path relative to the prompts/ tree, or None: speak the text
+
+
+@dataclass(frozen=True, slots=True)
+class Play:
+    prompts: tuple[PromptRef, ...]
+    barge_in: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class CollectDigits:
+    """Collect keys from the caller; the prompts are played while waiting (barge-in aware)."""
+
+    prompts: tuple[PromptRef, ...]
+    min_digits: int
+    max_digits: int
+    term_key: str | None
+    timeout_s: float
+    inter_digit_timeout_s: float
+    barge_in: bool
+    dont_have_key: str | None = None
+    step: str = ""
+    attempt: int = 1
+
+
+class RouteKind(StrEnum):
+    AGENT = "agent"
+    SELF_SERVICE = "self_service"
+    MAIN_MENU = "main_menu"
+    FLOW = "flow"
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """Hand the call on; `handoff` is the data attached for the agent or next system."""
+
+    kind: RouteKind
+    target: str
+    route_name: str
+    handoff: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup:
+    reason: str = "flow"
+
+
+Action = Play | CollectDigits | Transfer | Hangup
