@@ -1,0 +1,150 @@
+"""Service lines and routes from config/: which flow a number runs, and where routes go.
+
+Values may name environment variables as `${NAME}` or `${NAME:-default}`, so the same flow runs
+in test and in production with different queue ids and URLs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ivr.engine.actions import RouteKind
+
+_ENV_REF = re.compile(r"\$\{(?P<name>[A-Z_][A-Z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the file and what is wrong."""
+
+
+def expand_env(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """Replace `${NAME}` / `${NAME:-default}`; an unset variable without default is an error."""
+    env = os.environ if environ is None else environ
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match["name"], match["default"]
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"environment variable {name} is not set and has no default")
+
+    return _ENV_REF.sub(substitute, text)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RouteConfig(_Strict):
+    kind: RouteKind
+    target: str = Field(min_length=1)
+
+
+class ServiceLine(_Strict):
+    name: str = Field(min_length=1)
+    dnis: list[str] = Field(default_factory=list)
+    flow: str = Field(min_length=1)
+    language: str = Field(min_length=2)
+    settings: dict[str, bool | int | str] = Field(default_factory=dict)
+    routes: dict[str, str] = Field(default_factory=dict)
+
+
+class _RoutesFile(_Strict):
+    routes: dict[str, RouteConfig]
+
+
+class _ServiceLinesFile(_Strict):
+    service_lines: list[ServiceLine] = Field(min_length=1)
+    default_service_line: str
+
+
+class AppConfig(_Strict):
+    """The resolved configuration: routes by name and service lines by DNIS."""
+
+    routes: dict[str, RouteConfig]
+    service_lines: list[ServiceLine]
+    default_service_line: str
+
+    def service_line_for(self, dnis: str | None) -> ServiceLine:
+        for line in self.service_lines:
+            if dnis is not None and dnis in line.dnis:
+                return line
+        return self.service_line(self.default_service_line)
+
+    def service_line(self, name: str) -> ServiceLine:
+        for line in self.service_lines:
+            if line.name == name:
+                return line
+        raise ConfigError(f"no service line named {name!r}")
+
+    def route_names(self) -> set[str]:
+        """Every name a flow may route to: routes, plus aliases some service line defines."""
+        aliases = {alias for line in self.service_lines for alias in line.routes}
+        return set(self.routes) | aliases
+
+    def resolve_route(self, name: str, line: ServiceLine) -> tuple[str, RouteConfig]:
+        """A flow's route name -> (route name, route), through the line's aliases."""
+        resolved = line.routes.get(name, name)
+        route = self.routes.get(resolved)
+        if route is None:
+            raise ConfigError(
+                f"route {name!r} of service line {line.name!r} resolves to {resolved!r}, "
+                "which config/routes.yaml does not define"
+            )
+        return resolved, route
+
+
+def _read_yaml(path: Path, environ: Mapping[str, str] | None) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read: {error.strerror}") from error
+    try:
+        return yaml.safe_load(expand_env(text, environ))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from error
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from error
+
+
+def _describe(path: Path, error: ValidationError) -> ConfigError:
+    problems = "; ".join(
+        f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}" for item in error.errors()
+    )
+    return ConfigError(f"{path}: {problems}")
+
+
+def load_config(config_dir: Path, environ: Mapping[str, str] | None = None) -> AppConfig:
+    """Load `routes.yaml` and `service-lines.yaml` from a config directory and cross-check them."""
+    routes_path = config_dir / "routes.yaml"
+    lines_path = config_dir / "service-lines.yaml"
+    try:
+        routes = _RoutesFile.model_validate(_read_yaml(routes_path, environ))
+    except ValidationError as error:
+        raise _describe(routes_path, error) from error
+    try:
+        lines = _ServiceLinesFile.model_validate(_read_yaml(lines_path, environ))
+    except ValidationError as error:
+        raise _describe(lines_path, error) from error
+    config = AppConfig(
+        routes=routes.routes,
+        service_lines=lines.service_lines,
+        default_service_line=lines.default_service_line,
+    )
+    config.service_line(config.default_service_line)
+    for line in config.service_lines:
+        for alias, target in line.routes.items():
+            if target not in config.routes:
+                raise ConfigError(
+                    f"{lines_path}: service line {line.name!r} maps {alias!r} to {target!r}, "
+                    "which routes.yaml does not define"
+                )
+    return config

@@ -1,0 +1,55 @@
+"""Journal records: one per thing that happened in a call, with a timestamp.
+
+The engine produces them; stores (SQLite, PostgreSQL) persist them off the request path.
+A record never holds a collected secret: only its length and the outcome. Account and phone
+numbers are masked to their last digits before they reach a record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class RecordKind(StrEnum):
+    CALL_STARTED = "call_started"  # data: service_line, dnis, ani_presented, ani_trust, language
+    STEP_ENTERED = "step_entered"  # step, attempt
+    INPUT = "input"  # step, attempt, data: kind (digits|no_input|dont_have|invalid), length
+    OPERATION = "operation"  # step, outcome, duration_ms, data: operation, detail
+    STEP_OUTCOME = "step_outcome"  # step, outcome, attempt, duration_ms (time in the step)
+    IDV_STATUS = "idv_status"  # outcome = status; data: customer_id, factors_passed
+    ROUTED = "routed"  # outcome = route kind; data: route, target
+    HANGUP = "hangup"  # data: by (caller|flow)
+    CALL_ENDED = "call_ended"  # outcome = route|hangup; duration_ms = whole call
+
+
+@dataclass(frozen=True, slots=True)
+class JournalRecord:
+    call_id: str
+    seq: int  # order within the call, from 0
+    at: float  # unix time, seconds
+    kind: RecordKind
+    flow_id: str
+    flow_version: str
+    service_line: str
+    step: str | None = None
+    outcome: str | None = None
+    attempt: int | None = None
+    duration_ms: float | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class JournalSink(Protocol):
+    """Where the engine hands records; must not block the event loop (queue and return)."""
+
+    def write(self, records: list[JournalRecord]) -> None: ...
+
+
+def mask_number(value: str | None, keep: int = 4) -> str | None:
+    """'+447700900123' -> '*********0123': enough to recognise, not enough to use."""
+    if value is None:
+        return None
+    if len(value) <= keep:
+        return "*" * len(value)
+    return "*" * (len(value) - keep) + value[-keep:]
