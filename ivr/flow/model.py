@@ -81,6 +81,10 @@ HandoffField = Literal[
 IdvStatus = Literal["identified_and_verified", "identified_only", "not_identified"]
 
 
+def _status_only() -> list[HandoffField]:
+    return ["idv_status"]
+
+
 class Strict(BaseModel):
     """Unknown keys are errors: a typo must never be silently ignored."""
 
@@ -189,7 +193,7 @@ class RouteStep(StepBase):
 
     route: str = Field(min_length=1)
     say: PromptId | None = None
-    handoff: list[HandoffField] = Field(default_factory=lambda: ["idv_status"])
+    handoff: list[HandoffField] = Field(default_factory=_status_only)
 
 
 class CallFlowStep(StepBase):
@@ -291,7 +295,7 @@ class Result(Strict):
 
     say: PromptId | None = None
     route: str = Field(min_length=1)
-    handoff: list[HandoffField] = Field(default_factory=lambda: ["idv_status"])
+    handoff: list[HandoffField] = Field(default_factory=_status_only)
     token: Literal["visual_ivr"] | None = None
 
 
