@@ -1,0 +1,47 @@
+"""Shared SQLite plumbing: one way to open a file and one way to report its failures.
+
+Both the embedded directory and the lockout state live in SQLite files, possibly the same
+one and possibly shared by several worker processes, so every connection gets the same
+settings (WAL so readers never wait for the importer, a busy timeout instead of an instant
+"database is locked") and every sqlite error becomes a DirectoryError the flow can route on.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import aiosqlite
+
+from ivr.directory.port import DirectoryError
+
+BUSY_TIMEOUT_MS = 5000
+
+
+@contextmanager
+def translated(action: str) -> Iterator[None]:
+    """Re-raise sqlite/aiosqlite failures as DirectoryError.
+
+    sqlite's messages name tables and columns, never bound values, and answers are only ever
+    bound as parameters (and hashed first), so the message is safe to show.
+    """
+    try:
+        yield
+    except (sqlite3.Error, ValueError) as exc:  # aiosqlite raises ValueError when closed
+        raise DirectoryError(f"directory database error while {action}: {exc}") from exc
+
+
+async def connect(path: str | Path) -> aiosqlite.Connection:
+    """Open `path` in autocommit mode (transactions are explicit) with WAL and a busy timeout."""
+    with translated("opening the database"):
+        conn = await aiosqlite.connect(str(path), isolation_level=None)
+        try:
+            await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            await conn.execute("PRAGMA journal_mode = WAL")
+            await conn.execute("PRAGMA foreign_keys = ON")
+        except BaseException:
+            await conn.close()
+            raise
+    return conn
