@@ -1,0 +1,60 @@
+"""Open the customer directory named in configuration: a SQLite file or an HTTP service.
+
+Configuration names a directory by one string, so deployments switch backends without code.
+Both kinds come back with lockout across calls: the SQLite directory keeps it in its own
+file, the HTTP directory is wrapped by LockingDirectory with state in a local SQLite file.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from ivr.directory.http_directory import DEFAULT_TIMEOUT_S, HttpDirectory
+from ivr.directory.lockout import Clock, LockingDirectory, LockoutPolicy, LockoutState
+from ivr.directory.port import CustomerDirectory, DirectoryError
+from ivr.directory.sqlite_store import SqliteDirectory
+
+TOKEN_ENV = "IVR_DIRECTORY_TOKEN"
+DEFAULT_LOCKOUT_DB = "var/lockout.db"
+
+
+async def open_directory(
+    url_or_path: str,
+    *,
+    token: str | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    lockout_db: str | Path | None = None,
+    policy: LockoutPolicy | None = None,
+    clock: Clock = time.time,
+) -> CustomerDirectory:
+    """Open a SQLite directory or an HTTP one (with lockout state in `lockout_db`).
+
+    SQLite: a bare path, `sqlite:///relative/path` or `sqlite:////absolute/path`.
+    HTTP: `http://...` or `https://...`, the base URL of the contract's endpoints.
+
+    The HTTP bearer token defaults to the IVR_DIRECTORY_TOKEN environment variable, so it is
+    configured by reference and never written in a config file.
+    """
+    if url_or_path.startswith(("http://", "https://")):
+        state_path = Path(lockout_db or DEFAULT_LOCKOUT_DB)
+        state_path.parent.mkdir(parents=True, exist_ok=True)
+        state = await LockoutState.open(state_path)
+        try:
+            inner = await HttpDirectory.open(
+                url_or_path, token or os.environ.get(TOKEN_ENV), timeout_s=timeout_s
+            )
+        except BaseException:
+            await state.close()
+            raise
+        return LockingDirectory(inner, state, policy, clock)
+    if url_or_path.startswith("sqlite:///"):
+        path = url_or_path.removeprefix("sqlite:///")  # sqlite:////abs, sqlite:///relative
+    elif "://" in url_or_path:
+        raise DirectoryError(f"unsupported directory URL {url_or_path!r}")
+    else:
+        path = url_or_path
+    if not path:
+        raise DirectoryError("empty directory path")
+    return await SqliteDirectory.open(path, policy=policy, clock=clock)

@@ -1,0 +1,119 @@
+"""The HTTP directory: customers kept in the company's own system, reached over REST.
+
+The contract is in docs/directory-http-contract.md. Every call runs under a deadline, because
+a caller waiting in silence for a slow CRM is worse than being routed to an agent; any
+failure becomes a DirectoryError. Error messages name the request path and the status, never
+the answer and never the response body (a server may echo what it was sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from ivr.directory.phone import normalise_phone
+from ivr.directory.port import (
+    Customer,
+    DirectoryError,
+    LookupResult,
+    LookupStatus,
+    VerifyStatus,
+)
+
+DEFAULT_TIMEOUT_S = 2.0
+
+
+class HttpDirectory:
+    """CustomerDirectory over HTTP; open with `await HttpDirectory.open(base_url, token)`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        session: aiohttp.ClientSession,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        owns_session: bool = True,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self._session = session
+        self._owns_session = owns_session
+
+    @classmethod
+    async def open(
+        cls, base_url: str, token: str | None = None, *, timeout_s: float = DEFAULT_TIMEOUT_S
+    ) -> HttpDirectory:
+        """Create the one shared session (connection pool) used for every call."""
+        headers = {"Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        session = aiohttp.ClientSession(headers=headers, raise_for_status=False)
+        return cls(base_url, session, timeout_s=timeout_s)
+
+    async def _call(self, method: str, path: str, body: dict[str, str] | None = None) -> Any:
+        what = f"{method} {path}"
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                async with self._session.request(method, self.base_url + path, json=body) as resp:
+                    if resp.status // 100 != 2:
+                        raise DirectoryError(f"directory {what} answered HTTP {resp.status}")
+                    raw = await resp.read()
+        except TimeoutError:
+            raise DirectoryError(f"directory {what} timed out after {self.timeout_s} s") from None
+        except aiohttp.ClientConnectionError as exc:
+            # These describe the connection (host, port, reason), never the request body.
+            raise DirectoryError(f"directory {what} failed: {exc}") from None
+        except aiohttp.ClientError as exc:
+            raise DirectoryError(f"directory {what} failed: {type(exc).__name__}") from None
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise DirectoryError(f"directory {what} returned malformed JSON") from None
+
+    async def _lookup(self, path: str) -> LookupResult:
+        data = await self._call("GET", path)
+        customers = data.get("customers") if isinstance(data, dict) else None
+        if not isinstance(customers, list):
+            raise DirectoryError(f"directory GET {path} returned no 'customers' list")
+        if not customers:
+            return LookupResult(LookupStatus.NOT_FOUND)
+        if len(customers) > 1:
+            return LookupResult(LookupStatus.MANY)
+        item = customers[0]
+        if not (
+            isinstance(item, dict)
+            and isinstance(item.get("customer_id"), str)
+            and isinstance(item.get("name"), str)
+            and item["customer_id"]
+        ):
+            raise DirectoryError(f"directory GET {path} returned a malformed customer")
+        return LookupResult.found(Customer(item["customer_id"], item["name"]))
+
+    async def lookup_by_phone(self, e164: str) -> LookupResult:
+        number = normalise_phone(e164)
+        if number is None:  # withheld or not a number: never sent, never matched
+            return LookupResult(LookupStatus.NOT_FOUND)
+        return await self._lookup(f"/customers/by-phone/{quote(number, safe='')}")
+
+    async def lookup_by_account(self, account_number: str) -> LookupResult:
+        number = "".join(account_number.split())
+        if not number:
+            return LookupResult(LookupStatus.NOT_FOUND)
+        return await self._lookup(f"/customers/by-account/{quote(number, safe='')}")
+
+    async def verify_answer(self, customer_id: str, field: str, answer: str) -> VerifyStatus:
+        path = f"/customers/{quote(customer_id, safe='')}/verify"
+        data = await self._call("POST", path, {"field": field, "answer": answer})
+        result = data.get("result") if isinstance(data, dict) else None
+        try:
+            return VerifyStatus(str(result))
+        except ValueError:
+            raise DirectoryError(f"directory POST {path} returned an unknown result") from None
+
+    async def close(self) -> None:
+        if self._owns_session:
+            await self._session.close()
