@@ -1,0 +1,66 @@
+"""Per-call state: plain, serialisable data, so any worker holding the store can continue a call.
+
+Nothing here refers to the compiled flow's objects; the flow is named by id and version, and
+the machine state by its id. A few hundred bytes a call, whatever the size of the flow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class Frame:
+    """A flow that called another with `call_flow` and waits for it to return."""
+
+    flow_id: str
+    flow_version: str
+    state: str
+
+
+@dataclass(slots=True)
+class CallState:
+    call_id: str
+    flow_id: str
+    flow_version: str
+    service_line: str
+    language: str
+    ani: str | None
+    dnis: str | None
+    caller_id_trust: str
+    state: str = ""  # machine state id (s_<step> or t_<terminal>)
+    attempts: dict[str, int] = field(default_factory=dict)
+    customer_id: str | None = None
+    customer_name: str | None = None
+    identified_by: str | None = None  # the step that identified the caller
+    factors_passed: list[str] = field(default_factory=list)
+    locked: bool = False
+    variables: dict[str, Any] = field(default_factory=dict)
+    idv_status: str | None = None
+    route: dict[str, str] | None = None  # {"kind", "name", "target"} once routed
+    ended_by: str | None = None  # "route" | "hangup"
+    steps_taken: int = 0
+    seq: int = 0  # next journal record number
+    started_at: float = 0.0
+    step_started_at: float = 0.0
+    stack: list[Frame] = field(default_factory=list)
+    last_event_key: str | None = None  # idempotency: the last gateway event applied
+    last_response: Any = None  # ...and what was answered to it
+
+    @property
+    def ended(self) -> bool:
+        return self.ended_by is not None
+
+    @property
+    def step(self) -> str | None:
+        return self.state[2:] if self.state.startswith("s_") else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CallState:
+        values = dict(data)
+        values["stack"] = [Frame(**frame) for frame in values.get("stack", [])]
+        return cls(**values)
