@@ -7,7 +7,7 @@ numbers are masked to their last digits before they reach a record.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -53,3 +53,45 @@ def mask_number(value: str | None, keep: int = 4) -> str | None:
     if len(value) <= keep:
         return "*" * len(value)
     return "*" * (len(value) - keep) + value[-keep:]
+
+
+# Keys a record's `data` must never carry: a collected secret or the raw digits of an input.
+# Stores strip them (and count it) rather than fail the call; the engine should never send them.
+SECRET_DATA_KEYS: frozenset[str] = frozenset(
+    {"digits", "answer", "pin", "otp", "passcode", "password", "secret", "card_number", "cvv"}
+)
+# Keys holding phone or account numbers: masked to their last digits wherever they appear.
+NUMBER_DATA_KEYS: frozenset[str] = frozenset(
+    {"ani", "dnis", "account", "account_number", "phone", "phone_number", "msisdn"}
+)
+
+
+def scrub_data(data: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """Return `data` without secret keys and with numbers masked, and how many keys were dropped.
+
+    Nested dictionaries are scrubbed too, so a secret cannot hide one level down.
+    """
+    clean: dict[str, Any] = {}
+    dropped = 0
+    for key, value in data.items():
+        lowered = key.lower()
+        if lowered in SECRET_DATA_KEYS:
+            dropped += 1
+            continue
+        if isinstance(value, dict):
+            value, inner = scrub_data(value)
+            dropped += inner
+        elif lowered in NUMBER_DATA_KEYS and isinstance(value, str):
+            value = mask_number(value)
+        clean[key] = value
+    return clean, dropped
+
+
+def scrub_record(record: JournalRecord) -> tuple[JournalRecord, int]:
+    """The record as a store may keep it (see `scrub_data`); the same object when already clean."""
+    if not record.data:
+        return record, 0
+    clean, dropped = scrub_data(record.data)
+    if not dropped and clean == record.data:
+        return record, 0
+    return replace(record, data=clean), dropped

@@ -1,0 +1,212 @@
+"""Fold a batch of journal records into per-call and per-step summary rows.
+
+Reports read the `calls` and `step_daily` tables, never the raw records, so that a report over a
+million calls scans a million narrow rows (or a few thousand daily rows) instead of twenty million
+records. The writer folds each batch in Python and the store upserts the result: each call's row
+is merged (counters added, first/last values kept) with what earlier batches wrote.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, fields
+from typing import Any
+
+from ivr.journal.records import JournalRecord, RecordKind, mask_number
+
+# Operation names that count as identification by ANI, by account number, and verification.
+ANI_LOOKUPS: frozenset[str] = frozenset({"directory.lookup_by_ani"})
+ACCOUNT_LOOKUPS: frozenset[str] = frozenset({"directory.lookup_by_account"})
+VERIFICATIONS: frozenset[str] = frozenset({"verify.answer"})
+ERROR_OUTCOMES: frozenset[str] = frozenset({"error", "timeout"})
+ENTERED = ""  # step_daily.outcome for the "step entered" counter
+
+
+def day_and_hour(at: float) -> tuple[str, int]:
+    """UTC calendar day ('YYYY-MM-DD') and hour of a unix time: the reports' buckets."""
+    t = time.gmtime(at)
+    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}", t.tm_hour
+
+
+@dataclass(slots=True)
+class CallRow:
+    """One call's contribution from one batch. None means "this batch says nothing"."""
+
+    call_id: str
+    started_at: float | None = None
+    day: str | None = None
+    hour: int | None = None
+    ended_at: float | None = None
+    duration_ms: float | None = None
+    service_line: str | None = None
+    flow_id: str | None = None
+    flow_version: str | None = None
+    language: str | None = None
+    dnis: str | None = None
+    ani_presented: int | None = None
+    ani_trust: str | None = None
+    idv_status: str | None = None
+    idv_at: float | None = None
+    customer_id: str | None = None
+    factors_passed: int | None = None
+    route_kind: str | None = None
+    route_name: str | None = None
+    route_target: str | None = None
+    ended_by: str | None = None
+    hangup_by: str | None = None
+    last_step: str | None = None
+    last_at: float | None = None
+    # flags merged with max(): once true, stays true
+    ani_identified: int = 0
+    account_identified: int = 0
+    max_attempt: int = 0
+    # counters merged by addition
+    records: int = 0
+    steps: int = 0
+    inputs: int = 0
+    no_inputs: int = 0
+    dont_haves: int = 0
+    invalid_inputs: int = 0
+    id_attempts: int = 0
+    verify_attempts: int = 0
+    op_errors: int = 0
+
+
+FIRST_WINS = ("started_at", "day", "hour")
+MAX_MERGED = ("ani_identified", "account_identified", "max_attempt")
+COUNTERS = (
+    "records",
+    "steps",
+    "inputs",
+    "no_inputs",
+    "dont_haves",
+    "invalid_inputs",
+    "id_attempts",
+    "verify_attempts",
+    "op_errors",
+)
+CALL_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(CallRow))
+
+
+def call_upsert_sql(placeholders: list[str], greatest: str) -> str:
+    """INSERT ... ON CONFLICT for `calls`, portable between SQLite and PostgreSQL.
+
+    `placeholders` are the value markers in CALL_COLUMNS order; `greatest` is MAX or GREATEST.
+    """
+    sets = []
+    for col in CALL_COLUMNS[1:]:
+        if col in FIRST_WINS:
+            sets.append(f"{col} = COALESCE(calls.{col}, excluded.{col})")
+        elif col in MAX_MERGED:
+            sets.append(f"{col} = {greatest}(calls.{col}, excluded.{col})")
+        elif col in COUNTERS:
+            sets.append(f"{col} = calls.{col} + excluded.{col}")
+        else:
+            sets.append(f"{col} = COALESCE(excluded.{col}, calls.{col})")
+    return (
+        f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join(placeholders)}) "
+        f"ON CONFLICT (call_id) DO UPDATE SET {', '.join(sets)}"
+    )
+
+
+StepKey = tuple[str, str, str, str, str, str]  # day, service_line, flow_id, version, step, outcome
+
+
+@dataclass(slots=True)
+class StepCount:
+    n: int = 0
+    duration_ms: float = 0.0
+    timed: int = 0  # how many of n carried a duration
+
+
+def _as_int(value: Any) -> int | None:
+    return int(value) if isinstance(value, bool | int | float) else None
+
+
+def _apply(row: CallRow, r: JournalRecord) -> None:
+    row.records += 1
+    row.service_line = r.service_line or row.service_line
+    row.flow_id = r.flow_id or row.flow_id
+    row.flow_version = r.flow_version or row.flow_version
+    row.last_at = r.at
+    if r.step:
+        row.last_step = r.step
+    if r.attempt:
+        row.max_attempt = max(row.max_attempt, r.attempt)
+    kind, data = r.kind, r.data
+    if kind is RecordKind.CALL_STARTED:
+        row.started_at = r.at
+        row.day, row.hour = day_and_hour(r.at)
+        row.language = data.get("language")
+        dnis = data.get("dnis")
+        row.dnis = mask_number(dnis) if isinstance(dnis, str) else None
+        row.ani_presented = _as_int(data.get("ani_presented"))
+        trust = data.get("ani_trust")
+        row.ani_trust = str(trust) if trust is not None else None
+    elif kind is RecordKind.STEP_OUTCOME:
+        row.steps += 1
+    elif kind is RecordKind.INPUT:
+        row.inputs += 1
+        what = data.get("kind")
+        row.no_inputs += what == "no_input"
+        row.dont_haves += what == "dont_have"
+        row.invalid_inputs += what == "invalid"
+    elif kind is RecordKind.OPERATION:
+        op = data.get("operation")
+        if r.outcome in ERROR_OUTCOMES:
+            row.op_errors += 1
+        if op in ANI_LOOKUPS and r.outcome == "found":
+            row.ani_identified = 1
+        elif op in ACCOUNT_LOOKUPS:
+            row.id_attempts += 1
+            row.account_identified |= r.outcome == "found"
+        elif op in VERIFICATIONS:
+            row.verify_attempts += 1
+    elif kind is RecordKind.IDV_STATUS:
+        row.idv_status = r.outcome
+        row.idv_at = r.at
+        customer = data.get("customer_id")
+        row.customer_id = str(customer) if customer is not None else row.customer_id
+        row.factors_passed = _as_int(data.get("factors_passed"))
+    elif kind is RecordKind.ROUTED:
+        row.route_kind = r.outcome
+        route, target = data.get("route"), data.get("target")
+        row.route_name = str(route) if route is not None else None
+        row.route_target = str(target) if target is not None else None
+    elif kind is RecordKind.HANGUP:
+        by = data.get("by")
+        row.hangup_by = str(by) if by is not None else "caller"
+    elif kind is RecordKind.CALL_ENDED:
+        row.ended_at = r.at
+        row.ended_by = r.outcome
+        row.duration_ms = r.duration_ms
+
+
+def fold(records: list[JournalRecord]) -> tuple[list[CallRow], dict[StepKey, StepCount]]:
+    """Per-call rows and per-(day, step, outcome) counts for one batch, in arrival order."""
+    calls: dict[str, CallRow] = {}
+    steps: dict[StepKey, StepCount] = {}
+    for r in records:
+        row = calls.get(r.call_id)
+        if row is None:
+            row = calls[r.call_id] = CallRow(r.call_id)
+            # A call whose CALL_STARTED was lost still gets a day, from its first record seen.
+            row.started_at = r.at
+            row.day, row.hour = day_and_hour(r.at)
+        _apply(row, r)
+        if r.kind in (RecordKind.STEP_ENTERED, RecordKind.STEP_OUTCOME) and r.step:
+            outcome = ENTERED if r.kind is RecordKind.STEP_ENTERED else (r.outcome or "?")
+            day, _ = day_and_hour(r.at)
+            key = (day, r.service_line, r.flow_id, r.flow_version, r.step, outcome)
+            count = steps.get(key)
+            if count is None:
+                count = steps[key] = StepCount()
+            count.n += 1
+            if r.duration_ms is not None and outcome != ENTERED:
+                count.duration_ms += r.duration_ms
+                count.timed += 1
+    return list(calls.values()), steps
+
+
+def call_values(row: CallRow) -> tuple[Any, ...]:
+    return tuple(getattr(row, col) for col in CALL_COLUMNS)

@@ -1,0 +1,207 @@
+"""The PostgreSQL journal, via an asyncpg pool.
+
+A batch is written with one `INSERT ... SELECT FROM unnest(arrays)` per table, in one
+transaction: a single round trip per table whatever the batch size. Extracts read through a
+server-side cursor. `?schema=NAME` in the URL puts the tables in their own schema (created on
+open), which is how tests and several deployments share one database.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+
+from ivr.journal.fold import CALL_COLUMNS, call_upsert_sql, call_values, day_and_hour, fold
+from ivr.journal.records import JournalRecord, RecordKind
+from ivr.journal.schema import POSTGRES_MIGRATIONS, VERSION_DDL, call_column_type
+from ivr.journal.store import JournalError, Row, clean_batch
+
+_PG_ARRAY = {"text": "text[]", "real": "float8[]", "int": "int[]"}
+RECORD_INSERT = (
+    "INSERT INTO records (call_id, seq, at, kind, flow_id, flow_version, service_line, step,"
+    " outcome, attempt, duration_ms, data) SELECT * FROM unnest($1::text[], $2::int[],"
+    " $3::float8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],"
+    " $10::int[], $11::float8[], $12::jsonb[]) ON CONFLICT (call_id, seq) DO NOTHING"
+)
+STEP_UPSERT = (
+    "INSERT INTO step_daily (day, service_line, flow_id, flow_version, step, outcome, n, timed,"
+    " duration_ms) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+    " $5::text[], $6::text[], $7::int[], $8::int[], $9::float8[])"
+    " ON CONFLICT (day, service_line, flow_id, flow_version, step, outcome) DO UPDATE SET"
+    " n = step_daily.n + excluded.n, timed = step_daily.timed + excluded.timed,"
+    " duration_ms = step_daily.duration_ms + excluded.duration_ms"
+)
+_CALL_ARRAYS = [
+    f"${i}::{_PG_ARRAY[call_column_type(col)]}" for i, col in enumerate(CALL_COLUMNS, start=1)
+]
+CALL_UPSERT = call_upsert_sql(["x"] * len(CALL_COLUMNS), "GREATEST").replace(
+    f"VALUES ({', '.join(['x'] * len(CALL_COLUMNS))})",
+    f"SELECT * FROM unnest({', '.join(_CALL_ARRAYS)})",
+)
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+def to_positional(sql: str, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """Rewrite `:name` parameters as `$n` (asyncpg's style), keeping one slot per name."""
+    order: list[str] = []
+
+    def slot(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in order:
+            order.append(name)
+        return f"${order.index(name) + 1}"
+
+    return _NAMED.sub(slot, sql), [params[name] for name in order]
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """The DSN asyncpg gets and the schema named by `?schema=` (default `public`)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query)
+    schema = next((v for k, v in query if k == "schema"), "public")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", schema):
+        raise JournalError("journal schema name must be a plain identifier")
+    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    return urlunsplit(parts._replace(query=rest)), schema
+
+
+def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    return [[row[i] for row in rows] for i in range(width)]
+
+
+class PostgresJournal:
+    dialect = "postgresql"
+
+    def __init__(self, pool: asyncpg.Pool, schema: str) -> None:
+        self._pool = pool
+        self.schema = schema
+
+    @classmethod
+    async def open(cls, url: str, max_size: int = 4) -> PostgresJournal:
+        dsn, schema = split_url(url)
+        try:
+            pool = await asyncpg.create_pool(
+                dsn, min_size=1, max_size=max_size, server_settings={"search_path": schema}
+            )
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise JournalError(f"cannot connect to the PostgreSQL journal: {exc}") from exc
+        store = cls(pool, schema)
+        try:
+            await store._migrate()
+        except BaseException:
+            await pool.close()
+            raise
+        return store
+
+    async def _migrate(self) -> None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            # Serialise workers starting together; keyed by schema so schemas don't wait.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", "ivr:" + self.schema)
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+            await conn.execute(VERSION_DDL)
+            current = await conn.fetchval("SELECT MAX(version) FROM schema_version") or 0
+            for version, statements in POSTGRES_MIGRATIONS:
+                if version <= current:
+                    continue
+                for statement in statements:
+                    await conn.execute(statement)
+                await conn.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES ($1, now()::text)",
+                    version,
+                )
+
+    async def schema_version(self) -> int:
+        async with self._pool.acquire() as conn:
+            return int(await conn.fetchval("SELECT MAX(version) FROM schema_version") or 0)
+
+    async def append(self, records: Sequence[JournalRecord]) -> None:
+        if not records:
+            return
+        batch = clean_batch(records)
+        calls, steps = fold(batch)
+        record_rows = [
+            (
+                r.call_id,
+                r.seq,
+                r.at,
+                str(r.kind),
+                r.flow_id,
+                r.flow_version,
+                r.service_line,
+                r.step,
+                r.outcome,
+                r.attempt,
+                r.duration_ms,
+                json.dumps(r.data, separators=(",", ":"), default=str) if r.data else None,
+            )
+            for r in batch
+        ]
+        step_rows = [(*key, c.n, c.timed, c.duration_ms) for key, c in steps.items()]
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(RECORD_INSERT, *_columns(record_rows, 12))
+            await conn.execute(
+                CALL_UPSERT, *_columns([call_values(c) for c in calls], len(CALL_COLUMNS))
+            )
+            if step_rows:
+                await conn.execute(STEP_UPSERT, *_columns(step_rows, 9))
+
+    async def journey(self, call_id: str) -> list[JournalRecord]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT call_id, seq, at, kind, flow_id, flow_version, service_line, step,"
+                " outcome, attempt, duration_ms, data FROM records WHERE call_id = $1"
+                " ORDER BY seq",
+                call_id,
+            )
+        return [
+            JournalRecord(
+                call_id=row[0],
+                seq=row[1],
+                at=row[2],
+                kind=RecordKind(row[3]),
+                flow_id=row[4],
+                flow_version=row[5],
+                service_line=row[6],
+                step=row[7],
+                outcome=row[8],
+                attempt=row[9],
+                duration_ms=row[10],
+                data=json.loads(row[11]) if row[11] else {},
+            )
+            for row in rows
+        ]
+
+    async def fetch(self, sql: str, params: Mapping[str, Any]) -> list[Row]:
+        query, args = to_positional(sql, params)
+        async with self._pool.acquire() as conn:
+            return [tuple(row) for row in await conn.fetch(query, *args)]
+
+    async def stream(
+        self, sql: str, params: Mapping[str, Any], chunk_size: int = 5000
+    ) -> AsyncIterator[list[Row]]:
+        query, args = to_positional(sql, params)
+        async with self._pool.acquire() as conn, conn.transaction(readonly=True):
+            cursor = await conn.cursor(query, *args)
+            while rows := await cursor.fetch(chunk_size):
+                yield [tuple(row) for row in rows]
+
+    async def prune(self, before: float) -> dict[str, int]:
+        cutoff_day, _ = day_and_hour(before)
+        deleted: dict[str, int] = {}
+        async with self._pool.acquire() as conn, conn.transaction():
+            for table, sql, arg in (
+                ("records", "DELETE FROM records WHERE at < $1", before),
+                ("calls", "DELETE FROM calls WHERE started_at < $1", before),
+                ("step_daily", "DELETE FROM step_daily WHERE day < $1", cutoff_day),
+            ):
+                status = await conn.execute(sql, arg)
+                deleted[table] = int(status.split()[-1])
+        return deleted
+
+    async def close(self) -> None:
+        await self._pool.close()

@@ -1,0 +1,197 @@
+"""The embedded journal: one SQLite file in WAL mode, via aiosqlite.
+
+Writes go through one connection (batched by the writer, one transaction per batch); reports and
+extracts use their own read connections so that a long report never queues behind, or holds up,
+the writes (WAL lets readers and the writer proceed together).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+import aiosqlite
+
+from ivr.journal.fold import CALL_COLUMNS, call_upsert_sql, call_values, day_and_hour, fold
+from ivr.journal.records import JournalRecord, RecordKind
+from ivr.journal.schema import SQLITE_MIGRATIONS, VERSION_DDL
+from ivr.journal.store import JournalError, Row, clean_batch
+
+BUSY_TIMEOUT_MS = 10_000
+
+RECORD_INSERT = (
+    "INSERT INTO records (call_id, seq, at, kind, flow_id, flow_version, service_line, step,"
+    " outcome, attempt, duration_ms, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (call_id, seq) DO NOTHING"
+)
+STEP_UPSERT = (
+    "INSERT INTO step_daily (day, service_line, flow_id, flow_version, step, outcome, n, timed,"
+    " duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (day, service_line, flow_id, flow_version, step, outcome) DO UPDATE SET"
+    " n = step_daily.n + excluded.n, timed = step_daily.timed + excluded.timed,"
+    " duration_ms = step_daily.duration_ms + excluded.duration_ms"
+)
+CALL_UPSERT = call_upsert_sql(["?"] * len(CALL_COLUMNS), "MAX")
+
+
+def record_row(r: JournalRecord) -> tuple[Any, ...]:
+    data = json.dumps(r.data, separators=(",", ":"), default=str) if r.data else None
+    return (
+        r.call_id,
+        r.seq,
+        r.at,
+        str(r.kind),
+        r.flow_id,
+        r.flow_version,
+        r.service_line,
+        r.step,
+        r.outcome,
+        r.attempt,
+        r.duration_ms,
+        data,
+    )
+
+
+def row_record(row: Row) -> JournalRecord:
+    data = row[11]
+    return JournalRecord(
+        call_id=row[0],
+        seq=row[1],
+        at=row[2],
+        kind=RecordKind(row[3]),
+        flow_id=row[4],
+        flow_version=row[5],
+        service_line=row[6],
+        step=row[7],
+        outcome=row[8],
+        attempt=row[9],
+        duration_ms=row[10],
+        data=json.loads(data) if data else {},
+    )
+
+
+async def _connect(path: str) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable enough, fast
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
+
+
+class SqliteJournal:
+    dialect = "sqlite"
+
+    def __init__(self, path: str, conn: aiosqlite.Connection) -> None:
+        self.path = path
+        self._conn = conn
+        self._reader: aiosqlite.Connection | None = None
+
+    @classmethod
+    async def open(cls, path: str) -> SqliteJournal:
+        try:
+            conn = await _connect(path)
+            store = cls(path, conn)
+            await store._migrate()
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot open journal {path}: {exc}") from exc
+        return store
+
+    async def _migrate(self) -> None:
+        await self._conn.execute("BEGIN IMMEDIATE")  # one migrator at a time across processes
+        try:
+            await self._conn.execute(VERSION_DDL)
+            async with self._conn.execute("SELECT MAX(version) FROM schema_version") as cur:
+                row = await cur.fetchone()
+            current = (row[0] if row else None) or 0
+            for version, statements in SQLITE_MIGRATIONS:
+                if version <= current:
+                    continue
+                for statement in statements:
+                    await self._conn.execute(statement)
+                await self._conn.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                    (version, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
+                )
+            await self._conn.execute("COMMIT")
+        except BaseException:
+            await self._conn.execute("ROLLBACK")
+            raise
+
+    async def schema_version(self) -> int:
+        async with self._conn.execute("SELECT MAX(version) FROM schema_version") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    async def append(self, records: Sequence[JournalRecord]) -> None:
+        if not records:
+            return
+        batch = clean_batch(records)
+        calls, steps = fold(batch)
+        step_rows = [(*key, c.n, c.timed, c.duration_ms) for key, c in steps.items()]
+        conn = self._conn
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            await conn.executemany(RECORD_INSERT, [record_row(r) for r in batch])
+            await conn.executemany(CALL_UPSERT, [call_values(c) for c in calls])
+            if step_rows:
+                await conn.executemany(STEP_UPSERT, step_rows)
+            await conn.execute("COMMIT")
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+
+    async def journey(self, call_id: str) -> list[JournalRecord]:
+        rows = await self.fetch(
+            "SELECT * FROM records WHERE call_id = :call_id ORDER BY seq", {"call_id": call_id}
+        )
+        return [row_record(row) for row in rows]
+
+    async def fetch(self, sql: str, params: Mapping[str, Any]) -> list[Row]:
+        if self._reader is None:
+            self._reader = await _connect(self.path)
+        async with self._reader.execute(sql, dict(params)) as cur:
+            return [tuple(row) for row in await cur.fetchall()]
+
+    async def stream(
+        self, sql: str, params: Mapping[str, Any], chunk_size: int = 5000
+    ) -> AsyncIterator[list[Row]]:
+        conn = await _connect(self.path)  # its own snapshot, released when the stream ends
+        try:
+            async with conn.execute(sql, dict(params)) as cur:
+                while rows := await cur.fetchmany(chunk_size):
+                    yield [tuple(row) for row in rows]
+        finally:
+            await conn.close()
+
+    async def prune(self, before: float) -> dict[str, int]:
+        cutoff_day, _ = day_and_hour(before)
+        deleted: dict[str, int] = {}
+        conn = self._conn
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            for table, sql, arg in (
+                ("records", "DELETE FROM records WHERE at < ?", before),
+                ("calls", "DELETE FROM calls WHERE started_at < ?", before),
+                ("step_daily", "DELETE FROM step_daily WHERE day < ?", cutoff_day),
+            ):
+                cur = await conn.execute(sql, (arg,))
+                deleted[table] = cur.rowcount
+                await cur.close()
+            await conn.execute("COMMIT")
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+        return deleted
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None
+        await self._conn.close()

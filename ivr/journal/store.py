@@ -1,0 +1,160 @@
+"""The JournalStore protocol, report filters, and opening a store from its URL.
+
+Reports and extracts are plain SQL with `:name` parameters over the `calls`, `step_daily` and
+`records` tables; each store runs them in its own dialect (SQLite natively, PostgreSQL after
+renumbering to `$n`). So one report definition serves both stores.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from ivr.journal.metrics import SECRETS_STRIPPED
+from ivr.journal.records import JournalRecord, scrub_record
+
+DEFAULT_URL = "sqlite:///var/journal.db"
+URL_ENV = "IVR_JOURNAL_URL"
+
+Row = tuple[Any, ...]
+
+
+class JournalError(Exception):
+    """A journal store could not be opened or used (message never holds record data)."""
+
+
+class JournalStore(Protocol):
+    dialect: str  # "sqlite" or "postgresql"
+
+    async def append(self, records: Sequence[JournalRecord]) -> None:
+        """Store records and fold them into the summary tables, in one transaction."""
+
+    async def journey(self, call_id: str) -> list[JournalRecord]: ...
+
+    async def fetch(self, sql: str, params: Mapping[str, Any]) -> list[Row]: ...
+
+    def stream(
+        self, sql: str, params: Mapping[str, Any], chunk_size: int = 5000
+    ) -> AsyncIterator[list[Row]]:
+        """Rows in chunks without holding the whole result (server-side cursor on PostgreSQL)."""
+        ...
+
+    async def prune(self, before: float) -> dict[str, int]:
+        """Delete what is older than `before` (unix time); counts per table."""
+        ...
+
+    async def schema_version(self) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+def clean_batch(records: Sequence[JournalRecord]) -> list[JournalRecord]:
+    """Records as stores may keep them: secret keys stripped (and counted), numbers masked."""
+    out = []
+    for r in records:
+        clean, dropped = scrub_record(r)
+        if dropped:
+            SECRETS_STRIPPED.inc(dropped)
+        out.append(clean)
+    return out
+
+
+def default_url() -> str:
+    return os.environ.get(URL_ENV) or DEFAULT_URL
+
+
+async def open_store(url: str) -> JournalStore:
+    """Open (creating and migrating as needed) the store a URL names."""
+    if url.startswith("sqlite://"):
+        from ivr.journal.sqlite_store import SqliteJournal
+
+        path = url.removeprefix("sqlite://")
+        path = path[1:] if path.startswith("/") else path  # sqlite:///rel, sqlite:////abs
+        if not path:
+            raise JournalError("sqlite journal URL needs a path: sqlite:///var/journal.db")
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return await SqliteJournal.open(path)
+    if url.startswith(("postgresql://", "postgres://")):
+        from ivr.journal.pg_store import PostgresJournal
+
+        return await PostgresJournal.open(url)
+    raise JournalError("journal URL must start with sqlite:/// or postgresql://")
+
+
+@dataclass(frozen=True, slots=True)
+class ReportFilter:
+    """Inclusive UTC day range and optional service line / flow, shared by reports and extracts."""
+
+    from_day: date | None = None
+    to_day: date | None = None
+    service_line: str | None = None
+    flow: str | None = None
+
+    def calls_where(self) -> tuple[str, dict[str, Any]]:
+        """WHERE clause over a table with day, service_line and flow_id columns."""
+        clauses, params = ["day IS NOT NULL"], {}
+        if self.from_day:
+            clauses.append("day >= :from_day")
+            params["from_day"] = self.from_day.isoformat()
+        if self.to_day:
+            clauses.append("day <= :to_day")
+            params["to_day"] = self.to_day.isoformat()
+        return self._line_flow(clauses, params)
+
+    def records_where(self) -> tuple[str, dict[str, Any]]:
+        """WHERE clause over `records` (time range on `at`, which is indexed)."""
+        clauses: list[str] = []
+        params: dict[str, Any] = {}
+        if self.from_day:
+            clauses.append("at >= :from_at")
+            params["from_at"] = _midnight(self.from_day)
+        if self.to_day:
+            clauses.append("at < :to_at")
+            params["to_at"] = _midnight(self.to_day + timedelta(days=1))
+        return self._line_flow(clauses or ["1 = 1"], params)
+
+    def _line_flow(self, clauses: list[str], params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        if self.service_line:
+            clauses.append("service_line = :service_line")
+            params["service_line"] = self.service_line
+        if self.flow:
+            clauses.append("flow_id = :flow")
+            params["flow"] = self.flow
+        return " AND ".join(clauses), params
+
+
+def _midnight(day: date) -> float:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+
+
+def parse_day(text: str) -> date:
+    """'2024-05-01', 'today', 'yesterday' or '7d' (seven days ago), as a UTC day."""
+    today = datetime.now(UTC).date()
+    text = text.strip().lower()
+    if text == "today":
+        return today
+    if text == "yesterday":
+        return today - timedelta(days=1)
+    if re.fullmatch(r"\d+d", text):
+        return today - timedelta(days=int(text[:-1]))
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"not a date: {text!r} (use YYYY-MM-DD, today, yesterday or 7d)") from exc
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_age(text: str) -> float:
+    """'90d', '12h', '4w', '30m', '45s' -> seconds."""
+    match = re.fullmatch(r"(\d+)([smhdw])", text.strip().lower())
+    if not match:
+        raise ValueError(f"not an age: {text!r} (use e.g. 90d, 12h, 4w)")
+    return int(match.group(1)) * _UNITS[match.group(2)]

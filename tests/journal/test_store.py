@@ -1,0 +1,105 @@
+"""Stores on real SQLite files and a real PostgreSQL: migrations, append, journeys, prune."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from ivr.journal.records import JournalRecord, RecordKind, scrub_record
+from ivr.journal.store import JournalStore, open_store
+from ivr.journal.synthetic import CallScript, build_call
+
+DAY = 86400.0
+T0 = 1_717_200_000.0  # 2024-06-01 00:00:00 UTC
+
+
+async def test_migrations_are_idempotent(store_url: str) -> None:
+    first = await open_store(store_url)
+    version = await first.schema_version()
+    await first.close()
+    again = await open_store(store_url)  # opening again must not re-apply or fail
+    assert await again.schema_version() == version == 1
+    rows = await again.fetch("SELECT COUNT(*) FROM schema_version", {})
+    assert rows == [(1,)]
+    await again.close()
+
+
+async def test_append_and_journey(store: JournalStore) -> None:
+    records = build_call(CallScript("c1", T0 + 3600, ani_found=True, verify=["verified"]))
+    await store.append(records[:4])
+    await store.append(records[4:])
+    journey = await store.journey("c1")
+    assert [r.kind for r in journey] == [r.kind for r in records]
+    assert journey[0].data["ani_presented"] is True
+    assert journey == [scrub_record(r)[0] for r in records]  # dnis masked on the way in
+
+
+async def test_call_summary_merges_batches(store: JournalStore) -> None:
+    records = build_call(
+        CallScript("c1", T0 + 3600, account=["not_found", "found"], verify=["wrong", "verified"])
+    )
+    for r in records:  # one record per batch: the upsert must merge, not overwrite
+        await store.append([r])
+    rows = await store.fetch(
+        "SELECT day, hour, idv_status, route_kind, ended_by, steps, id_attempts,"
+        " verify_attempts, ani_identified, account_identified, max_attempt, dnis"
+        " FROM calls WHERE call_id = :c",
+        {"c": "c1"},
+    )
+    assert rows == [
+        (
+            "2024-06-01",
+            1,
+            "identified_and_verified",
+            "self_service",
+            "route",
+            4,
+            2,
+            2,
+            0,
+            1,
+            2,
+            "*********0000",
+        )
+    ]
+
+
+async def test_duplicate_record_is_ignored(store: JournalStore) -> None:
+    r = JournalRecord("c1", 0, T0, RecordKind.STEP_ENTERED, "idv", "1", "retail", step="welcome")
+    await store.append([r])
+    await store.append([r])
+    assert await store.fetch("SELECT COUNT(*) FROM records", {}) == [(1,)]
+
+
+async def test_prune_deletes_old_rows_only(store: JournalStore) -> None:
+    now = time.time()
+    old = build_call(CallScript("old", now - 100 * DAY, verify=["verified"], ani_found=True))
+    new = build_call(CallScript("new", now - 1 * DAY, verify=["verified"], ani_found=True))
+    await store.append(old + new)
+    deleted = await store.prune(now - 90 * DAY)
+    assert deleted["calls"] == 1
+    assert deleted["records"] == len(old)
+    assert deleted["step_daily"] > 0
+    assert await store.fetch("SELECT call_id FROM calls", {}) == [("new",)]
+    assert len(await store.journey("new")) == len(new)
+
+
+async def test_stream_in_chunks(store: JournalStore) -> None:
+    calls = [build_call(CallScript(f"c{i:03d}", T0 + i, ani_found=True)) for i in range(25)]
+    await store.append([r for call in calls for r in call])
+    chunks = [
+        chunk
+        async for chunk in store.stream(
+            "SELECT call_id FROM calls ORDER BY call_id", {}, chunk_size=10
+        )
+    ]
+    assert [len(c) for c in chunks] == [10, 10, 5]
+    assert chunks[0][0] == ("c000",)
+
+
+async def test_bad_url_is_refused() -> None:
+    from ivr.journal.store import JournalError
+
+    with pytest.raises(JournalError):
+        await open_store("mysql://nope")
