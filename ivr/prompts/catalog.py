@@ -16,6 +16,11 @@ import yaml
 
 from ivr.engine.actions import PromptRef
 
+CATALOG_NAME = "catalog.yaml"
+FRAGMENTS_DIR = "fragments"  # prompts/<language>/fragments/digit_4.wav and friends
+# Recording formats accepted (ffmpeg decodes them all); a fragment may use any of them.
+AUDIO_EXTENSIONS = (".wav", ".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".aiff")
+
 
 class CatalogError(Exception):
     """A catalogue file cannot be read; the message names the file and the problem."""
@@ -41,7 +46,7 @@ class PromptCatalog:
     @classmethod
     def load(cls, root: Path) -> PromptCatalog:
         catalog = cls(root=root)
-        for path in sorted(root.glob("*/catalog.yaml")):
+        for path in sorted(root.glob(f"*/{CATALOG_NAME}")):
             language = path.parent.name
             catalog.entries[language] = _load_language(path, language)
         return catalog
@@ -52,6 +57,21 @@ class PromptCatalog:
 
     def has(self, prompt_id: str, language: str) -> bool:
         return prompt_id in self.entries.get(language, {})
+
+    def catalog_file(self, language: str) -> Path:
+        """Where a language's catalogue lives (for `file:line` messages)."""
+        return self.root / language / CATALOG_NAME
+
+    def fragments(self, language: str) -> dict[str, Path]:
+        """Readback fragments recorded for a language: name (e.g. `digit_4`) -> file."""
+        folder = self.root / language / FRAGMENTS_DIR
+        if not folder.is_dir():
+            return {}
+        found: dict[str, Path] = {}
+        for path in sorted(folder.iterdir()):
+            if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS:
+                found.setdefault(path.stem, path)
+        return found
 
     def ids(self, language: str) -> set[str]:
         return set(self.entries.get(language, {}))
