@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 # Command groups, in the order `ivr --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("customers", "prompts")
+COMMAND_MODULES: tuple[str, ...] = ("customers", "prompts", "flows")
 
 Handler = Callable[[argparse.Namespace], int]
 
