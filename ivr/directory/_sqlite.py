@@ -33,8 +33,17 @@ def translated(action: str) -> Iterator[None]:
         raise DirectoryError(f"directory database error while {action}: {exc}") from exc
 
 
+def _check_path(target: Path) -> None:
+    """Catch the usual mistakes before aiosqlite: when its connect fails it leaves its worker
+    thread to report to an event loop that may be gone by then (a noisy thread exception)."""
+    if target.is_dir() or not target.parent.is_dir():
+        problem = "is a directory" if target.is_dir() else "has no parent directory"
+        raise DirectoryError(f"directory database error while opening the database: {problem}")
+
+
 async def connect(path: str | Path) -> aiosqlite.Connection:
     """Open `path` in autocommit mode (transactions are explicit) with WAL and a busy timeout."""
+    _check_path(Path(path))
     with translated("opening the database"):
         conn = await aiosqlite.connect(str(path), isolation_level=None)
         try:

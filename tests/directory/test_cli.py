@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ivr.cli.main import main
+from ivr.directory.port import LookupStatus, VerifyStatus
+from ivr.directory.sqlite_store import SqliteDirectory
+
+from .conftest import DEMO_CSV, REPO
+
+
+def test_import_demo_and_reimport(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "var" / "demo.db"  # the parent directory is created
+    assert main(["customers", "import", str(DEMO_CSV), "--db", str(db)]) == 0
+    assert capsys.readouterr().out.strip() == "imported 5 customers (5 new, 0 updated)"
+    assert main(["customers", "import", str(DEMO_CSV), "--db", str(db)]) == 0
+    assert capsys.readouterr().out.strip() == "imported 5 customers (0 new, 5 updated)"
+
+
+async def test_imported_demo_is_usable(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    # main() runs its own event loop, so it goes to a thread from inside this async test.
+    assert (
+        await asyncio.to_thread(main, ["customers", "import", str(DEMO_CSV), "--db", str(db)]) == 0
+    )
+    directory = await SqliteDirectory.open(db)
+    try:
+        alice = await directory.lookup_by_phone("+447700900123")
+        assert alice.customer is not None
+        assert alice.customer.customer_id == "C1001"
+        assert (await directory.lookup_by_phone("+447700900789")).status is LookupStatus.MANY
+        dob = await directory.verify_answer("C1001", "date_of_birth", "01021980")
+        assert dob is VerifyStatus.VERIFIED
+        assert await directory.verify_answer("C1005", "pin", "1234") == "not_enrolled"
+    finally:
+        await directory.close()
+
+
+def test_bad_file_reports_all_rows_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = tmp_path / "bad.csv"
+    csv.write_text(
+        "customer_id,name,phones,account_number,date_of_birth,pin\n"
+        "C1,Ann,+447700900123,12345678,,86420\n"
+        "C2,Bob,xyz,23456789,,\n"
+        "C3,Cy,,34567890,,86x420\n"
+    )
+    db = tmp_path / "d.db"
+    assert main(["customers", "import", str(csv), "--db", str(db)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"{csv}:3: phones: 'xyz' is not a valid phone number" in captured.err
+    assert f"{csv}:4: pin: must be 4 to 8 digits" in captured.err
+    assert "nothing imported (2 error(s))" in captured.err
+    assert "86x420" not in captured.err
+    assert main(["customers", "import", str(DEMO_CSV), "--db", str(db)]) == 0
+    assert "(5 new, 0 updated)" in capsys.readouterr().out  # the bad file left nothing
+
+
+def test_national_numbers_use_the_country_code_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = tmp_path / "fr.csv"
+    csv.write_text(
+        "customer_id,name,phones,account_number,date_of_birth,pin\nF1,Zoe,0612345678,1234,,\n"
+    )
+    db = tmp_path / "d.db"
+    assert main(["customers", "import", str(csv), "--db", str(db), "--country-code", "33"]) == 0
+
+
+def test_unwritable_database_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "is-a-directory"
+    db.mkdir()
+    assert main(["customers", "import", str(DEMO_CSV), "--db", str(db)]) == 1
+    assert "directory database error" in capsys.readouterr().err
+
+
+def test_installed_command_runs(tmp_path: Path) -> None:
+    ivr = Path(sys.executable).parent / "ivr"
+    if not ivr.exists():
+        ivr = REPO / ".venv" / "bin" / "ivr"
+    env = {**os.environ, "IVR_SECRET_KEY": "subprocess-key"}
+    db = tmp_path / "demo.db"
+    done = subprocess.run(
+        [str(ivr), "customers", "import", str(DEMO_CSV), "--db", str(db)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "imported 5 customers (5 new, 0 updated)"
+    assert "IVR_SECRET_KEY is not set" not in done.stderr
