@@ -12,7 +12,14 @@ import sys
 from collections.abc import Callable, Sequence
 
 # Command groups, in the order `ivr --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("customers", "prompts", "flows")
+COMMAND_MODULES: tuple[str, ...] = (
+    "flows",
+    "flow_tests",
+    "simulate",
+    "customers",
+    "prompts",
+    "journal",
+)
 
 Handler = Callable[[argparse.Namespace], int]
 

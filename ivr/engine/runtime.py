@@ -105,9 +105,10 @@ class Engine:
 
     # -- public API ---------------------------------------------------------------------------
 
-    async def start_call(self, event: CallStarted) -> Turn:
+    async def start_call(self, event: CallStarted, flow_id: str | None = None) -> Turn:
+        """Start a call on its service line's flow (or on `flow_id`, for simulation)."""
         line = self.config.service_line_for(event.dnis)
-        flow = self.flows.current(line.flow)
+        flow = self.flows.current(flow_id or line.flow)
         now = self.clock()
         state = CallState(
             call_id=event.call_id,

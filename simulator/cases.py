@@ -1,0 +1,251 @@
+"""`*.test.yaml`: business users' test cases for a flow, and the runner that plays them.
+
+flow: idv                       # the flow id under test
+customers:                      # the directory for these cases (a fresh one per case)
+  - {customer_id: C1, name: Alice, phones: ["+447700900123"],
+     account_number: "12345678", date_of_birth: "01021980"}
+cases:
+  - name: Known caller verified first time
+    given: {ani: "+447700900123", dnis: "+441134960000",
+            operations: {directory.lookup_by_ani: {outcome: error}}}   # optional stubs
+    steps:
+      - expect_prompt: ask_date_of_birth
+      - press: "01021980#"          # or: timeout, hangup
+    expect: {idv_status: identified_and_verified, route: {kind: self_service},
+             handoff: {customer_id: C1}, token_issued: true, ended_by: route,
+             prompts: [welcome, ask_date_of_birth, verified_thanks], attempts: {...}}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ivr.bootstrap import Loaded, build_engine
+from ivr.directory.sqlite_store import CustomerRecord, SqliteDirectory
+from ivr.engine.actions import CollectDigits
+from ivr.engine.directory_ops import directory_operations
+from ivr.engine.operations import Operation, OperationCall, OperationRegistry, OperationResult
+from ivr.engine.runtime import EngineSettings
+from ivr.journal.records import JournalRecord
+from simulator.local import LocalDriver
+from simulator.player import CallOutcome, play_call
+from simulator.script import CallerStep
+
+
+class CaseFileError(Exception):
+    """A test file that cannot be read; the message names the file and the problem."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class StubSpec(_Strict):
+    """Force an operation's result: an outcome, a hang past the deadline, or a failure."""
+
+    outcome: str | None = None
+    hang: bool = False
+    fail: bool = False
+
+
+class Given(_Strict):
+    ani: str | None = None
+    dnis: str | None = None
+    trust: Literal["A", "B", "C", "failed", "unknown"] = "unknown"
+    operations: dict[str, StubSpec] = Field(default_factory=dict)
+
+
+class Step(_Strict):
+    press: str | None = Field(default=None, pattern=r"^[0-9*#A-D]+$")
+    timeout: bool = False
+    hangup: bool = False
+    expect_prompt: str | None = None
+
+
+class Expect(_Strict):
+    idv_status: str | None = None
+    customer_id: str | None = None
+    route: dict[str, str | None] | None = None
+    handoff: dict[str, Any] | None = None
+    token_issued: bool | None = None
+    prompts: list[str] | None = None
+    attempts: dict[str, int] | None = None
+    ended_by: Literal["route", "hangup"] | None = None
+
+
+class Case(_Strict):
+    name: str
+    given: Given = Given()
+    steps: list[Step] = Field(default_factory=list)
+    expect: Expect = Expect()
+
+
+class CustomerFixture(_Strict):
+    customer_id: str
+    name: str
+    phones: list[str] = Field(default_factory=list)
+    account_number: str | None = None
+    date_of_birth: str | None = None
+    pin: str | None = None
+
+
+class CaseFile(_Strict):
+    flow: str
+    customers: list[CustomerFixture] = Field(default_factory=list)
+    settings: dict[str, float] = Field(default_factory=dict)  # e.g. operation_deadline_s
+    cases: list[Case] = Field(min_length=1)
+
+
+@dataclass
+class CaseResult:
+    name: str
+    failures: list[str]
+    outcome: CallOutcome | None
+    records: list[JournalRecord] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def read_case_file(path: Path) -> CaseFile:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise CaseFileError(f"{path}: {error}") from error
+    try:
+        return CaseFile.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in error.errors()
+        )
+        raise CaseFileError(f"{path}: {problems}") from error
+
+
+class _ListSink:
+    def __init__(self) -> None:
+        self.records: list[JournalRecord] = []
+
+    def write(self, records: list[JournalRecord]) -> None:
+        self.records.extend(records)
+
+
+def _stub(spec: StubSpec, real: Operation | None) -> Operation:
+    async def stubbed(call: OperationCall) -> OperationResult:
+        if spec.hang:
+            await asyncio.sleep(3600)
+        if spec.fail:
+            raise RuntimeError("stubbed failure")
+        if spec.outcome is not None:
+            return OperationResult(spec.outcome, detail="stub")
+        assert real is not None
+        return await real(call)
+
+    return stubbed
+
+
+async def _directory(fixtures: list[CustomerFixture], folder: Path) -> SqliteDirectory:
+    directory = await SqliteDirectory.open(folder / "directory.db")
+    records = [
+        CustomerRecord(
+            customer_id=c.customer_id,
+            name=c.name,
+            phones=tuple(c.phones),
+            account_number=c.account_number,
+            answers={
+                name: value
+                for name, value in (("date_of_birth", c.date_of_birth), ("pin", c.pin))
+                if value
+            },
+        )
+        for c in fixtures
+    ]
+    if records:
+        await directory.upsert_customers(records)
+    return directory
+
+
+async def run_case(loaded: Loaded, cases: CaseFile, case: Case) -> CaseResult:
+    """Play one case in process against a fresh directory holding the file's customers."""
+    with tempfile.TemporaryDirectory(prefix="ivr-case-") as folder:
+        directory = await _directory(cases.customers, Path(folder))
+        try:
+            settings = EngineSettings(**cases.settings)  # type: ignore[arg-type]
+            engine, _ = await build_engine(loaded, directory, settings)
+            real = directory_operations(directory)
+            registry = OperationRegistry(implementations=dict(real))
+            for name, spec in case.given.operations.items():
+                if name not in registry.specs:
+                    return CaseResult(case.name, [f"no operation named {name!r}"], None)
+                registry.implementations[name] = _stub(spec, real.get(name))
+            engine.operations = registry
+            sink = _ListSink()
+            driver = LocalDriver(engine, flow_id=cases.flow, journal=sink)
+            failures: list[str] = []
+            outcome = await play_call(
+                driver,
+                _case_caller(case, failures),
+                ani=case.given.ani,
+                dnis=case.given.dnis,
+                trust=case.given.trust,
+                call_id=f"test-{abs(hash(case.name))}",
+            )
+            failures += check_expectations(case.expect, outcome)
+            return CaseResult(case.name, failures, outcome, sink.records)
+        finally:
+            await directory.close()
+
+
+def _case_caller(case: Case, failures: list[str]) -> Any:
+    steps = list(case.steps)
+
+    async def next_step(collect: CollectDigits) -> CallerStep | None:
+        while steps:
+            step = steps.pop(0)
+            if step.expect_prompt is not None:
+                heard = [p.prompt_id for p in collect.prompts]
+                if step.expect_prompt not in heard:
+                    failures.append(
+                        f"expected prompt {step.expect_prompt!r}, the caller heard {heard}"
+                    )
+                continue
+            if step.hangup:
+                return CallerStep("hangup")
+            if step.timeout:
+                return CallerStep("timeout")
+            if step.press is not None:
+                return CallerStep("press", step.press)
+        return None
+
+    return next_step
+
+
+def check_expectations(expect: Expect, outcome: CallOutcome) -> list[str]:
+    result = outcome.to_json()
+    failures: list[str] = []
+
+    def differ(name: str, wanted: Any, got: Any) -> None:
+        if wanted is not None and wanted != got:
+            failures.append(f"{name}: expected {wanted!r}, got {got!r}")
+
+    differ("idv_status", expect.idv_status, result["idv_status"])
+    differ("customer_id", expect.customer_id, result["customer_id"])
+    differ("ended_by", expect.ended_by, result["ended_by"])
+    differ("prompts", expect.prompts, result["prompts"])
+    for key, value in (expect.route or {}).items():
+        differ(f"route.{key}", value, result["route"].get(key))
+    for key, value in (expect.handoff or {}).items():
+        differ(f"handoff.{key}", value, result["handoff"].get(key))
+    for step, count in (expect.attempts or {}).items():
+        differ(f"attempts.{step}", count, result["attempts"].get(step))
+    if expect.token_issued is not None:
+        issued = bool(result["handoff"].get("idv_token"))
+        differ("token_issued", expect.token_issued, issued)
+    return failures
