@@ -7,6 +7,7 @@ file, the HTTP directory is wrapped by LockingDirectory with state in a local SQ
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from ivr.directory.sqlite_store import SqliteDirectory
 
 TOKEN_ENV = "IVR_DIRECTORY_TOKEN"
 DEFAULT_LOCKOUT_DB = "var/lockout.db"
+logger = logging.getLogger(__name__)
 
 
 async def open_directory(
@@ -57,4 +59,7 @@ async def open_directory(
         path = url_or_path
     if not path:
         raise DirectoryError("empty directory path")
-    return await SqliteDirectory.open(path, policy=policy, clock=clock)
+    directory = await SqliteDirectory.open(path, policy=policy, clock=clock)
+    if await directory.count_customers() == 0:  # a mistyped path would create an empty file
+        logger.warning("customer directory %s holds no customers: no caller will be found", path)
+    return directory

@@ -202,8 +202,8 @@ class SqliteDirectory:
     async def upsert_customers(self, records: Sequence[CustomerRecord]) -> UpsertResult:
         """Insert or replace `records` (phones and answers replaced) in one transaction.
 
-        Raises RecordConflict, storing nothing, if an account number belongs to a stored
-        customer outside `records`.
+        Phones are normalised to E.164. Raises RecordConflict, storing nothing, if a phone is
+        not a number or an account number belongs to a stored customer outside `records`.
         """
         ids = [r.customer_id for r in records]
         async with self._lock:
@@ -239,6 +239,11 @@ class SqliteDirectory:
             (r.line, "account_number", f"already belongs to customer {owners[r.account_number]}")
             for r in records
             if r.account_number in owners and owners[r.account_number] not in batch
+        ] + [
+            (r.line, "phones", f"{p!r} is not a valid phone number")
+            for r in records
+            for p in r.phones
+            if normalise_phone(p) is None
         ]
         if problems:
             raise RecordConflict(problems)
@@ -263,7 +268,7 @@ class SqliteDirectory:
         await self._conn.executemany("DELETE FROM answers WHERE customer_id = ?", by_id)
         await self._conn.executemany(
             "INSERT OR IGNORE INTO phones (customer_id, e164) VALUES (?, ?)",
-            [(r.customer_id, p) for r in records for p in r.phones],
+            [(r.customer_id, normalise_phone(p)) for r in records for p in r.phones],
         )
         await self._conn.executemany(
             "INSERT INTO answers (customer_id, field, hash) VALUES (?, ?, ?)",

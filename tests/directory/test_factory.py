@@ -80,3 +80,11 @@ async def test_http_directory_is_wrapped_with_lockout(
 async def test_unsupported_urls(url: str) -> None:
     with pytest.raises(DirectoryError):
         await open_directory(url)
+
+
+async def test_empty_sqlite_directory_is_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = await open_directory(str(tmp_path / "typo.db"))
+    await directory.close()
+    assert any("holds no customers" in r.getMessage() for r in caplog.records)

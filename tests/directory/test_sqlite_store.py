@@ -151,3 +151,16 @@ async def test_changed_secret_key_is_reported(
         second = await SqliteDirectory.open(tmp_path / "d.db")
     await second.close()
     assert any("different IVR_SECRET_KEY" in r.getMessage() for r in caplog.records)
+
+
+async def test_upsert_normalises_phones_and_rejects_non_numbers(
+    directory: SqliteDirectory,
+) -> None:
+    spelled = CustomerRecord("C2001", "Spelled", ("07700 900222",), "20012001")
+    await directory.upsert_customers([spelled])
+    assert (await directory.lookup_by_phone("+447700900222")).status is LookupStatus.FOUND
+    withheld = CustomerRecord("C2002", "Withheld", ("anonymous",), "20022002", line=3)
+    with pytest.raises(RecordConflict) as raised:
+        await directory.upsert_customers([withheld])
+    assert raised.value.problems == [(3, "phones", "'anonymous' is not a valid phone number")]
+    assert (await directory.lookup_by_account("20022002")).status is LookupStatus.NOT_FOUND
