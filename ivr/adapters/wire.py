@@ -1,0 +1,87 @@
+"""Small wire-format helpers shared by the document gateways (Twilio, jambonz).
+
+Kept apart so each adapter file stays translation only and the two render hand-off data
+the same way: `customer_id` becomes the SIP header `x-customer-id` on both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from ivr.engine.actions import CollectDigits, PromptRef
+
+TERMINAL_CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+
+
+def header_value(value: Any) -> str | None:
+    """A hand-off value as header text: booleans lower-case, lists comma-joined, None dropped."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(str(item) for item in value)
+    if isinstance(value, Mapping):
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return str(value)
+
+
+def handoff_headers(handoff: Mapping[str, Any], *, capitalise: bool = False) -> dict[str, str]:
+    """Hand-off data as custom SIP headers: `idv_status` -> `x-idv-status` (or `X-Idv-Status`)."""
+    headers: dict[str, str] = {}
+    for key, raw in handoff.items():
+        value = header_value(raw)
+        if value is None:
+            continue
+        words = key.replace("_", "-").split("-")
+        if capitalise:
+            name = "X-" + "-".join(word.capitalize() for word in words)
+        else:
+            name = "x-" + "-".join(word.lower() for word in words)
+        headers[name] = value
+    return headers
+
+
+def with_query(url: str, params: Iterable[tuple[str, str]]) -> str:
+    """`url` with `params` appended to its query (existing ones kept, same names replaced)."""
+    parts = urlsplit(url)
+    new = list(params)
+    names = {name for name, _ in new}
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in names]
+    return urlunsplit(parts._replace(query=urlencode(kept + new)))
+
+
+def collect_query(action: CollectDigits) -> list[tuple[str, str]]:
+    """What an action URL carries so the answer can be matched to its step and attempt."""
+    return [
+        ("step", action.step),
+        ("attempt", str(action.attempt)),
+        ("max", str(action.max_digits)),
+    ]
+
+
+def played_query() -> list[tuple[str, str]]:
+    """Marks a callback that only says "the prompts finished" (no collect was pending)."""
+    return [("event", "played")]
+
+
+def digest(*parts: object) -> str:
+    """A short stable hash of a request's content, for delivery keys (redeliveries match)."""
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def positive_int(value: str | None) -> int | None:
+    """A query value such as `attempt=2` as an int, or None when absent or malformed."""
+    if value is None or not value.isdigit():
+        return None
+    return int(value)
+
+
+def spoken_text(prompts: Iterable[PromptRef]) -> str:
+    """Several prompts spoken as one text-to-speech string."""
+    return " ".join(prompt.text.strip() for prompt in prompts if prompt.text.strip())
