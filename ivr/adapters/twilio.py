@@ -1,0 +1,167 @@
+"""Twilio Programmable Voice: form-encoded webhooks in, TwiML out.
+
+Routes (mounted under /twilio/): `voice` (incoming call), `gather` (the `<Gather>` action URL,
+carrying step/attempt in its query), `status` (call status callback). Every request must carry
+a valid X-Twilio-Signature made with the account's auth token (IVR_TWILIO_AUTH_TOKEN).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from ivr.adapters.base import BadRequest, Inbound, RenderContext, Unauthorized
+from ivr.adapters.signatures import verify_twilio
+from ivr.adapters.twiml import DEFAULT_TRANSFERS, TwilioTransfer, render_twiml
+from ivr.adapters.wire import TERMINAL_CALL_STATUSES, digest, positive_int
+from ivr.engine.actions import Action, RouteKind, Transfer
+from ivr.engine.events import (
+    CallerIdTrust,
+    CallEvent,
+    CallStarted,
+    DigitsCollected,
+    DigitsTermination,
+    HungUp,
+    NoInput,
+    PromptFinished,
+    TransferResult,
+)
+
+TOKEN_ENV = "IVR_TWILIO_AUTH_TOKEN"
+SIGNATURE_HEADER = "X-Twilio-Signature"
+TWIML_TYPE = "text/xml"
+
+_ATTESTATION = {"A": CallerIdTrust.FULL, "B": CallerIdTrust.PARTIAL, "C": CallerIdTrust.GATEWAY}
+
+
+def caller_id_trust(verstat: str | None) -> CallerIdTrust:
+    """Twilio's StirVerstat as the call's caller-ID trust.
+
+    `TN-Validation-Passed-A` (also with a `-Diverted`/`-Passthrough` suffix) -> A, likewise B
+    and C; any `TN-Validation-Failed...` -> failed; absent, `No-TN-Validation` or anything
+    unrecognised -> unknown (never more trust than Twilio stated).
+    """
+    if not verstat:
+        return CallerIdTrust.UNKNOWN
+    value = verstat.strip()
+    if value.startswith("TN-Validation-Failed"):
+        return CallerIdTrust.FAILED
+    prefix = "TN-Validation-Passed-"
+    if value.startswith(prefix):
+        level = value[len(prefix) : len(prefix) + 1]
+        rest = value[len(prefix) + 1 :]
+        if level in _ATTESTATION and (not rest or rest.startswith("-")):
+            return _ATTESTATION[level]
+    return CallerIdTrust.UNKNOWN
+
+
+class TwilioAdapter:
+    """Translates Twilio webhooks; decides nothing about the call."""
+
+    name = "twilio"
+    paths: tuple[str, ...] = ("voice", "gather", "status")
+
+    def __init__(
+        self,
+        auth_token: str | None = None,
+        *,
+        public_url: str | None = None,
+        transfers: Mapping[RouteKind, TwilioTransfer] | None = None,
+        agent_target: str = "agent",
+    ) -> None:
+        """`auth_token` defaults to $IVR_TWILIO_AUTH_TOKEN; without one every request is refused.
+
+        `public_url` (the server's --public-url) is the scheme://host[:port][/prefix] Twilio
+        calls: behind a proxy the URL the server sees differs from the one Twilio signed.
+        `agent_target` is where `render_to_agent` sends a caller whose call is unknown.
+        """
+        self._token = auth_token if auth_token is not None else os.environ.get(TOKEN_ENV, "")
+        self._public_url = public_url.rstrip("/") if public_url else None
+        self._transfers = dict(DEFAULT_TRANSFERS)
+        self._transfers.update(transfers or {})
+        self._agent_target = agent_target
+
+    # -- inbound -----------------------------------------------------------------------------
+
+    def signed_url(self, request: web.Request) -> str:
+        """The URL Twilio requested, query exactly as received, as Twilio signed it."""
+        base = self._public_url or f"{request.scheme}://{request.host}"
+        return base + request.raw_path
+
+    async def parse(self, request: web.Request, body: bytes) -> Inbound:
+        try:
+            params = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        except (UnicodeDecodeError, ValueError) as error:
+            raise BadRequest("body is not a valid form") from error
+        if not verify_twilio(
+            self._token, self.signed_url(request), params, request.headers.get(SIGNATURE_HEADER)
+        ):
+            raise Unauthorized("missing or invalid X-Twilio-Signature")
+        form = dict(params)
+        call_id = form.get("CallSid", "")
+        if not call_id:
+            raise BadRequest("CallSid missing")
+        kind = request.path.rstrip("/").rsplit("/", 1)[-1]
+        query = request.rel_url.query
+        step, attempt = query.get("step", ""), positive_int(query.get("attempt"))
+        key = f"twilio:{call_id}:{kind}:{step}:{attempt or ''}:{digest(sorted(params))}"
+        if kind == "voice":
+            event: CallEvent = CallStarted(
+                call_id=call_id,
+                ani=form.get("From") or None,
+                dnis=form.get("To") or None,
+                caller_id_trust=caller_id_trust(form.get("StirVerstat")),
+            )
+        elif kind == "gather":
+            event = self._gather_event(call_id, form, query)
+        elif kind == "status":
+            event = self._status_event(call_id, form)
+        else:
+            raise BadRequest(f"unknown Twilio path {kind!r}")
+        return Inbound(event=event, delivery_key=key)
+
+    @staticmethod
+    def _gather_event(call_id: str, form: Mapping[str, str], query: Mapping[str, str]) -> CallEvent:
+        """Empty Digits (actionOnEmptyResult) is no input; `event=played` ends a prompt-only doc."""
+        if query.get("event") == "played":
+            return PromptFinished(call_id)
+        digits = form.get("Digits", "")
+        if not digits:
+            return NoInput(call_id)
+        max_digits = positive_int(query.get("max"))
+        if form.get("FinishedOnKey"):
+            why = DigitsTermination.TERM_KEY
+        elif max_digits is not None and len(digits) >= max_digits:
+            why = DigitsTermination.MAX_DIGITS
+        else:
+            why = DigitsTermination.INTER_DIGIT_TIMEOUT
+        return DigitsCollected(call_id, digits, why)
+
+    @staticmethod
+    def _status_event(call_id: str, form: Mapping[str, str]) -> CallEvent:
+        """A terminal CallStatus ends the call; any other status is informational only."""
+        status = form.get("CallStatus", "")
+        if not status:
+            raise BadRequest("CallStatus missing")
+        if status in TERMINAL_CALL_STATUSES:
+            return HungUp(call_id)
+        # not a hang-up: the engine ignores a TransferResult for a call it is running
+        return TransferResult(call_id, f"status:{status}")
+
+    # -- outbound ----------------------------------------------------------------------------
+
+    def render(self, actions: Sequence[Action], context: RenderContext) -> web.Response:
+        return web.Response(
+            text=render_twiml(actions, context, self._transfers),
+            content_type=TWIML_TYPE,
+            charset="utf-8",
+        )
+
+    def render_to_agent(self, context: RenderContext) -> web.Response:
+        fallback = Transfer(
+            RouteKind.AGENT, self._agent_target, "agent", {"idv_status": "not_identified"}
+        )
+        return self.render([fallback], context)
