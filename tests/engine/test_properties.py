@@ -78,6 +78,7 @@ async def _run(
         assert state.steps_taken <= budget
         assert state.idv_status in ("identified_and_verified", "identified_only", "not_identified")
         if state.idv_status == "identified_and_verified":
-            assert state.customer_id is not None and state.factors_passed
+            assert state.customer_id is not None
+            assert state.factors_passed
     finally:
         await directory.close()

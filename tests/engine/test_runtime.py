@@ -209,7 +209,8 @@ async def test_an_event_after_the_end_or_out_of_turn_changes_nothing(engine: Eng
     turn = await play(engine, ALICE, ["01021980#"])
     before = dataclasses.asdict(turn.state)
     again = await engine.handle(turn.state, DigitsCollected("c1", "01021980#"))
-    assert again.actions == [] and again.records == []
+    assert again.actions == []
+    assert again.records == []
     assert dataclasses.asdict(turn.state) == before
 
 

@@ -65,7 +65,8 @@ def test_json_result_follows_the_contract_exactly(demo_db: Path) -> None:
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert set(result) == CONTRACT_KEYS
-    assert result["flow"] == "idv" and result["flow_version"] == "1"
+    assert result["flow"] == "idv"
+    assert result["flow_version"] == "1"
     assert result["idv_status"] == "identified_and_verified"
     assert result["customer_id"] == "C1001"
     assert result["route"] == {
