@@ -1,0 +1,207 @@
+"""The journal over HTTP: reports, extracts, live calls and the dashboard, as an aiohttp sub-app.
+
+The webhook server mounts it (`app.add_subapp("/journal", create_reports_app(...))`). Everything
+here shows customer data, so every route needs the API key: `Authorization: Bearer KEY`,
+`X-API-Key: KEY`, or HTTP basic auth with the key as password (so a browser can open the
+dashboard). Keys are compared in constant time; an empty configured key refuses everyone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+
+from ivr.journal.extracts import EXTRACTS, extract_csv
+from ivr.journal.hub import JournalHub
+from ivr.journal.records import JournalRecord
+from ivr.journal.reports import REPORTS, run_report
+from ivr.journal.store import JournalStore, ReportFilter, parse_day
+from ivr.journal.table import render_csv
+
+STORE = web.AppKey("journal_store", JournalStore)
+HUB = web.AppKey("journal_hub", JournalHub)
+API_KEY = web.AppKey("journal_api_key", str)
+KEEPALIVE_SECONDS = 15.0
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def record_json(r: JournalRecord) -> dict[str, Any]:
+    return {
+        "call_id": r.call_id,
+        "seq": r.seq,
+        "at": r.at,
+        "kind": str(r.kind),
+        "flow": r.flow_id,
+        "version": r.flow_version,
+        "service_line": r.service_line,
+        "step": r.step,
+        "outcome": r.outcome,
+        "attempt": r.attempt,
+        "duration_ms": r.duration_ms,
+        "data": r.data,
+    }
+
+
+def presented_key(request: web.Request) -> str | None:
+    """The key a request carries, by whichever of the three accepted means."""
+    if key := request.headers.get("X-API-Key"):
+        return key
+    auth = request.headers.get("Authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip()
+    if scheme.lower() == "basic":
+        with contextlib.suppress(binascii.Error, UnicodeDecodeError):
+            return base64.b64decode(value.strip(), validate=True).decode().partition(":")[2]
+    return None
+
+
+@web.middleware
+async def require_key(request: web.Request, handler: Handler) -> web.StreamResponse:
+    expected = request.app[API_KEY].encode()
+    given = (presented_key(request) or "").encode()
+    if not expected or not hmac.compare_digest(given, expected):
+        raise web.HTTPUnauthorized(
+            text="API key required\n",
+            headers={"WWW-Authenticate": 'Basic realm="ivr journal", charset="UTF-8"'},
+        )
+    return await handler(request)
+
+
+def _filter(request: web.Request) -> ReportFilter:
+    q = request.query
+    try:
+        return ReportFilter(
+            from_day=parse_day(q["from"]) if q.get("from") else None,
+            to_day=parse_day(q["to"]) if q.get("to") else None,
+            service_line=q.get("service_line") or None,
+            flow=q.get("flow") or None,
+        )
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=f"{exc}\n") from None
+
+
+async def report(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if name not in REPORTS:
+        raise web.HTTPNotFound(text=f"no report {name!r}; reports: {', '.join(REPORTS)}\n")
+    table = await run_report(request.app[STORE], name, _filter(request))
+    if request.query.get("format") == "csv":
+        return web.Response(text=render_csv(table), content_type="text/csv")
+    return web.json_response(
+        {"report": table.title, "columns": [c.name for c in table.columns], "rows": table.records()}
+    )
+
+
+async def extract(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    if name not in EXTRACTS:
+        raise web.HTTPNotFound(text=f"no extract {name!r}; extracts: {', '.join(EXTRACTS)}\n")
+    flt = _filter(request)
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{name}.csv"',
+        }
+    )
+    await response.prepare(request)
+    async for piece in extract_csv(request.app[STORE], name, flt):
+        await response.write(piece.encode())
+    await response.write_eof()
+    return response
+
+
+async def active_calls(request: web.Request) -> web.Response:
+    calls = [c.summary() for c in request.app[HUB].active()]
+    return web.json_response({"count": len(calls), "calls": calls})
+
+
+async def call_journey(request: web.Request) -> web.Response:
+    call_id = request.match_info["call_id"]
+    live = request.app[HUB].journey(call_id)
+    records = live if live is not None else await request.app[STORE].journey(call_id)
+    if not records:
+        raise web.HTTPNotFound(text="no such call\n")
+    return web.json_response(
+        {
+            "call_id": call_id,
+            "active": live is not None,
+            "records": [record_json(r) for r in records],
+        }
+    )
+
+
+async def pulse(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    seconds = min(int(request.query.get("seconds", "60") or 60), 120)
+    return web.json_response(
+        {
+            "active": len(hub.active()),
+            "events": hub.events,
+            "errors": hub.errors,
+            "per_second": [list(p) for p in hub.pulse(seconds)],
+        }
+    )
+
+
+async def stream(request: web.Request) -> web.StreamResponse:
+    """Server-Sent Events: one `record` event per journal record, optionally for one call."""
+    only = request.query.get("call_id")
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    await response.prepare(request)
+    sub = request.app[HUB].subscribe()
+    try:
+        await response.write(b": connected\n\n")
+        while True:
+            try:
+                record = await asyncio.wait_for(sub.__anext__(), KEEPALIVE_SECONDS)
+            except TimeoutError:
+                await response.write(b": keepalive\n\n")
+                continue
+            if only and record.call_id != only:
+                continue
+            data = json.dumps(record_json(record), separators=(",", ":"))
+            event = f"id: {record.call_id}:{record.seq}\nevent: record\ndata: {data}\n\n"
+            await response.write(event.encode())
+    except (ConnectionResetError, StopAsyncIteration):
+        pass
+    finally:
+        sub.close()
+    return response
+
+
+async def dashboard(request: web.Request) -> web.Response:
+    page = resources.files("ivr.journal").joinpath("dashboard.html").read_text("utf-8")
+    return web.Response(text=page, content_type="text/html")
+
+
+def create_reports_app(store: JournalStore, hub: JournalHub, api_key: str) -> web.Application:
+    """The journal sub-application; mount it under a prefix of the webhook server."""
+    app = web.Application(middlewares=[require_key])
+    app[STORE] = store
+    app[HUB] = hub
+    app[API_KEY] = api_key
+    app.router.add_get("/reports/{name}", report)
+    app.router.add_get("/extracts/{name}", extract)
+    app.router.add_get("/calls/active", active_calls)
+    app.router.add_get("/calls/stream", stream)
+    app.router.add_get("/calls/{call_id}", call_journey)
+    app.router.add_get("/pulse", pulse)
+    app.router.add_get("/dashboard", dashboard)
+    return app
