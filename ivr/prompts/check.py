@@ -75,7 +75,11 @@ def check_prompts(
 
 
 def _read_flows(flows_dir: Path, report: CheckReport) -> list[FlowPrompts]:
-    paths = sorted([*flows_dir.glob("*.yaml"), *flows_dir.glob("*.yml")])
+    # Same rule as the flow loader: `*.test.yaml` beside a flow holds its test cases.
+    candidates = [*flows_dir.glob("*.yaml"), *flows_dir.glob("*.yml")]
+    paths = sorted(
+        path for path in candidates if not path.name.endswith((".test.yaml", ".test.yml"))
+    )
     if not paths:
         report.warnings.append(f"{flows_dir}:1: no flow files found")
     flows = []
