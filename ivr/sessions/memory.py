@@ -1,0 +1,73 @@
+"""In-memory session store: the default for one process, nothing to install.
+
+State is kept as JSON text, not live objects, so a discarded event (deadline overrun, lost
+lease) cannot leak half-applied changes into the stored call, exactly as with Redis.
+In-process serialisation of a call's events is the server core's per-call lock.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ivr.sessions.base import Lease
+
+SWEEP_EVERY_S = 60.0
+
+
+class MemorySessionStore:
+    shared = False
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._calls: dict[str, tuple[str, float]] = {}  # call id -> (json, expires at)
+        self._claims: dict[str, float] = {}
+        self._next_sweep = 0.0
+
+    async def acquire(self, call_id: str, wait_s: float = 3.0) -> Lease:
+        return Lease(call_id, "", await self.get(call_id))
+
+    async def commit(self, lease: Lease, data: dict[str, Any], ttl_s: int) -> bool:
+        at = self._clock() + ttl_s
+        self._calls[lease.call_id] = (json.dumps(data, separators=(",", ":")), at)
+        return True
+
+    async def release(self, lease: Lease) -> None:
+        return None
+
+    async def get(self, call_id: str) -> dict[str, Any] | None:
+        self._sweep()
+        entry = self._calls.get(call_id)
+        if entry is None or entry[1] <= self._clock():
+            return None
+        data: dict[str, Any] = json.loads(entry[0])
+        return data
+
+    async def claim(self, key: str, ttl_s: float) -> bool:
+        self._sweep()
+        now = self._clock()
+        if self._claims.get(key, 0.0) > now:
+            return False
+        self._claims[key] = now + max(ttl_s, 1.0)
+        return True
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        self._calls.clear()
+        self._claims.clear()
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+    def _sweep(self) -> None:
+        """Drop expired entries, a full scan at most once a minute (cheap, no per-save cost)."""
+        now = self._clock()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + SWEEP_EVERY_S
+        self._calls = {k: v for k, v in self._calls.items() if v[1] > now}
+        self._claims = {k: at for k, at in self._claims.items() if at > now}

@@ -1,0 +1,46 @@
+"""Stores under test: the in-memory one and the real Redis on 127.0.0.1:6379, each test with
+its own key prefix, deleted afterwards."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from redis import asyncio as aioredis
+
+from ivr.sessions.redis_store import RedisSessionStore
+
+REDIS_URL = os.environ.get("IVR_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"ivr-test-{uuid.uuid4().hex[:12]}:"
+
+
+async def _delete(prefix: str) -> None:
+    client = aioredis.from_url(REDIS_URL)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def redis_store(prefix: str) -> AsyncIterator[RedisSessionStore]:
+    store = await RedisSessionStore.open(REDIS_URL, prefix)
+    yield store
+    await store.close()
+    await _delete(prefix)
+
+
+@pytest.fixture
+async def other_worker(prefix: str) -> AsyncIterator[RedisSessionStore]:
+    """A second connection on the same prefix: another worker process's view."""
+    store = await RedisSessionStore.open(REDIS_URL, prefix)
+    yield store
+    await store.close()
