@@ -1,0 +1,226 @@
+"""JSON webhook adapter: our own documented protocol (docs/json-webhook.md), translation only.
+
+One endpoint, `POST /json/events`. Each request is one event as a JSON object with an
+`event_id` (idempotency) and is signed: `X-IVR-Signature: t=<unix>,v1=<hex>` where v1 is
+HMAC-SHA256(secret, "<t>." + raw body), checked in constant time within a 300 s window.
+The answer lists the actions to perform and a `call` summary (status, customer, attempts,
+flow version) so a client such as the simulator can report results without reading logs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from ivr.adapters.base import BadRequest, Inbound, RenderContext, Unauthorized
+from ivr.engine.actions import Action, CollectDigits, Hangup, Play, PromptRef, Transfer
+from ivr.engine.events import (
+    CallerIdTrust,
+    CallEvent,
+    CallStarted,
+    DigitsCollected,
+    DigitsTermination,
+    HungUp,
+    NoInput,
+    PromptFinished,
+    TransferResult,
+)
+
+SIGNATURE_HEADER = "X-IVR-Signature"
+WINDOW_S = 300
+PROTOCOL_VERSION = "1"
+EVENT_TYPES = (
+    "call.started",
+    "digits",
+    "no_input",
+    "hangup",
+    "prompt_finished",
+    "transfer_result",
+)
+_DIGITS = re.compile(r"[0-9*#]{0,64}")
+_ID = re.compile(r"[A-Za-z0-9._:@+-]{1,128}")
+
+
+def signature(secret: str, body: bytes, timestamp: int) -> str:
+    """The header value a client sends: `t=<timestamp>,v1=<hex HMAC-SHA256>`."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def check_signature(
+    secret: str, header: str | None, body: bytes, now: float, window_s: int = WINDOW_S
+) -> None:
+    """Raise Unauthorized unless `header` signs `body` with `secret` within the window."""
+    if not header:
+        raise Unauthorized("missing signature")
+    fields: dict[str, list[str]] = {}
+    for part in header.split(","):
+        name, _, value = part.strip().partition("=")
+        fields.setdefault(name, []).append(value)
+    stamps = fields.get("t", [])
+    if len(stamps) != 1 or not stamps[0].isdigit():
+        raise Unauthorized("malformed signature")
+    timestamp = int(stamps[0])
+    if abs(now - timestamp) > window_s:
+        raise Unauthorized("stale signature")
+    expected = signature(secret, body, timestamp).split("v1=", 1)[1]
+    if not any(hmac.compare_digest(expected, given) for given in fields.get("v1", [])):
+        raise Unauthorized("bad signature")
+
+
+class JsonWebhookAdapter:
+    name = "json"
+    paths: tuple[str, ...] = ("events",)
+
+    def __init__(self, secret: str, clock: Callable[[], float] = time.time) -> None:
+        if not secret:
+            raise ValueError("the JSON webhook needs a signing secret (IVR_WEBHOOK_SECRET)")
+        self._secret = secret
+        self._clock = clock
+
+    async def parse(self, request: web.Request, body: bytes) -> Inbound:
+        check_signature(self._secret, request.headers.get(SIGNATURE_HEADER), body, self._clock())
+        try:
+            doc = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest("body is not JSON") from None
+        if not isinstance(doc, dict):
+            raise BadRequest("body must be a JSON object")
+        event_id = _identifier(doc, "event_id")
+        call_id = _identifier(doc, "call_id")
+        return Inbound(_event(doc, call_id), f"{call_id}:{event_id}")
+
+    def render(self, actions: Sequence[Action], context: RenderContext) -> web.Response:
+        return self.render_call(actions, context, None)
+
+    def render_call(
+        self,
+        actions: Sequence[Action],
+        context: RenderContext,
+        call: Mapping[str, Any] | None,
+    ) -> web.Response:
+        """Render with the call summary the server core adds to every answer."""
+        document = {
+            "protocol": PROTOCOL_VERSION,
+            "call_id": context.call_id,
+            "actions": [_action(action, context) for action in actions],
+            "call": dict(call) if call is not None else None,
+        }
+        return web.json_response(document, dumps=_dumps)
+
+    def render_to_agent(self, context: RenderContext) -> web.Response:
+        transfer = {
+            "type": "transfer",
+            "kind": "agent",
+            "target": "agent",
+            "route": "fallback",
+            "handoff": {"idv_status": "not_identified", "reason": "state_lost"},
+        }
+        document = {
+            "protocol": PROTOCOL_VERSION,
+            "call_id": context.call_id,
+            "actions": [transfer],
+            "call": None,
+        }
+        return web.json_response(document, dumps=_dumps)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _identifier(doc: Mapping[str, Any], name: str) -> str:
+    value = doc.get(name)
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise BadRequest(f"{name} must be 1-128 characters of [A-Za-z0-9._:@+-]")
+    return value
+
+
+def _optional_text(doc: Mapping[str, Any], name: str) -> str | None:
+    value = doc.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 64:
+        raise BadRequest(f"{name} must be a string of at most 64 characters")
+    return value
+
+
+def _event(doc: Mapping[str, Any], call_id: str) -> CallEvent:
+    kind = doc.get("type")
+    if kind == "call.started":
+        trust = doc.get("caller_id_trust", "unknown")
+        try:
+            caller_id_trust = CallerIdTrust(trust)
+        except ValueError:
+            raise BadRequest("caller_id_trust must be one of A, B, C, failed, unknown") from None
+        ani, dnis = _optional_text(doc, "ani"), _optional_text(doc, "dnis")
+        return CallStarted(call_id, ani, dnis, caller_id_trust)
+    if kind == "digits":
+        digits = doc.get("digits")
+        if not isinstance(digits, str) or not _DIGITS.fullmatch(digits):
+            raise BadRequest("digits must be at most 64 of 0-9 * #")  # never echo the keys
+        try:
+            terminated_by = DigitsTermination(doc.get("terminated_by", "term_key"))
+        except ValueError:
+            allowed = ", ".join(member.value for member in DigitsTermination)
+            raise BadRequest(f"terminated_by must be one of {allowed}") from None
+        return DigitsCollected(call_id, digits, terminated_by)
+    if kind == "no_input":
+        return NoInput(call_id)
+    if kind == "hangup":
+        return HungUp(call_id)
+    if kind == "prompt_finished":
+        return PromptFinished(call_id)
+    if kind == "transfer_result":
+        result = _optional_text(doc, "result")
+        if not result:
+            raise BadRequest("transfer_result needs a result")
+        return TransferResult(call_id, result)
+    raise BadRequest(f"type must be one of {', '.join(EVENT_TYPES)}")
+
+
+def _prompts(prompts: Sequence[PromptRef], context: RenderContext) -> list[dict[str, Any]]:
+    return [
+        {"id": ref.prompt_id, "text": ref.text, "audio_url": context.prompt_url(ref)}
+        for ref in prompts
+    ]
+
+
+def _action(action: Action, context: RenderContext) -> dict[str, Any]:
+    if isinstance(action, Play):
+        return {
+            "type": "play",
+            "prompts": _prompts(action.prompts, context),
+            "barge_in": action.barge_in,
+        }
+    if isinstance(action, CollectDigits):
+        return {
+            "type": "collect",
+            "prompts": _prompts(action.prompts, context),
+            "min_digits": action.min_digits,
+            "max_digits": action.max_digits,
+            "term_key": action.term_key,
+            "timeout_s": action.timeout_s,
+            "inter_digit_timeout_s": action.inter_digit_timeout_s,
+            "barge_in": action.barge_in,
+            "dont_have_key": action.dont_have_key,
+            "step": action.step,
+            "attempt": action.attempt,
+        }
+    if isinstance(action, Transfer):
+        return {
+            "type": "transfer",
+            "kind": action.kind.value,
+            "target": action.target,
+            "route": action.route_name,
+            "handoff": action.handoff,
+        }
+    assert isinstance(action, Hangup)
+    return {"type": "hangup", "reason": action.reason}
