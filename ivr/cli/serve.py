@@ -1,0 +1,124 @@
+"""`ivr serve`: run the webhook server (also `python -m ivr.cli.serve`).
+
+Signals: SIGHUP reloads flows, prompts and config; SIGTERM drains (readiness fails at once,
+calls in progress are served until they end or the drain limit passes) then exits; SIGINT
+stops at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from ivr.bootstrap import Project
+from ivr.web.app import create_app
+from ivr.web.keys import ADAPTERS, DRAIN, RUNTIME
+from ivr.web.logs import setup_logging
+from ivr.web.settings import ServeSettings
+
+_log = logging.getLogger("ivr.serve")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, default=Path("config"), help="config folder")
+    parser.add_argument("--flows", type=Path, default=Path("flows"), help="flows folder")
+    parser.add_argument("--prompts", type=Path, default=Path("prompts"), help="prompts folder")
+    parser.add_argument("--prompts-build", type=Path, default=Path("var/prompts-build"))
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--db", default="var/demo-directory.db", help="directory path or URL")
+    parser.add_argument("--redis", default=None, help="redis://... to share calls between workers")
+    parser.add_argument("--redis-prefix", default="ivr:")
+    parser.add_argument("--journal", default="sqlite:///var/journal.db", help="'none' to disable")
+    parser.add_argument("--public-url", default=None, help="the URL gateways call us by")
+    parser.add_argument("--drain-limit", type=float, default=30.0, help="seconds (SIGTERM)")
+    parser.add_argument("--log-level", default="info")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("serve", help="run the webhook server for telephony gateways")
+    add_arguments(parser)
+    parser.set_defaults(handler=run)
+
+
+def settings_from(args: argparse.Namespace) -> ServeSettings:
+    return ServeSettings(
+        project=Project(flows=args.flows, config=args.config, prompts=args.prompts),
+        directory=args.db,
+        redis_url=args.redis,
+        redis_prefix=args.redis_prefix,
+        journal_url=None if args.journal in ("", "none") else args.journal,
+        public_url=args.public_url,
+        drain_limit_s=args.drain_limit,
+        prompts_build=args.prompts_build,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    setup_logging(args.log_level)
+    return asyncio.run(serve(settings_from(args), args.host, args.port))
+
+
+async def serve(settings: ServeSettings, host: str, port: int) -> int:
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    base = f"http://{host}:{port}"
+    print(f"ivr serve: listening on {base}", flush=True)
+    for adapter in app[ADAPTERS]:
+        for path in adapter.paths:
+            print(f"  webhook  {base}/{adapter.name}/{path}", flush=True)
+    for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/idv/tokens/verify"):
+        print(f"  service  {base}{path}", flush=True)
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    drain = asyncio.Event()
+    reloads: set[asyncio.Task[Any]] = set()
+
+    def reload() -> None:
+        task = loop.create_task(app[RUNTIME].reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    def terminate() -> None:
+        app[DRAIN].begin()  # readiness fails now, before the loop gets to the drain
+        drain.set()
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    loop.add_signal_handler(signal.SIGTERM, terminate)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(drain.wait())]
+    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in waiters:
+        waiter.cancel()
+    if drain.is_set() and not stop.is_set():
+        drained = app[DRAIN].wait()
+        stopping = asyncio.ensure_future(stop.wait())
+        done, _ = await asyncio.wait(
+            [asyncio.ensure_future(drained), stopping], return_when=asyncio.FIRST_COMPLETED
+        )
+        stopping.cancel()
+    await runner.cleanup()
+    _log.info("stopped")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ivr serve", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

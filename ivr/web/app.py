@@ -1,0 +1,174 @@
+"""The aiohttp application factory: `create_app(settings)` gives a ready-to-run server.
+
+Resources live in `cleanup_ctx` generators, opened in order at startup and closed in reverse
+at shutdown: the running project (engine and directory), the session store, the journal
+writer, then the call service that uses them. Every key is typed (ivr.web.keys).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import cast
+
+from aiohttp import web
+
+from ivr.adapters.base import Adapter
+from ivr.sessions import open_session_store
+from ivr.web import admin, tokens
+from ivr.web.adapters import default_adapters
+from ivr.web.calls import CallService, JournalSink
+from ivr.web.drain import Drain
+from ivr.web.keys import ADAPTERS, CALLS, DRAIN, RUNTIME, SETTINGS, STORE
+from ivr.web.metrics import metrics_handler
+from ivr.web.openapi import openapi_handler
+from ivr.web.reload import Runtime
+from ivr.web.settings import ServeSettings
+
+_log = logging.getLogger(__name__)
+JOURNAL: web.AppKey[JournalSink | None] = web.AppKey("journal")
+Context = Callable[[web.Application], AsyncIterator[None]]
+
+
+async def _runtime(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    runtime = await Runtime.open(
+        settings.project, settings.directory, settings.operation_deadline_s
+    )
+    app[RUNTIME] = runtime
+    yield
+    await runtime.close()
+
+
+async def _store(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    store = await open_session_store(settings.redis_url, settings.redis_prefix)
+    app[STORE] = store
+    yield
+    await store.close()
+
+
+async def _calls(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    runtime = app[RUNTIME]
+    calls = CallService(
+        lambda: runtime.engine,
+        app[STORE],
+        app.get(JOURNAL),
+        public_url=settings.public_url,
+        response_deadline_s=settings.response_deadline_s,
+        lock_wait_s=settings.lock_wait_s,
+        session_ttl_s=settings.session_ttl_s,
+    )
+    app[CALLS] = calls
+    app[DRAIN] = Drain(calls, settings.drain_limit_s)
+    yield
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready: not draining, and the session store answers."""
+    drain = request.app[DRAIN]
+    if drain.draining:
+        return web.json_response({"status": "draining", "calls": drain.busy()}, status=503)
+    if not await request.app[STORE].ping():
+        return web.json_response({"status": "session store unavailable"}, status=503)
+    return web.json_response({"status": "ready", "flows": request.app[RUNTIME].versions()})
+
+
+def _route_to(adapter: Adapter) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handle(request: web.Request) -> web.Response:
+        return await request.app[CALLS].handle(adapter, request)
+
+    return handle
+
+
+def create_app(settings: ServeSettings) -> web.Application:
+    app = web.Application(client_max_size=settings.max_body)
+    app[SETTINGS] = settings
+    adapters = (
+        list(settings.adapters) if settings.adapters is not None else default_adapters(settings)
+    )
+    app[ADAPTERS] = adapters
+    contexts: list[Context] = [_runtime, _store]
+    journal = _journal_context(app, settings)
+    if journal is not None:
+        contexts.append(journal)
+    contexts.append(_calls)
+    app.cleanup_ctx.extend(contexts)
+    for adapter in adapters:
+        for path in adapter.paths:
+            app.router.add_post(f"/{adapter.name}/{path}", _route_to(adapter))
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_handler)
+    app.router.add_get("/openapi.json", openapi_handler)
+    app.router.add_post("/admin/reload", admin.reload_handler)
+    app.router.add_post("/idv/tokens/verify", tokens.verify_token)
+    _mount_prompts(app, settings)
+    return app
+
+
+def _journal_context(app: web.Application, settings: ServeSettings) -> Context | None:
+    """The journal writer (and its reports sub-app when a reports key is set)."""
+    if not settings.journal_url:
+        app[JOURNAL] = None
+        return None
+    from ivr.journal.hub import JournalHub
+    from ivr.journal.store import JournalStore, open_store
+    from ivr.journal.writer import JournalWriter
+
+    hub = JournalHub()
+    holder: dict[str, object] = {}
+    if settings.reports_key and importlib.util.find_spec("ivr.journal.http") is not None:
+        from ivr.journal.http import create_reports_app
+
+        lazy = cast(JournalStore, _LazyStore(holder))
+        app.add_subapp("/journal", create_reports_app(lazy, hub, settings.reports_key))
+    url = settings.journal_url
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        store = await open_store(url)
+        holder["store"] = store
+        writer = JournalWriter(store, hub)
+        writer.start()
+        app[JOURNAL] = writer
+        yield
+        await writer.close()
+        await store.close()
+
+    return context
+
+
+class _LazyStore:
+    """The journal store for the reports sub-app, which is mounted before the store opens."""
+
+    def __init__(self, holder: dict[str, object]) -> None:
+        self._holder = holder
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._holder["store"], name)
+
+
+def _mount_prompts(app: web.Application, settings: ServeSettings) -> None:
+    if importlib.util.find_spec("ivr.prompts.serve") is None:
+        return
+    from ivr.prompts.serve import PromptFiles, create_prompt_routes
+
+    try:
+        files = PromptFiles(settings.prompts_build)
+    except (OSError, ValueError) as error:
+        _log.warning("prompt audio not served: %s", type(error).__name__)
+        return
+    app.router.add_routes(create_prompt_routes(settings.prompts_build, files=files))
+
+    async def reload_with_flows(app: web.Application) -> AsyncIterator[None]:
+        app[RUNTIME].hooks.append(lambda: asyncio.to_thread(files.reload))
+        yield
+
+    app.cleanup_ctx.append(reload_with_flows)

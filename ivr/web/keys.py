@@ -1,0 +1,23 @@
+"""Every typed application key in one place (the aiohttp-demos habit)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from ivr.adapters.base import Adapter
+from ivr.sessions.base import SessionStore
+from ivr.web.settings import ServeSettings
+
+if TYPE_CHECKING:
+    from ivr.web.calls import CallService
+    from ivr.web.drain import Drain
+    from ivr.web.reload import Runtime
+
+SETTINGS = web.AppKey("settings", ServeSettings)
+STORE = web.AppKey("session_store", SessionStore)
+RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime")
+CALLS: web.AppKey[CallService] = web.AppKey("calls")
+DRAIN: web.AppKey[Drain] = web.AppKey("drain")
+ADAPTERS = web.AppKey("adapters", list[Adapter])

@@ -1,0 +1,54 @@
+"""Prometheus metrics of the webhook server.
+
+Labels are adapter names, event kinds, step ids and outcome names: words chosen by us or by
+the flow author, never anything the caller keyed. Menu outcomes (`key_1`) carry the key the
+caller pressed, so they are folded to `key`. Gauges count this process only; sum them over
+the workers for the service.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+ACTIVE_CALLS = Gauge("ivr_active_calls", "Calls started and not yet ended, seen by this process")
+EVENTS = Counter("ivr_events_total", "Gateway events applied to calls", ["adapter", "kind"])
+DUPLICATES = Counter(
+    "ivr_duplicate_events_total",
+    "Redelivered events answered from the stored response",
+    ["adapter"],
+)
+REJECTED = Counter(
+    "ivr_rejected_requests_total", "Webhooks refused before touching a call", ["adapter", "reason"]
+)
+UNKNOWN_CALLS = Counter(
+    "ivr_unknown_call_events_total",
+    "Events for calls not in the store (sent to an agent)",
+    ["adapter"],
+)
+OVERRUNS = Counter(
+    "ivr_deadline_overruns_total", "Events that overran the response deadline (sent to an agent)"
+)
+OUTCOMES = Counter("ivr_step_outcomes_total", "Step outcomes", ["step", "outcome"])
+CALLS_ENDED = Counter("ivr_calls_ended_total", "Calls ended, by how", ["ended_by", "idv_status"])
+LATENCY = Histogram(
+    "ivr_webhook_seconds",
+    "Time to answer a webhook",
+    ["adapter"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0),
+)
+RELOADS = Counter("ivr_reloads_total", "Hot reloads of flows, prompts and config", ["result"])
+TOKENS = Counter("ivr_token_checks_total", "Visual-IVR token verifications", ["result"])
+
+
+def outcome_label(outcome: str | None) -> str:
+    """A metric-safe outcome name: menu keys are folded so no keyed digit reaches a label."""
+    if outcome is None:
+        return "none"
+    return "key" if outcome.startswith("key_") else outcome
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    response = web.Response(body=generate_latest())
+    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+    return response

@@ -1,0 +1,163 @@
+"""The call-handling core over real HTTP: signatures, malformed requests, duplicates,
+ended and unknown calls, per-call serialisation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from prometheus_client import REGISTRY
+
+from ivr.web.keys import STORE
+from tests.web.conftest import CARDS_LINE, Caller, MakeClient, kinds, transfer
+
+
+def metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def stored(client: TestClient[Any, Any], call_id: str) -> dict[str, Any] | None:
+    data: dict[str, Any] | None = await client.app[STORE].get(call_id)
+    return data
+
+
+async def test_verified_call_routes_to_self_service(client: TestClient[Any, Any]) -> None:
+    caller = Caller(client)
+    first = await caller.start()
+    assert kinds(first) == ["play", "collect"]
+    assert first["call"]["customer_id"] == "C1001"
+    done = await caller.press("01021980#")
+    assert transfer(done)["kind"] == "self_service"
+    assert done["call"]["idv_status"] == "identified_and_verified"
+    assert done["call"]["ended"] is True
+
+
+async def test_bad_missing_or_stale_signature_is_403_and_changes_nothing(
+    client: TestClient[Any, Any],
+) -> None:
+    caller = Caller(client)
+    await caller.start()
+    before = await stored(client, caller.call_id)
+    body = caller.body("digits", digits="01021980#")
+    assert (await caller.post_raw(body, secret="wrong"))[0] == 403
+    assert (await caller.post_raw(body, sign=False))[0] == 403
+    assert (await caller.post_raw(body, at=time.time() - 301))[0] == 403
+    assert (await caller.post_raw(body, at=time.time() + 301))[0] == 403
+    tampered = body.replace(b"01021980", b"01021981")
+    headers = {"X-IVR-Signature": "t=1,v1=00"}
+    response = await client.post("/json/events", data=tampered, headers=headers)
+    assert response.status == 403
+    assert await stored(client, caller.call_id) == before
+    unknown = Caller(client)
+    assert (await unknown.post_raw(unknown.body("call.started"), secret="wrong"))[0] == 403
+    assert await stored(client, unknown.call_id) is None
+
+
+async def test_malformed_requests_are_400_and_change_nothing(
+    client: TestClient[Any, Any],
+) -> None:
+    caller = Caller(client)
+    await caller.start()
+    before = await stored(client, caller.call_id)
+    bad = [
+        b"not json",
+        b"[1, 2]",
+        caller.body("digits", digits="12ab"),
+        caller.body("digits", digits="1" * 65),
+        caller.body("teleport"),
+        caller.body("digits", digits="1234", terminated_by="whenever"),
+        caller.body("call.started", caller_id_trust="Z"),
+        b'{"type": "no_input", "call_id": "x"}',
+    ]
+    for body in bad:
+        status, doc = await caller.post_raw(body)
+        assert status == 400, body
+        assert "12ab" not in str(doc)  # keys are never echoed
+    assert await stored(client, caller.call_id) == before
+
+
+async def test_body_over_the_limit_is_413(make_client: MakeClient) -> None:
+    client = await make_client(max_body=1024)
+    caller = Caller(client)
+    status, _ = await caller.post_raw(caller.body("call.started", padding="x" * 2000))
+    assert status == 413
+    assert await stored(client, caller.call_id) is None
+
+
+async def test_duplicate_delivery_returns_the_same_answer_and_counts_once(
+    client: TestClient[Any, Any],
+) -> None:
+    caller = Caller(client)
+    await caller.start()
+    events = metric("ivr_events_total", adapter="json", kind="DigitsCollected")
+    wrong = await caller.press("11111111#", event_id="wrong-1")
+    again = await caller.press("11111111#", event_id="wrong-1")
+    assert again == wrong
+    assert wrong["call"]["attempts"]["date_of_birth"] == 2
+    state = await stored(client, caller.call_id)
+    assert state is not None
+    assert state["attempts"]["date_of_birth"] == 2
+    assert metric("ivr_events_total", adapter="json", kind="DigitsCollected") == events + 1
+
+
+async def test_concurrent_redeliveries_apply_once(client: TestClient[Any, Any]) -> None:
+    caller = Caller(client)
+    await caller.start()
+    answers = await asyncio.gather(*(caller.press("11111111#", event_id="w") for _ in range(5)))
+    assert all(answer == answers[0] for answer in answers)
+    state = await stored(client, caller.call_id)
+    assert state is not None
+    assert state["attempts"]["date_of_birth"] == 2
+
+
+async def test_concurrent_events_of_one_call_are_serialised(client: TestClient[Any, Any]) -> None:
+    caller = Caller(client)
+    await caller.start()
+    await asyncio.gather(*(caller.press("11111111#", event_id=f"w{i}") for i in range(2)))
+    state = await stored(client, caller.call_id)
+    assert state is not None
+    assert state["attempts"]["date_of_birth"] == 3
+
+
+async def test_event_after_the_end_changes_nothing(client: TestClient[Any, Any]) -> None:
+    caller = Caller(client)
+    await caller.start()
+    await caller.send("hangup")
+    ended = await stored(client, caller.call_id)
+    assert ended is not None
+    assert ended["ended_by"] == "hangup"
+    late = await caller.press("01021980#")
+    assert late["actions"] == []
+    assert late["call"]["ended"] is True
+    assert await stored(client, caller.call_id) == ended
+
+
+async def test_unknown_call_gets_a_document_sending_the_caller_to_an_agent(
+    client: TestClient[Any, Any],
+) -> None:
+    caller = Caller(client)
+    doc = await caller.press("01021980#")
+    assert transfer(doc)["kind"] == "agent"
+    assert doc["call"] is None
+    assert await stored(client, caller.call_id) is None
+
+
+async def test_a_started_call_started_again_changes_nothing(client: TestClient[Any, Any]) -> None:
+    caller = Caller(client)
+    await caller.start()
+    before = await stored(client, caller.call_id)
+    again = await caller.start(dnis=CARDS_LINE)
+    assert again["actions"] == []
+    assert await stored(client, caller.call_id) == before
+
+
+async def test_health_readiness_and_openapi(client: TestClient[Any, Any]) -> None:
+    assert (await client.get("/healthz")).status == 200
+    ready = await client.get("/readyz")
+    assert ready.status == 200
+    assert (await ready.json())["flows"] == {"idv": "1"}
+    spec = await (await client.get("/openapi.json")).json()
+    assert spec["openapi"].startswith("3.1")
+    assert "/json/events" in spec["paths"]
