@@ -1,0 +1,73 @@
+"""Fixtures for adapter tests: a tiny aiohttp app that mounts one adapter on loopback.
+
+The app does only what the server core does around an adapter (parse -> 400/403, render),
+so parse and render are exercised over real HTTP requests without the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from ivr.adapters.base import Adapter, BadRequest, RenderContext, Unauthorized
+from ivr.engine.actions import Action, PromptRef
+
+ACTION_URL = "https://ivr.example.com/gw/gather?call=CA1"
+LANGUAGE = "en-GB"
+
+
+def recorded_prompt_url(prompt: PromptRef) -> str | None:
+    """Prompts with audio are served from the engine; the others are spoken by TTS."""
+    if prompt.audio is None:
+        return None
+    return f"https://ivr.example.com/prompts/{LANGUAGE}/{prompt.prompt_id}.wav"
+
+
+def context(action_url: str = ACTION_URL) -> RenderContext:
+    return RenderContext(
+        call_id="CA1", language=LANGUAGE, action_url=action_url, prompt_url=recorded_prompt_url
+    )
+
+
+def mount(adapter: Adapter, actions: Sequence[Action] = ()) -> web.Application:
+    """An app answering parse results as JSON (and `?render=1`: the rendered `actions`)."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        try:
+            inbound = await adapter.parse(request, body)
+        except Unauthorized as error:
+            return web.Response(status=403, text=str(error))
+        except BadRequest as error:
+            return web.Response(status=400, text=str(error))
+        if request.rel_url.query.get("render") == "1":
+            return adapter.render(actions, context())
+        return web.json_response(
+            {
+                "type": type(inbound.event).__name__,
+                "event": asdict(inbound.event),
+                "delivery_key": inbound.delivery_key,
+            }
+        )
+
+    app = web.Application()
+    for path in adapter.paths:
+        app.router.add_post(f"/{adapter.name}/{path}", handle)
+    return app
+
+
+ClientFactory = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
+
+
+@pytest.fixture
+def make_client(aiohttp_client: Any) -> ClientFactory:
+    async def factory(app: web.Application) -> TestClient[Any, Any]:
+        client: TestClient[Any, Any] = await aiohttp_client(app)
+        return client
+
+    return factory
