@@ -26,7 +26,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import audioop
 
-    from pydub import AudioSegment
+    from pydub import AudioSegment as AudioSegment  # re-exported: import pydub via here
     from pydub.silence import detect_leading_silence
 
 SAMPLE_RATE = 8000
@@ -34,8 +34,6 @@ CHANNELS = 1
 SAMPLE_WIDTH = 2  # bytes: 16-bit signed PCM
 WAVE_FORMAT_PCM = 1
 WAVE_FORMAT_MULAW = 7
-
-__all__ = ["AudioSegment"]
 
 
 class AudioError(Exception):
