@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from ivr.adapters.base import Adapter, BadRequest, RenderContext, Unauthorized
+from ivr.bootstrap import Project
+from ivr.directory.csv_import import import_file
 from ivr.engine.actions import Action, PromptRef
+from ivr.web.app import create_app
+from ivr.web.settings import ServeSettings
+
+from .server import ROOT
 
 ACTION_URL = "https://ivr.example.com/gw/gather?call=CA1"
 LANGUAGE = "en-GB"
@@ -71,3 +78,34 @@ def make_client(aiohttp_client: Any) -> ClientFactory:
         return client
 
     return factory
+
+
+ServerFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+
+@pytest.fixture
+async def demo_db(tmp_path: Path) -> str:
+    db = tmp_path / "directory.db"
+    await import_file(ROOT / "config" / "demo-customers.csv", db)
+    return str(db)
+
+
+@pytest.fixture
+def serve(aiohttp_client: Any, demo_db: str) -> ServerFactory:
+    """The real server (ivr.web.create_app) on loopback with only the given adapters."""
+
+    async def make(*adapters: Adapter, public_url: str | None = None) -> TestClient[Any, Any]:
+        settings = ServeSettings(
+            project=Project(ROOT / "flows", ROOT / "config", ROOT / "prompts"),
+            directory=demo_db,
+            journal_url=None,
+            webhook_secret=None,
+            admin_key=None,
+            reports_key=None,
+            public_url=public_url,
+            adapters=list(adapters),
+        )
+        client: TestClient[Any, Any] = await aiohttp_client(create_app(settings))
+        return client
+
+    return make
