@@ -44,6 +44,7 @@ class _Checker:
         self.problems: list[Problem] = []
         self.step_ids = [step.step for _, _, step in flow.all_steps()]
         self.edges: dict[str, set[str]] = {step_id: set() for step_id in self.step_ids}
+        self.graph_incomplete = False
         self.route_names = context.config.route_names() if context.config else None
         self.variables = {
             name
@@ -123,6 +124,7 @@ class _Checker:
         try:
             ref = resolve_target(self.flow, section, index, target)
         except TargetError as error:
+            self.graph_incomplete = True  # an edge is missing: reachability would mislead
             if error.message.startswith("no step named"):
                 hint = did_you_mean(target, [*self.step_ids, *_TARGET_WORDS]) or error.hint
                 self.add(path, "unknown-step", error.message, hint)
@@ -197,7 +199,7 @@ class _Checker:
         given = set(step.with_)
         for param in sorted(spec.required_params - given):
             self.add(
-                (*base, "with") if step.with_ else (*base, "uses"),
+                (*base, "with") if (*base, "with") in self.doc.values else (*base, "uses"),
                 "missing-param",
                 f"'{step.uses}' needs the parameter '{param}'",
                 f"add with: {{{param}: ...}}",
@@ -368,7 +370,7 @@ class _Checker:
             return
         seen = reachable(start, self.edges)
         for section, index, step in self.flow.all_steps():
-            if step.step not in seen:
+            if step.step not in seen and not self.graph_incomplete:
                 self.add(
                     (section, index, "step"),
                     "unreachable-step",

@@ -71,8 +71,9 @@ def parse_expression(source: str) -> Expression:
     try:
         tree = ast.parse(stripped, mode="eval")
     except SyntaxError as error:
-        offset = max((error.offset or 1) - 1, 0)
-        raise ExpressionError(_syntax_message(error), lead + offset) from None
+        if not error.offset:  # Python reports the end of the input as offset 0
+            raise ExpressionError("the expression is incomplete", lead + len(stripped)) from None
+        raise ExpressionError(_syntax_message(error), lead + error.offset - 1) from None
     except (ValueError, RecursionError, MemoryError):
         raise ExpressionError("the expression cannot be read", lead) from None
     compiler = _Compiler(stripped, lead)

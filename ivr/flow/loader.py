@@ -10,6 +10,7 @@ stand-in) so the later checks still run and the user sees every problem at once.
 from __future__ import annotations
 
 import copy
+import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,8 +21,8 @@ from pydantic import ValidationError
 from ivr.flow.checks import ValidationContext, check_flow, unused_prompts
 from ivr.flow.model import SECTIONS, STEP_ID_PATTERN, FlowFile
 from ivr.flow.problems import Problem, sort_problems
-from ivr.flow.schema_errors import DataPath, data_path, schema_problem
-from ivr.flow.yaml_loader import Position, YamlDocument, load_yaml
+from ivr.flow.schema_errors import DataPath, data_path, field_names, model_at, schema_problem
+from ivr.flow.yaml_loader import KEY_FIELDS, Position, YamlDocument, load_yaml
 
 __all__ = [
     "FlowLoadError",
@@ -109,9 +110,14 @@ def _repair(data: dict[str, Any], errors: list[Any], repaired: set[str]) -> bool
         if not path:
             return False
         top = path[0]
-        if top in SECTIONS and len(path) >= 2 and isinstance(path[1], int):
-            if len(path) > 2 and kind != "missing" and _delete(data, path, is_key):
+        if kind == "extra_forbidden" and _rename(data, path):
+            changed = True  # a typo of a real key: read it as that key, as the hint says
+        elif top in SECTIONS and len(path) >= 2 and isinstance(path[1], int):
+            if path[-1] in KEY_FIELDS and not is_key and _replace(data, path, "*"):
+                changed = True  # keep the key: its presence decides the dont_have outcome
+            elif len(path) > 2 and kind != "missing" and _delete(data, path, is_key):
                 changed = True
+                repaired.add("steps")  # a step lost a key: its edges may be wrong
             else:
                 stand_ins.add((str(top), path[1]))
         elif top == "schema_version":
@@ -152,6 +158,41 @@ def _delete(data: Any, path: DataPath, is_key: bool) -> bool:
         del parent[last]
         return True
     return False
+
+
+def _rename(data: Any, path: DataPath) -> bool:
+    """Rename an unknown key to the known key it is a typo of, if that key is not there yet."""
+    parent_cls = model_at(path[:-1], data)
+    if parent_cls is None or not isinstance(path[-1], str):
+        return False
+    matches = difflib.get_close_matches(path[-1], field_names(parent_cls), n=1, cutoff=0.6)
+    parent = _value_at(data, path[:-1])
+    if not matches or not isinstance(parent, dict) or matches[0] in parent:
+        return False
+    parent[matches[0]] = parent.pop(path[-1])
+    return True
+
+
+def _value_at(data: Any, path: DataPath) -> Any:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _replace(data: Any, path: DataPath, value: Any) -> bool:
+    parent = data
+    for part in path[:-1]:
+        try:
+            parent = parent[part]
+        except (KeyError, IndexError, TypeError):
+            return False
+    if not isinstance(parent, dict) or parent.get(path[-1]) == value:
+        return False
+    parent[path[-1]] = value
+    return True
 
 
 def _stand_in(step: Any, section: str, index: int) -> dict[str, Any]:

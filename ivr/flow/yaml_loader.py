@@ -202,6 +202,12 @@ def _syntax_problem(doc: YamlDocument, error: yaml.MarkedYAMLError) -> None:
     doc.add(_pos(mark), "yaml-syntax", message, hint)
 
 
+def _set(data: Any, path: Path, value: Any) -> None:
+    for part in path[:-1]:
+        data = data[part]
+    data[path[-1]] = value
+
+
 _BARE_HASH = re.compile(r"[:,\[{-]\s+#")
 
 
@@ -311,6 +317,7 @@ def _find_swallowed_keys(doc: YamlDocument) -> None:
                 'write "#" in quotes',
             )
             doc.reported.add(path)
+            _set(doc.data, path, "#")  # what the author meant; keeps the later checks honest
     for number, text in enumerate(doc.text.splitlines(), start=1):
         if _SWALLOWED_KEY.match(text):
             doc.add(
