@@ -1,0 +1,194 @@
+"""Real server processes: two workers sharing calls through Redis, hot reload (admin
+endpoint and SIGHUP) keeping running calls on their version, drain on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from redis import asyncio as aioredis
+
+from tests.sessions.conftest import REDIS_URL
+from tests.web.conftest import ALICE, CARDS_LINE, DEMO_LINE, ROOT
+from tests.web.servers import ADMIN_KEY, HttpCaller, Server
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, demo_db: str) -> Path:
+    for folder in ("flows", "config", "prompts"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    return tmp_path
+
+
+def _args(workdir: Path, demo_db: str, *extra: str) -> list[str]:
+    return ["--db", demo_db, "--journal", "none", *extra]
+
+
+@pytest.fixture
+def servers() -> Iterator[list[Server]]:
+    started: list[Server] = []
+    yield started
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client:
+        yield client
+
+
+async def test_two_workers_share_calls_through_redis(
+    workdir: Path, demo_db: str, servers: list[Server], session: aiohttp.ClientSession
+) -> None:
+    prefix = f"ivr-test-{uuid.uuid4().hex[:12]}:"
+    args = _args(workdir, demo_db, "--redis", REDIS_URL, "--redis-prefix", prefix)
+    servers += [Server(args, workdir), Server(args, workdir)]
+    await asyncio.gather(*(server.ready() for server in servers))
+    a, b = servers
+    try:
+        verified = HttpCaller(session, f"v-{uuid.uuid4().hex}")
+        locked_out = HttpCaller(session, f"w-{uuid.uuid4().hex}")
+        by_account = HttpCaller(session, f"n-{uuid.uuid4().hex}")
+        await verified.send(a, "call.started", ani=ALICE, dnis=DEMO_LINE)
+        await locked_out.send(b, "call.started", ani=None, dnis=CARDS_LINE)
+        await by_account.send(a, "call.started", ani=None, dnis=CARDS_LINE)
+        wrong = await verified.send(b, "digits", digits="11111111#")
+        assert wrong["call"]["attempts"] == {"date_of_birth": 2}
+        done = await verified.send(a, "digits", digits="01021980#")
+        assert done["call"]["idv_status"] == "identified_and_verified"
+        assert [x["kind"] for x in done["actions"] if x["type"] == "transfer"] == ["self_service"]
+        for server in (a, b, a):
+            answer = await locked_out.send(server, "digits", digits="00000000#")
+        assert answer["call"]["idv_status"] == "not_identified"
+        assert answer["actions"][-1]["kind"] == "agent"
+        await by_account.send(b, "digits", digits="23456789#")
+        await by_account.send(a, "digits", digits="15071975#")
+        last = await by_account.send(b, "hangup")
+        assert last["call"]["customer_id"] == "C1002"
+        assert last["call"]["ended"] is True
+    finally:
+        client = aioredis.from_url(REDIS_URL)
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+def _set_flow(workdir: Path, version: str, max_attempts: int = 3, broken: bool = False) -> None:
+    path = workdir / "flows" / "idv.yaml"
+    text = (ROOT / "flows" / "idv.yaml").read_text()
+    text = text.replace('version: "1"', f'version: "{version}"')
+    text = text.replace("max_attempts: 3", f"max_attempts: {max_attempts}")
+    if broken:
+        text = text.replace("next: identify", "next: nowhere_at_all")
+    path.write_text(text)
+
+
+async def _reload(
+    session: aiohttp.ClientSession, server: Server, key: str
+) -> tuple[int, dict[str, Any]]:
+    headers = {"Authorization": f"Bearer {key}"}
+    async with session.post(f"{server.url}/admin/reload", headers=headers) as response:
+        body: dict[str, Any] = await response.json()
+        return response.status, body
+
+
+async def _flows(session: aiohttp.ClientSession, server: Server) -> dict[str, str]:
+    async with session.get(f"{server.url}/readyz") as response:
+        flows: dict[str, str] = (await response.json())["flows"]
+        return flows
+
+
+async def test_hot_reload_keeps_running_calls_on_their_version(
+    workdir: Path, demo_db: str, servers: list[Server], session: aiohttp.ClientSession
+) -> None:
+    server = Server(
+        _args(workdir, demo_db, "--flows", "flows", "--config", "config", "--prompts", "prompts"),
+        workdir,
+    )
+    servers.append(server)
+    await server.ready()
+    old_call = HttpCaller(session, f"old-{uuid.uuid4().hex}")
+    assert (await old_call.send(server, "call.started", ani=ALICE, dnis=DEMO_LINE))["call"][
+        "flow_version"
+    ] == "1"
+
+    _set_flow(workdir, "2", max_attempts=1)
+    status, _ = await _reload(session, server, "wrong-key")
+    assert status == 403
+    status, result = await _reload(session, server, ADMIN_KEY)
+    assert status == 200
+    assert result == {"ok": True, "errors": [], "flows": {"idv": "2"}}
+
+    new_call = HttpCaller(session, f"new-{uuid.uuid4().hex}")
+    await new_call.send(server, "call.started", ani=ALICE, dnis=DEMO_LINE)
+    new_wrong = await new_call.send(server, "digits", digits="11111111#")
+    assert new_wrong["call"]["flow_version"] == "2"
+    assert new_wrong["call"]["idv_status"] == "identified_only"  # one attempt in version 2
+    old_wrong = await old_call.send(server, "digits", digits="11111111#")
+    assert old_wrong["call"]["flow_version"] == "1"
+    assert old_wrong["actions"][-1]["type"] == "collect"  # three attempts in version 1
+
+    _set_flow(workdir, "3", broken=True)
+    status, result = await _reload(session, server, ADMIN_KEY)
+    assert status == 422
+    assert result["errors"]
+    assert "nowhere_at_all" in " ".join(result["errors"])
+    assert result["flows"] == {"idv": "2"}
+
+    _set_flow(workdir, "2", max_attempts=2)  # same version, different content: refused
+    status, result = await _reload(session, server, ADMIN_KEY)
+    assert status == 422
+    assert "without a new version" in result["errors"][0]
+
+    _set_flow(workdir, "4")
+    server.signal(signal.SIGHUP)
+    for _ in range(100):
+        if await _flows(session, server) == {"idv": "4"}:
+            break
+        await asyncio.sleep(0.05)
+    assert await _flows(session, server) == {"idv": "4"}
+    done = await old_call.send(server, "digits", digits="01021980#")
+    assert done["call"]["flow_version"] == "1"
+    assert done["call"]["idv_status"] == "identified_and_verified"
+
+
+async def test_sigterm_drains_calls_in_progress_then_exits(
+    workdir: Path, demo_db: str, servers: list[Server], session: aiohttp.ClientSession
+) -> None:
+    server = Server(_args(workdir, demo_db, "--drain-limit", "20"), workdir)
+    servers.append(server)
+    await server.ready()
+    call = HttpCaller(session, f"d-{uuid.uuid4().hex}")
+    await call.send(server, "call.started", ani=ALICE, dnis=DEMO_LINE)
+    server.signal(signal.SIGTERM)
+    await asyncio.sleep(0.3)
+    async with session.get(f"{server.url}/readyz") as response:
+        assert response.status == 503
+    assert server.process.poll() is None  # still serving the call
+    wrong = await call.send(server, "digits", digits="11111111#")
+    assert wrong["actions"][-1]["type"] == "collect"
+    done = await call.send(server, "digits", digits="01021980#")
+    assert done["call"]["ended"] is True
+    assert await server.exited(5.0) == 0
+
+
+async def test_drain_gives_up_at_its_limit(
+    workdir: Path, demo_db: str, servers: list[Server], session: aiohttp.ClientSession
+) -> None:
+    server = Server(_args(workdir, demo_db, "--drain-limit", "1"), workdir)
+    servers.append(server)
+    await server.ready()
+    call = HttpCaller(session, f"l-{uuid.uuid4().hex}")
+    await call.send(server, "call.started", ani=ALICE, dnis=DEMO_LINE)
+    server.signal(signal.SIGTERM)
+    assert await server.exited(6.0) == 0
+    assert "drain limit reached" in server.log.read_text()
