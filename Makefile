@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_DB := var/demo-directory.db
 
-.PHONY: run test lint unit bench setup clean
+.PHONY: run call test lint unit bench setup clean
 
 setup: $(STAMP)
 
@@ -19,8 +19,19 @@ $(DEMO_DB): $(STAMP) config/demo-customers.csv
 	mkdir -p var
 	$(BIN)/ivr customers import config/demo-customers.csv --db $(DEMO_DB)
 
+# The demo server and console call share a development-only webhook secret; set your own.
+DEV_WEBHOOK_SECRET ?= dev-only-webhook-secret-change-me
+HOST ?= 127.0.0.1
+PORT ?= 8080
+
 run: $(STAMP) $(DEMO_DB)
-	$(BIN)/ivr simulate flows/idv.yaml --db $(DEMO_DB) --ani +447700900123 --dnis +441134960000
+	IVR_WEBHOOK_SECRET=$${IVR_WEBHOOK_SECRET:-$(DEV_WEBHOOK_SECRET)} \
+	  $(BIN)/python -m ivr.cli.serve --db $(DEMO_DB) --host $(HOST) --port $(PORT)
+
+call: $(STAMP)
+	IVR_WEBHOOK_SECRET=$${IVR_WEBHOOK_SECRET:-$(DEV_WEBHOOK_SECRET)} \
+	  $(BIN)/ivr simulate --url http://$(HOST):$(PORT) --protocol json \
+	  --ani +447700900123 --dnis +441134960000
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
