@@ -13,7 +13,7 @@ from typing import Any
 
 from ivr.flow.model import FlowFile
 
-SCHEMA_ID = "https://github.com/ivr/ivr/schemas/flow.schema.json"
+SCHEMA_ID = "urn:ivr:schemas:flow:v1"
 _DURATION_FIELDS = ("timeout", "inter_digit_timeout")
 _DURATION_PATTERN = r"^[0-9]+(\.[0-9]+)?(ms|s|m)$"  # ECMA-262 flavour of model.DURATION_PATTERN
 

@@ -337,6 +337,8 @@ def load_flows(
             continue
         first_file[flow_id] = item.doc.filename
         known[flow_id] = item.flow
+    for flow_id, model in _sibling_flows(paths, {item.doc.filename for item in parsed}).items():
+        known.setdefault(flow_id, model)
     shared = replace(context, flows=known)
     loaded: dict[str, LoadedFlow] = {}
     for item in parsed:
@@ -352,6 +354,22 @@ def load_flows(
         models = [item.flow for item in parsed if item.flow is not None]
         problems += unused_prompts(models, context.catalog)
     return loaded, sort_problems(problems)
+
+
+def _sibling_flows(paths: Sequence[Path], loaded_files: set[str]) -> dict[str, FlowFile]:
+    """Flows beside the files named one by one, so `call_flow` to them resolves; never reported."""
+    folders = {path.parent for path in paths if not path.is_dir()}
+    found: dict[str, FlowFile] = {}
+    for sibling in expand_paths(sorted(folders)):
+        if str(sibling) in loaded_files:
+            continue
+        try:
+            item = parse_flow_text(sibling.read_text(encoding="utf-8"), str(sibling))
+        except (OSError, UnicodeDecodeError):
+            continue
+        if item.flow is not None and not item.problems:
+            found.setdefault(item.flow.flow.id, item.flow)
+    return found
 
 
 def position_of(loaded: LoadedFlow, path: tuple[str | int, ...]) -> Position:

@@ -112,3 +112,20 @@ def test_validate_as_a_process() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "flows/idv.yaml: ok (4 steps)\n"
+
+
+@pytest.mark.parametrize("name", ["idv.yaml"])
+def test_schema_accepts_the_demo_flow_and_refuses_traps(name: str) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    from ivr.flow.yaml_loader import load_yaml
+
+    validator = jsonschema.Draft202012Validator(flow_json_schema())
+    data = load_yaml((ROOT / "flows" / name).read_text(encoding="utf-8"), name).data
+    assert list(validator.iter_errors(data)) == []
+    assert list(validator.iter_errors(load_yaml(BASE, "base").data)) == []
+    for old, new in [
+        ('dont_have_key: "*"', "dont_have_key: 7"),
+        ("    next: identify", "    nxt: x"),
+    ]:
+        broken = load_yaml(edit(old, new), "broken").data
+        assert list(validator.iter_errors(broken)), new

@@ -139,3 +139,19 @@ def test_skip_if_makes_next_reachable() -> None:
     assert not {c for c in found(skipping) if c[0] == "unreachable-step"} - {
         ("unreachable-step", 21, 11)
     }
+
+
+def test_a_single_file_sees_the_flows_beside_it(tmp_path: Path) -> None:
+    sub = 'schema_version: 1\nflow: {id: greeting, version: "1", languages: [en-GB]}\n'
+    sub += "steps:\n  - step: hello\n    return: done\n"
+    (tmp_path / "greeting.yaml").write_text(sub)
+    main = tmp_path / "main.yaml"
+    main.write_text(
+        edit(
+            "    play: welcome\n    next: identify\n",
+            "    call_flow: greeting\n    outcomes: {done: identify}\n",
+        )
+    )
+    loaded, problems = load_flows([main], ValidationContext())
+    assert problems == []
+    assert list(loaded) == ["demo"]
