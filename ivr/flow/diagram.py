@@ -22,7 +22,8 @@ def _node_id(ref: TargetRef) -> str:
 
 
 def _label(text: str) -> str:
-    return text.replace('"', "'").replace("|", "/")
+    """Text safe inside a quoted Mermaid label (quotes and entity-like `#...;` defused)."""
+    return text.replace('"', "'").replace("|", "/").replace(";", ",")
 
 
 def _terminal(ref: TargetRef) -> str:
@@ -68,7 +69,7 @@ def mermaid(flow: m.FlowFile) -> str:
                 continue
             if ref.kind != "step":
                 terminals.setdefault(_node_id(ref), _terminal(ref))
-            edges.append(f"    {node} -->|{_label(route.label)}| {_node_id(ref)}")
+            edges.append(f'    {node} -->|"{_label(route.label)}"| {_node_id(ref)}')
         if step.skip_if is not None:
             try:
                 ref = resolve_target(flow, section, index, "next")
@@ -76,7 +77,7 @@ def mermaid(flow: m.FlowFile) -> str:
                 continue
             if ref.kind != "step":
                 terminals.setdefault(_node_id(ref), _terminal(ref))
-            edges.append(f"    {node} -.->|skipped| {_node_id(ref)}")
+            edges.append(f'    {node} -.->|"skipped"| {_node_id(ref)}')
         if isinstance(step, m.RouteStep):
             ref = TargetRef("route", step.route)
             terminals.setdefault(_node_id(ref), _terminal(ref))

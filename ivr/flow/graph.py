@@ -30,7 +30,7 @@ def step_routes(step: m.AnyStep, base: DataPath) -> list[Route]:
         routes.append(Route("next", step.next, (*base, "next")))
     if isinstance(step, m.DecideStep):
         for index, branch in enumerate(step.decide):
-            routes.append(Route(f"if #{index + 1}", branch.then, (*base, "decide", index, "then")))
+            routes.append(Route(f"if {index + 1}", branch.then, (*base, "decide", index, "then")))
         routes.append(Route("else", step.else_, (*base, "else")))
     if isinstance(step, m.MenuStep):
         for key, target in step.menu.choices.items():

@@ -95,7 +95,7 @@ def test_diagram(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.startswith("flowchart TD\n")
     target = tmp_path / "d.mmd"
     assert main(["diagram", "flows/idv.yaml", "--output", str(target)]) == 0
-    assert "s_date_of_birth -->|verified| result_identified_and_verified" in target.read_text()
+    assert 's_date_of_birth -->|"verified"| result_identified_and_verified' in target.read_text()
     broken = tmp_path / "broken.yaml"
     broken.write_text("a: [\n")
     assert main(["diagram", str(broken)]) == 1
