@@ -508,14 +508,11 @@ class Engine:
         outcome: str | None,
     ) -> None:
         """Journal the steps the machine passed through without the caller (skip, decide, set)."""
-        for event, source, _target in trace:
-            if event.startswith("o_"):
-                continue  # routed outcomes are journalled where they happen
+        for how, source, _target in trace:
             plan = flow.plan_for_state(source)
-            if plan is None:
-                continue
-            label = {"decide": "decided", "set": "done"}.get(plan.kind, "skipped")
-            self._record(turn, RecordKind.STEP_OUTCOME, step=plan.step_id, outcome=label)
+            if plan is not None:
+                outcome = "done" if how == "set" else how
+                self._record(turn, RecordKind.STEP_OUTCOME, step=plan.step_id, outcome=outcome)
 
     def _step_outcome(
         self, turn: Turn, plan: StepPlan, outcome: str, attempt: int | None = None
