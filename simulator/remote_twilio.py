@@ -11,6 +11,8 @@ from the step/attempt carried by each Gather action URL. Flow version is not vis
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
@@ -19,6 +21,9 @@ from xml.etree import ElementTree as ET
 import aiohttp
 
 from ivr.adapters.signatures import twilio_signature
+from ivr.adapters.twilio import TOKEN_ENV
+from ivr.bootstrap import Project
+from ivr.config import AppConfig, ConfigError, load_config
 from ivr.engine.actions import (
     Action,
     CollectDigits,
@@ -28,6 +33,7 @@ from ivr.engine.actions import (
     RouteKind,
     Transfer,
 )
+from ivr.prompts.catalog import CatalogError, PromptCatalog
 from simulator.driver import CallSummary
 
 Signer = Callable[[str, Sequence[tuple[str, str]]], str]
@@ -72,24 +78,32 @@ class RemoteTwilioDriver:
     def __init__(
         self,
         url: str,
-        auth_token: str,
+        auth_token: str | None = None,
         *,
         public_url: str | None = None,
         routes: Mapping[str, RouteKind] | None = None,
-        prompt_ids: Mapping[str, str] | None = None,
+        project: Project | None = None,
         flow: str = "",
         session: aiohttp.ClientSession | None = None,
     ) -> None:
-        """`public_url`: what Twilio would call the server by (its --public-url), if any.
+        """`auth_token` defaults to $IVR_TWILIO_AUTH_TOKEN, as the server reads it.
 
-        `routes` maps route targets to their kind (from the config); `prompt_ids` maps spoken
-        text back to prompt ids, since `<Say>` carries only the text.
+        `public_url`: what Twilio would call the server by (its --public-url), if any.
+
+        TwiML names neither the route kind nor the prompt ids, nor the flow: they are read
+        back from the project's config and prompt catalogue (default: the folders of
+        `Project.from_environment()`, as `ivr simulate` uses), when those can be loaded.
+        `routes` (target -> kind) overrides the config's.
         """
         self.url = url.rstrip("/")
         self.public_url = (public_url or url).rstrip("/")
-        self.sign = twilio_signer(auth_token)
-        self.routes = dict(routes or {})
-        self.prompt_ids = dict(prompt_ids or {})
+        token = auth_token if auth_token is not None else os.environ.get(TOKEN_ENV, "")
+        self.sign = twilio_signer(token)
+        self.config, self.catalog = _project_files(project or Project.from_environment())
+        self.routes: dict[str, RouteKind] = {}
+        if self.config is not None:
+            self.routes = {route.target: route.kind for route in self.config.routes.values()}
+        self.routes.update(routes or {})
         self.flow = flow
         self._session = session
         self._owns_session = session is None
@@ -114,6 +128,8 @@ class RemoteTwilioDriver:
         }
         if trust in _VERSTAT:
             self._call["StirVerstat"] = _VERSTAT[trust]
+        if self.config is not None and not self.flow:
+            self.flow = self.config.service_line_for(dnis).flow
         self._attempts, self._handoff, self._gather = {}, {}, None
         actions = await self._post(self.public_url + "/twilio/voice", {})
         self._call["CallStatus"] = "in-progress"
@@ -207,12 +223,32 @@ class RemoteTwilioDriver:
         return None
 
     def _prompt(self, element: ET.Element) -> PromptRef:
+        """A prompt from `<Play>` (id in its URL) or `<Say>` (text matched to the catalogue)."""
         text = (element.text or "").strip()
         if element.tag == "Play":
             path = urlsplit(text).path
-            name = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-            return PromptRef(name, "", audio=path.split("/prompts/", 1)[-1])
-        return PromptRef(self.prompt_ids.get(text, text), text)
+            audio = path.split("/prompts/", 1)[-1]
+            language, _, file = audio.rpartition("/")
+            name = file.rsplit(".", 1)[0]
+            spoken = name
+            if self.catalog is not None and self.catalog.has(name, language):
+                spoken = self.catalog.get(name, language).text
+            return PromptRef(name, spoken, audio=audio)
+        return PromptRef(self._prompt_id(text, element.get("language", "")), text)
+
+    def _prompt_id(self, text: str, language: str) -> str:
+        """The catalogue id whose text (placeholders filled) is `text`; else the text itself."""
+        if self.catalog is None:
+            return text
+        for prompt_id in sorted(self.catalog.ids(language)):
+            template = self.catalog.get(prompt_id, language).text.strip()
+            pattern = "".join(
+                ".*" if part.startswith("{") else re.escape(part)
+                for part in re.split(r"(\{[^{}]*\})", template)
+            )
+            if re.fullmatch(pattern, text, re.DOTALL):
+                return prompt_id
+        return text
 
     def _collect(self, gather: ET.Element) -> CollectDigits:
         query = dict(parse_qsl(urlsplit(gather.get("action", "")).query))
@@ -257,6 +293,19 @@ class RemoteTwilioDriver:
         return Transfer(kind, target, "", dict(self._handoff))
 
 
+def _project_files(project: Project) -> tuple[AppConfig | None, PromptCatalog | None]:
+    """The config and prompt catalogue, or None for whichever cannot be loaded."""
+    try:
+        config: AppConfig | None = load_config(project.config)
+    except (ConfigError, OSError):
+        config = None
+    try:
+        catalog: PromptCatalog | None = PromptCatalog.load(project.prompts)
+    except (CatalogError, OSError):
+        catalog = None
+    return config, catalog
+
+
 def _from_headers(headers: Sequence[tuple[str, str]]) -> dict[str, Any]:
     """`x-customer-id=C1` -> {"customer_id": "C1"}: the hand-off from SIP URI headers."""
     values = {
@@ -278,3 +327,6 @@ def _typed(values: Mapping[str, str]) -> dict[str, Any]:
         else:
             typed[key] = value
     return typed
+
+
+TwilioDriver = RemoteTwilioDriver  # the name `ivr simulate --protocol twilio` imports

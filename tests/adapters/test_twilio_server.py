@@ -11,11 +11,12 @@ from aiohttp.test_utils import TestClient
 from twilio.request_validator import RequestValidator
 
 from ivr.adapters.twilio import TwilioAdapter
+from ivr.bootstrap import Project
 from ivr.engine.actions import CollectDigits, Play, RouteKind, Transfer
 from simulator.remote_twilio import RemoteTwilioDriver, keys_as_twilio_sends
 
 from .conftest import ServerFactory
-from .server import ALICE, CARDS_LINE, DEMO_LINE, TWILIO_TOKEN
+from .server import ALICE, CARDS_LINE, DEMO_LINE, ROOT, TWILIO_TOKEN
 
 
 @pytest.fixture
@@ -25,11 +26,8 @@ async def server(serve: ServerFactory) -> TestClient[Any, Any]:
 
 @pytest.fixture
 async def driver(server: TestClient[Any, Any]) -> AsyncIterator[RemoteTwilioDriver]:
-    routes = {
-        "general": RouteKind.AGENT,
-        "https://self-service.example.com/ivr": RouteKind.SELF_SERVICE,
-    }
-    remote = RemoteTwilioDriver(str(server.make_url("")), TWILIO_TOKEN, routes=routes, flow="idv")
+    project = Project(ROOT / "flows", ROOT / "config", ROOT / "prompts")
+    remote = RemoteTwilioDriver(str(server.make_url("")), TWILIO_TOKEN, project=project)
     yield remote
     await remote.close()
 
@@ -50,9 +48,13 @@ async def test_ani_caller_verified_goes_to_self_service(driver: RemoteTwilioDriv
     first = await driver.start("CA-e2e-1", ALICE, DEMO_LINE, "A")
     assert isinstance(first[0], Play)
     assert first[0].prompts[0].prompt_id == "welcome"  # recorded: <Play> of a served URL
+    assert first[0].prompts[0].text == "Welcome to Example Bank."
     ask = collect_of(first)
     assert (ask.step, ask.attempt, ask.max_digits, ask.term_key) == ("date_of_birth", 1, 8, "#")
+    assert [p.prompt_id for p in ask.prompts] == ["ask_date_of_birth"]  # <Say> text matched back
     done = await driver.press("01021980#")
+    assert isinstance(done[0], Play)
+    assert done[0].prompts[0].prompt_id == "verified_thanks"  # template with the name filled in
     moved = transfer_of(done)
     assert moved.kind is RouteKind.SELF_SERVICE
     assert moved.target == "https://self-service.example.com/ivr"
@@ -60,6 +62,7 @@ async def test_ani_caller_verified_goes_to_self_service(driver: RemoteTwilioDriv
     assert moved.handoff["customer_id"] == "C1001"
     summary = await driver.summary()
     assert (summary.idv_status, summary.customer_id) == ("identified_and_verified", "C1001")
+    assert summary.flow == "idv"
     assert summary.attempts == {"date_of_birth": 1}
 
 
