@@ -72,7 +72,9 @@ def _say(text: str, context: RenderContext, tts_vendor: str | None) -> Verb:
     verb: Verb = {"verb": "say", "text": text}
     if tts_vendor:
         # verb-specifications requires a vendor in any synthesizer object: none without one
-        verb["synthesizer"] = {"vendor": tts_vendor, "language": context.language}
+        verb["synthesizer"] = {"vendor": tts_vendor}
+        if context.language:
+            verb["synthesizer"]["language"] = context.language
     return verb
 
 

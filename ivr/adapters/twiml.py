@@ -71,7 +71,10 @@ def _prompt(parent: ET.Element, prompt: PromptRef, context: RenderContext) -> No
     if url is not None:
         ET.SubElement(parent, "Play").text = url
     else:
-        ET.SubElement(parent, "Say", language=context.language).text = prompt.text
+        say = ET.SubElement(parent, "Say")
+        if context.language:  # unknown for a lost call: Twilio's default voice then
+            say.set("language", context.language)
+        say.text = prompt.text
 
 
 def _gather(parent: ET.Element, action: CollectDigits, context: RenderContext) -> None:

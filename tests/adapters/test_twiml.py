@@ -216,3 +216,10 @@ def test_render_to_agent_is_a_valid_enqueue() -> None:
 @pytest.mark.parametrize("barge_in", [True, False])
 def test_every_gather_document_is_well_formed(barge_in: bool) -> None:
     parse([play(WELCOME), collect(barge_in=barge_in, prompts=(TRICKY, RECORDED_ASK))])
+
+
+def test_say_without_a_known_language_uses_twilio_default() -> None:
+    ctx = context()
+    blank = type(ctx)(ctx.call_id, "", ctx.action_url, ctx.prompt_url)
+    root = ET.fromstring(render_twiml([play(ASK_ID), HANGUP], blank))
+    assert root[0].attrib == {}
