@@ -1,0 +1,339 @@
+"""Webhook server benchmarks (issue 3 §6): signed Twilio webhooks per second through
+flows/idv.yaml, against a bare aiohttp handler doing the same parse and signature check.
+
+    python -m bench.webhooks [--seconds 5] [--concurrency 32] [--rate 1000]
+
+The server under test runs in its own process pinned to core 0 (`taskset -c 0`); the load is
+an asyncio aiohttp client in another process pinned to core 1, loopback only, bounded in
+time. Each call is three webhooks, as Twilio sends them: /twilio/voice (the caller is found
+by ANI and asked for a date of birth), /twilio/gather (the answer: verified, transferred)
+and the `completed` status callback. Figures:
+
+- closed loop, events/s: ivr serve with in-memory state; the bare handler; their ratio;
+  ivr serve with Redis state;
+- open loop at an offered rate (default 1,000 events/s): p50 / p99 latency, in-memory state.
+
+Prints figures; asserts nothing. Targets: >= 2,500 events/s and ratio >= 0.3 in memory,
+>= 1,500 events/s with Redis, p99 <= 20 ms at 1,000 events/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "bench-twilio-auth-token-0123456789abcdef"
+REDIS_URL = os.environ.get("IVR_BENCH_REDIS", "redis://127.0.0.1:6379/0")
+ALICE, DEMO_LINE = "+447700900123", "+441134960000"
+_ACTION = re.compile(r'action="([^"]+)"')
+TWIML = (
+    '<?xml version="1.0" encoding="UTF-8"?><Response><Gather input="dtmf" '
+    'action="/twilio/gather?step=date_of_birth&amp;attempt=1&amp;max=8" numDigits="8" '
+    'finishOnKey="#" timeout="5" actionOnEmptyResult="true"><Say>Hello</Say></Gather></Response>'
+)
+
+
+def _form(call_sid: str, **extra: str) -> list[tuple[str, str]]:
+    """A Twilio voice webhook form: the fields Twilio posts on every request."""
+    fields = {
+        "AccountSid": "AC" + "0" * 32,
+        "ApiVersion": "2010-04-01",
+        "CallSid": call_sid,
+        "CallStatus": "in-progress",
+        "Called": DEMO_LINE,
+        "CalledCountry": "GB",
+        "Caller": ALICE,
+        "CallerCountry": "GB",
+        "Direction": "inbound",
+        "From": ALICE,
+        "FromCountry": "GB",
+        "StirVerstat": "TN-Validation-Passed-A",
+        "To": DEMO_LINE,
+        "ToCountry": "GB",
+        **extra,
+    }
+    return list(fields.items())
+
+
+# -- the load generator (a subprocess on core 1) -------------------------------------------
+
+
+class Load:
+    def __init__(self, base: str) -> None:
+        from ivr.adapters.signatures import twilio_signature
+
+        self.base = base
+        self.sign = twilio_signature
+        self.latencies: list[float] = []
+        self.errors = 0
+        self.events = 0
+
+    async def post(self, session: Any, path: str, form: list[tuple[str, str]]) -> str:
+        from urllib.parse import urlencode
+
+        url = self.base + path
+        headers = {
+            "X-Twilio-Signature": self.sign(TOKEN, url, form),
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
+        started = time.perf_counter()
+        async with session.post(url, data=urlencode(form), headers=headers) as response:
+            text: str = await response.text()
+            ok = response.status == 200
+        self.latencies.append(time.perf_counter() - started)
+        self.events += 1
+        self.errors += not ok
+        return text
+
+    async def call(self, session: Any) -> None:
+        """One call: voice, the date of birth at the gather URL it gave, then completed."""
+        sid = "CA" + uuid.uuid4().hex
+        twiml = await self.post(session, "/twilio/voice", _form(sid, CallStatus="ringing"))
+        found = _ACTION.search(twiml)
+        gather = unquote(found.group(1).replace("&amp;", "&")) if found else "/twilio/gather"
+        gather = gather.removeprefix(self.base)
+        digits = _form(sid, Digits="01021980", FinishedOnKey="#")
+        await self.post(session, gather, digits)
+        await self.post(session, "/twilio/status", _form(sid, CallStatus="completed"))
+
+
+async def closed_loop(base: str, seconds: float, concurrency: int) -> dict[str, Any]:
+    import aiohttp
+
+    load = Load(base)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await load.call(session)  # warm up
+        load.latencies.clear()
+        load.events = 0
+        stop_at = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            while time.perf_counter() < stop_at:
+                await load.call(session)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return {"events": load.events, "seconds": elapsed, "errors": load.errors}
+
+
+async def open_loop(base: str, seconds: float, rate: float) -> dict[str, Any]:
+    """Calls started so that events are offered at `rate`/s whatever the answers' speed."""
+    import aiohttp
+
+    load = Load(base)
+    tasks: set[asyncio.Task[None]] = set()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        await load.call(session)
+        load.latencies.clear()
+        interval = 3 / rate  # three events per call, spaced evenly within the call
+        started = time.perf_counter()
+        n = 0
+        while (now := time.perf_counter()) - started < seconds:
+            due = started + n * interval
+            if due > now:
+                await asyncio.sleep(due - now)
+            task = asyncio.create_task(_paced_call(load, session, interval / 3))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            n += 1
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - started
+    ordered = sorted(load.latencies)
+    return {
+        "offered_per_s": rate,
+        "events": len(ordered),
+        "seconds": elapsed,
+        "errors": load.errors,
+        "p50_ms": ordered[len(ordered) // 2] * 1000,
+        "p99_ms": ordered[int(len(ordered) * 0.99)] * 1000,
+        "max_ms": ordered[-1] * 1000,
+    }
+
+
+async def _paced_call(load: Load, session: Any, gap_s: float) -> None:
+    """A call whose events are spaced like a caller's (well below real think time)."""
+    sid = "CA" + uuid.uuid4().hex
+    twiml = await load.post(session, "/twilio/voice", _form(sid, CallStatus="ringing"))
+    found = _ACTION.search(twiml)
+    gather = unquote(found.group(1).replace("&amp;", "&")) if found else "/twilio/gather"
+    await asyncio.sleep(gap_s)
+    digits = _form(sid, Digits="01021980", FinishedOnKey="#")
+    await load.post(session, gather.removeprefix(load.base), digits)
+    await asyncio.sleep(gap_s)
+    await load.post(session, "/twilio/status", _form(sid, CallStatus="completed"))
+
+
+# -- the bare baseline server --------------------------------------------------------------
+
+
+def bare_server(port: int) -> None:
+    """Parse the same form and check the same signature, then answer fixed TwiML."""
+    from aiohttp import web
+
+    from ivr.adapters.signatures import verify_twilio
+
+    async def handle(request: web.Request) -> web.Response:
+        body = await request.read()
+        params = parse_qsl(body.decode(), keep_blank_values=True)
+        url = f"{request.scheme}://{request.host}{request.raw_path}"
+        if not verify_twilio(TOKEN, url, params, request.headers.get("X-Twilio-Signature")):
+            return web.Response(status=403)
+        return web.Response(text=TWIML, content_type="application/xml")
+
+    app = web.Application()
+    app.router.add_post("/twilio/{path}", handle)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+# -- orchestration -------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _pinned(core: int, args: list[str]) -> list[str]:
+    return (["taskset", "-c", str(core)] if shutil.which("taskset") else []) + args
+
+
+async def _wait_ready(port: int, path: str, process: subprocess.Popen[bytes]) -> None:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        for _ in range(300):
+            if process.poll() is not None:
+                raise RuntimeError("server exited early")
+            try:
+                async with session.get(f"http://127.0.0.1:{port}{path}") as response:
+                    if response.status in (200, 404, 405):
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise TimeoutError("server did not start")
+
+
+def _run_load(port: int, mode: str, args: argparse.Namespace) -> dict[str, Any]:
+    command = [sys.executable, "-m", "bench.webhooks", "--role", mode, "--port", str(port)]
+    command += ["--seconds", str(args.seconds), "--concurrency", str(args.concurrency)]
+    command += ["--rate", str(args.rate)]
+    done = subprocess.run(_pinned(1, command), cwd=ROOT, capture_output=True, text=True, check=True)
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _measure(
+    server: list[str], ready: str, loads: list[str], args: argparse.Namespace, workdir: Path
+) -> list[dict[str, Any]]:
+    port = _free_port()
+    env = {**os.environ, "IVR_TWILIO_AUTH_TOKEN": TOKEN, "PYTHONPATH": str(ROOT)}
+    command = _pinned(0, [sys.executable, *server, "--port", str(port)])
+    with (workdir / f"server-{port}.log").open("wb") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
+    try:
+        asyncio.run(_wait_ready(port, ready, process))
+        return [_run_load(port, mode, args) for mode in loads]
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def orchestrate(args: argparse.Namespace) -> None:
+    from ivr.directory.csv_import import import_file
+
+    workdir = Path(tempfile.mkdtemp(prefix="ivr-bench-"))
+    db = workdir / "directory.db"
+    asyncio.run(import_file(ROOT / "config" / "demo-customers.csv", db))
+    serve = ["-m", "ivr.cli.serve", "--db", str(db), "--log-level", "warning"]
+    serve += ["--journal", f"sqlite:///{workdir}/journal.db"]
+    prefix = f"ivr-bench-{uuid.uuid4().hex[:8]}:"
+    print(
+        f"webhook benchmark: {args.seconds:g} s per figure, {args.concurrency} callers, "
+        f"server on core 0, load on core 1 (cpus: {os.cpu_count()})"
+    )
+    memory, latency = _measure(serve, "/readyz", ["closed", "open"], args, workdir)
+    (bare,) = _measure(["-m", "bench.webhooks", "--role", "bare"], "/", ["closed"], args, workdir)
+    (redis,) = _measure(
+        [*serve, "--redis", REDIS_URL, "--redis-prefix", prefix],
+        "/readyz",
+        ["closed"],
+        args,
+        workdir,
+    )
+    _delete_prefix(prefix)
+    rate = {
+        name: r["events"] / r["seconds"]
+        for name, r in (("memory", memory), ("bare", bare), ("redis", redis))
+    }
+    for label, name, result in (
+        ("ivr serve, in-memory state", "memory", memory),
+        ("bare aiohttp + signature", "bare", bare),
+        ("ivr serve, Redis state", "redis", redis),
+    ):
+        print(f"  {label:27}: {rate[name]:8.0f} events/s  (errors {result['errors']})")
+    print(f"  {'ratio in-memory / bare':27}: {rate['memory'] / rate['bare']:8.2f}")
+    lat = latency
+    print(
+        f"  open loop, {lat['offered_per_s']:.0f} events/s offered: p50 {lat['p50_ms']:.2f} ms, "
+        f"p99 {lat['p99_ms']:.2f} ms, max {lat['max_ms']:.1f} ms "
+        f"({lat['events']} events, errors {lat['errors']})"
+    )
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _delete_prefix(prefix: str) -> None:
+    from redis import Redis
+
+    client = Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"{prefix}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.webhooks", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=5.0, help="per figure")
+    parser.add_argument("--concurrency", type=int, default=32, help="closed-loop callers")
+    parser.add_argument("--rate", type=float, default=1000.0, help="open-loop events/s")
+    parser.add_argument(
+        "--role", choices=["orchestrate", "closed", "open", "bare"], default="orchestrate"
+    )
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    base = f"http://127.0.0.1:{args.port}"
+    if args.role == "bare":
+        bare_server(args.port)
+    elif args.role == "closed":
+        print(json.dumps(asyncio.run(closed_loop(base, args.seconds, args.concurrency))))
+    elif args.role == "open":
+        print(json.dumps(asyncio.run(open_loop(base, args.seconds, args.rate))))
+    else:
+        orchestrate(args)
+
+
+if __name__ == "__main__":
+    main()
