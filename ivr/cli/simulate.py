@@ -14,6 +14,8 @@ from typing import Any
 from ivr.bootstrap import Loaded, Project, build_engine, load_project
 from ivr.engine.actions import Action, CollectDigits, Hangup, Play, Transfer
 from ivr.flow.loader import FlowLoadError
+from ivr.journal.store import default_url, open_store
+from ivr.journal.writer import JournalWriter
 from simulator.driver import CallDriver
 from simulator.local import LocalDriver
 from simulator.player import Caller, CallOutcome, play_call, scripted
@@ -40,6 +42,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--protocol", default="json", choices=["json", "twilio"])
     parser.add_argument("--call-id", default=None)
     parser.add_argument("--project", type=Path, default=Path("."), help="folder with flows/ etc.")
+    parser.add_argument(
+        "--journal",
+        default=None,
+        help="journal URL the call is recorded in (default: IVR_JOURNAL_URL or "
+        "sqlite:///var/journal.db); 'none' records nothing",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -108,7 +116,18 @@ async def _driver(
     if loaded is None:
         return _remote_driver(args), _nothing
     engine, directory = await build_engine(loaded, str(args.db))
-    return LocalDriver(engine, flow_id=flow_id), directory.close
+    url = args.journal or default_url()
+    if url == "none":
+        return LocalDriver(engine, flow_id=flow_id), directory.close
+    writer = JournalWriter(await open_store(url))
+    writer.start()
+
+    async def cleanup() -> None:
+        await writer.close()
+        await writer.store.close()
+        await directory.close()
+
+    return LocalDriver(engine, flow_id=flow_id, journal=writer), cleanup
 
 
 async def _nothing() -> None:
@@ -117,14 +136,14 @@ async def _nothing() -> None:
 
 def _remote_driver(args: argparse.Namespace) -> CallDriver:
     if args.protocol == "twilio":
-        from simulator.remote_twilio import TwilioDriver  # type: ignore[import-not-found]
+        from simulator.remote_twilio import RemoteTwilioDriver
 
-        driver: CallDriver = TwilioDriver(args.url)
-        return driver
-    from simulator.remote_json import JsonDriver  # type: ignore[import-not-found]
+        root: Path = args.project
+        project = Project(root / "flows", root / "config", root / "prompts")
+        return RemoteTwilioDriver(args.url, project=project)
+    from simulator.remote_json import JsonDriver
 
-    json_driver: CallDriver = JsonDriver(args.url)
-    return json_driver
+    return JsonDriver(args.url)
 
 
 def _keyboard(quiet: bool) -> Caller:

@@ -38,8 +38,9 @@ async def demo_db(tmp_path: Path) -> Path:
 
 
 def simulate(db: Path, *extra: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    journal = () if "--journal" in extra else ("--journal", "none")
     return subprocess.run(
-        [IVR, "simulate", "flows/idv.yaml", "--db", str(db), *extra],
+        [IVR, "simulate", "flows/idv.yaml", "--db", str(db), *journal, *extra],
         cwd=ROOT,
         input=stdin,
         capture_output=True,
@@ -77,6 +78,24 @@ def test_json_result_follows_the_contract_exactly(demo_db: Path) -> None:
     assert result["attempts"] == {"date_of_birth": 1}
     assert result["ended_by"] == "route"
     assert result["handoff"]["idv_status"] == "identified_and_verified"
+
+
+def test_simulated_calls_are_written_to_the_journal(demo_db: Path, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/journal.db"
+    done = simulate(demo_db, "--input", "*", "--journal", url)
+    assert done.returncode == 0, done.stderr
+    code = main(["report", "summary", "--journal", url, "--format", "json"])
+    assert code == 0
+    extract = subprocess.run(
+        [IVR, "extract", "calls", "--journal", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    rows = extract.stdout.strip().splitlines()
+    assert len(rows) == 2  # header and the one simulated call
+    assert "not_identified" in rows[1]
 
 
 def test_script_running_out_means_the_caller_hangs_up(demo_db: Path) -> None:
