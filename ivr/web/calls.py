@@ -125,6 +125,10 @@ class CallService:
         self.in_flight += 1
         try:
             response, log = await self._handle(adapter, request)
+        except Exception as error:  # a bug must still leave the caller with somewhere to go
+            _log.error("unexpected error handling a webhook: %s", type(error).__name__)
+            log = {"adapter": adapter.name, "result": "error"}
+            response = adapter.render_to_agent(self._context(adapter, request, "", ""))
         finally:
             self.in_flight -= 1
         elapsed = time.perf_counter() - started

@@ -161,3 +161,19 @@ async def test_health_readiness_and_openapi(client: TestClient[Any, Any]) -> Non
     spec = await (await client.get("/openapi.json")).json()
     assert spec["openapi"].startswith("3.1")
     assert "/json/events" in spec["paths"]
+
+
+async def test_an_unexpected_error_still_sends_the_caller_to_an_agent(
+    make_client: MakeClient,
+) -> None:
+    from ivr.adapters.json_webhook import JsonWebhookAdapter
+    from tests.web.conftest import SECRET
+
+    class Broken(JsonWebhookAdapter):
+        async def parse(self, request: Any, body: bytes) -> Any:
+            raise RuntimeError("a bug")
+
+    client = await make_client(adapters=[Broken(SECRET)])
+    status, doc = await Caller(client).post_raw(b"{}")
+    assert status == 200
+    assert transfer(doc)["kind"] == "agent"
