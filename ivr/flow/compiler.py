@@ -39,7 +39,7 @@ from ivr.flow.model import (
     RouteStep,
     SetStep,
 )
-from ivr.flow.targets import TargetRef, resolve_target
+from ivr.flow.targets import TargetRef, resolve_target, step_positions
 
 NEVER_SENT = "o__left_flow"  # keeps terminal states from being traps without making them final
 KEY_EVENT_NAMES = {"*": "star", "#": "hash"}
@@ -221,7 +221,12 @@ def _outcomes_of(flow: FlowFile, step: AnyStep, specs: Mapping[str, OperationSpe
 
 
 def _route_table(
-    flow: FlowFile, section: str, index: int, step: AnyStep, specs: Mapping[str, OperationSpec]
+    flow: FlowFile,
+    section: str,
+    index: int,
+    step: AnyStep,
+    specs: Mapping[str, OperationSpec],
+    positions: Mapping[str, tuple[str, int]],
 ) -> dict[str, TargetRef]:
     routes: dict[str, TargetRef] = {}
     written: Mapping[str, str]
@@ -239,7 +244,7 @@ def _route_table(
             target = flow.defaults.on_error
         if target is None:
             raise CompileError(f"step {step.step!r}: outcome {outcome!r} is not routed")
-        routes[outcome] = resolve_target(flow, section, index, target)
+        routes[outcome] = resolve_target(flow, section, index, target, positions)
     return routes
 
 
@@ -262,22 +267,27 @@ def compile_flow(
         terminals[terminal] = target
         return terminal
 
+    positions = step_positions(flow)
+
+    def resolve(section: str, index: int, target: str) -> TargetRef:
+        return resolve_target(flow, section, index, target, positions)
+
     for section, index, step in flow.all_steps():
-        routes = _route_table(flow, section, index, step, operations)
+        routes = _route_table(flow, section, index, step, operations, positions)
         definition: dict[str, Any] = {"on": {}, "transitions": []}
         here = state_id(step.step)
         if step.skip_if is not None:
-            skip_to = target_state(resolve_target(flow, section, index, "next"))
+            skip_to = target_state(resolve(section, index, "next"))
             guard = _guard(parse_expression(step.skip_if), "skipped", here, skip_to)
             definition["transitions"].append({"target": skip_to, "cond": guard})
         for outcome, target in routes.items():
             definition["on"][outcome_event(outcome)] = [{"target": target_state(target)}]
         if isinstance(step, DecideStep):
             for branch in step.decide:
-                then = target_state(resolve_target(flow, section, index, branch.then))
+                then = target_state(resolve(section, index, branch.then))
                 condition = _guard(parse_expression(branch.if_), "decided", here, then)
                 definition["transitions"].append({"target": then, "cond": condition})
-            fallback = target_state(resolve_target(flow, section, index, step.else_))
+            fallback = target_state(resolve(section, index, step.else_))
             definition["transitions"].append(
                 {"target": fallback, "on": _note("decided", here, fallback)}
             )
@@ -286,7 +296,7 @@ def compile_flow(
                 name: parse_expression(value) if isinstance(value, str) else value
                 for name, value in step.set.items()
             }
-            after = target_state(resolve_target(flow, section, index, step.next))
+            after = target_state(resolve(section, index, step.next))
             definition["transitions"].append({"target": after, "on": _assign(values, here, after)})
         is_terminal = isinstance(step, RouteStep | HangupStep | ReturnStep)
         if is_terminal:

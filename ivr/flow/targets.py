@@ -13,6 +13,7 @@ hangup                end the call
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -52,15 +53,24 @@ def step_positions(flow: FlowFile) -> dict[str, tuple[str, int]]:
     return positions
 
 
-def resolve_target(flow: FlowFile, section: str, index: int, target: str) -> TargetRef:
-    """Resolve `target`, written on step `index` of `section`; raises TargetError."""
+def resolve_target(
+    flow: FlowFile,
+    section: str,
+    index: int,
+    target: str,
+    positions: Mapping[str, tuple[str, int]] | None = None,
+) -> TargetRef:
+    """Resolve `target`, written on step `index` of `section`; raises TargetError.
+
+    Pass `positions` (from `step_positions`) when resolving many targets of one flow.
+    """
     lists = dict(flow.sections())
     if target == "next":
         steps = lists[section]
         if index + 1 < len(steps):
             return TargetRef("step", steps[index + 1].step)
         if section in SECTION_END:
-            return resolve_target(flow, section, index, SECTION_END[section])
+            return resolve_target(flow, section, index, SECTION_END[section], positions)
         raise TargetError(
             f"'next' after the last step of '{section}' leads nowhere",
             "route this outcome to a step, a result, a route or 'hangup'",
@@ -82,6 +92,6 @@ def resolve_target(flow: FlowFile, section: str, index: int, target: str) -> Tar
         if not name:
             raise TargetError(f"'{target}' names no {prefix}")
         return TargetRef(prefix, name)  # type: ignore[arg-type]
-    if target in step_positions(flow):
+    if target in (positions if positions is not None else step_positions(flow)):
         return TargetRef("step", target)
     raise TargetError(f"no step named '{target}'")
