@@ -14,15 +14,30 @@ class UnknownFlow(KeyError):
     """No flow (or no such version) is loaded."""
 
 
+class VersionConflict(ValueError):
+    """A flow changed but kept its version: running calls would change under their feet."""
+
+
 @dataclass
 class FlowRegistry:
     _current: dict[str, CompiledFlow] = field(default_factory=dict)
     _versions: dict[tuple[str, str], CompiledFlow] = field(default_factory=dict)
 
     def add(self, flow: CompiledFlow) -> None:
-        """Make `flow` the current version of its id (the previous versions stay loaded)."""
+        """Make `flow` the current version of its id (the previous versions stay loaded).
+
+        A published version is immutable: the same id and version with other content is
+        refused, so a reload can never change the flow of a call in progress.
+        """
+        key = (flow.flow_id, flow.version)
+        known = self._versions.get(key)
+        if known is not None and known.digest != flow.digest:
+            raise VersionConflict(
+                f"flow {flow.flow_id!r} changed but its version is still {flow.version!r}: "
+                "bump flow.version so calls in progress keep the version they started with"
+            )
         self._current[flow.flow_id] = flow
-        self._versions[(flow.flow_id, flow.version)] = flow
+        self._versions[key] = flow
 
     def current(self, flow_id: str) -> CompiledFlow:
         try:

@@ -15,6 +15,7 @@ when final states exist).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -102,6 +103,7 @@ class CompiledFlow:
     machine_class: type[Any]
     static_routes: dict[tuple[str, str], str] = field(default_factory=dict)
     settled_states: frozenset[str] = frozenset()  # states with no eventless transitions
+    _digest: str = ""
     _machine: Any = None
     _model: MachineModel | None = None
 
@@ -157,6 +159,13 @@ class CompiledFlow:
         trace = model.trace
         model.trace = []
         return str(model.state), trace
+
+    @property
+    def digest(self) -> str:
+        """A hash of the flow's content: two loads of the same file have the same digest."""
+        if not self._digest:
+            self._digest = hashlib.sha256(self.flow.model_dump_json().encode()).hexdigest()
+        return self._digest
 
     def plan_for_state(self, state: str) -> StepPlan | None:
         return self.plans.get(state[2:]) if state.startswith("s_") else None

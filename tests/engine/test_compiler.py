@@ -8,7 +8,10 @@ from ivr.bootstrap import Loaded
 from ivr.flow.compiler import CompiledFlow, CompileError, compile_flow, outcome_event
 from ivr.flow.loader import ValidationContext, load_flow_text
 from ivr.flow.model import FlowFile
+from tests.engine.conftest import ROOT
 from tests.engine.flows import generated_flow
+
+ROOT_FLOWS = ROOT / "flows"
 
 
 def machine_hop(flow: CompiledFlow, state: str, outcome: str) -> str:
@@ -86,3 +89,25 @@ steps:
     flow = load_flow_text(text, "clash.yaml", context)
     compiled = compile_flow(flow.flow, flow.path, flow.step_lines)
     assert machine_hop(compiled, "s_send", "key_1") == "s_model"
+
+
+def test_a_changed_flow_must_bump_its_version(loaded: Loaded) -> None:
+    from ivr.engine.registry import FlowRegistry, VersionConflict
+
+    context = ValidationContext(catalog=loaded.catalog, config=loaded.config)
+    text = (ROOT_FLOWS / "idv.yaml").read_text(encoding="utf-8")
+    registry = FlowRegistry()
+    first = load_flow_text(text, "idv.yaml", context)
+    registry.add(compile_flow(first.flow, first.path, first.step_lines))
+    registry.add(compile_flow(first.flow, first.path, first.step_lines))  # same content: fine
+    changed = load_flow_text(text.replace("max_attempts: 3", "max_attempts: 2"), "x", context)
+    with pytest.raises(VersionConflict, match="bump flow.version"):
+        registry.add(compile_flow(changed.flow, changed.path, changed.step_lines))
+    bumped = load_flow_text(
+        text.replace("max_attempts: 3", "max_attempts: 2").replace('version: "1"', 'version: "2"'),
+        "x",
+        context,
+    )
+    registry.add(compile_flow(bumped.flow, bumped.path, bumped.step_lines))
+    assert registry.current("idv").version == "2"
+    assert registry.version("idv", "1").flow.defaults.max_attempts == 3
