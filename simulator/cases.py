@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -34,6 +35,7 @@ from ivr.engine.directory_ops import directory_operations
 from ivr.engine.operations import Operation, OperationCall, OperationRegistry, OperationResult
 from ivr.engine.runtime import EngineSettings
 from ivr.journal.records import JournalRecord
+from simulator.driver import CallDriver
 from simulator.local import LocalDriver
 from simulator.player import CallOutcome, play_call
 from simulator.script import CallerStep
@@ -201,6 +203,34 @@ async def run_case(loaded: Loaded, cases: CaseFile, case: Case) -> CaseResult:
             return CaseResult(case.name, failures, outcome, sink.records)
         finally:
             await directory.close()
+
+
+async def run_case_remote(driver: CallDriver, case: Case) -> CaseResult:
+    """Play one case through a running server; its directory must hold the file's customers.
+
+    Operation stubs cannot be forced on a remote server: such cases are not run over HTTP
+    (`remote_blocker` says why), and the caller reports them.
+    """
+    failures: list[str] = []
+    try:
+        outcome = await play_call(
+            driver,
+            _case_caller(case, failures),
+            ani=case.given.ani,
+            dnis=case.given.dnis,
+            trust=case.given.trust,
+            call_id=f"test-{uuid.uuid4().hex}",
+        )
+    finally:
+        await driver.close()
+    failures += check_expectations(case.expect, outcome)
+    return CaseResult(case.name, failures, outcome)
+
+
+def remote_blocker(case: Case) -> str | None:
+    if case.given.operations:
+        return "needs operation stubs, which only run in process"
+    return None
 
 
 def _case_caller(case: Case, failures: list[str]) -> Any:

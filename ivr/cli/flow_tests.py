@@ -5,14 +5,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ivr.bootstrap import Loaded, Project, load_project
 from ivr.flow.loader import FlowLoadError
 from ivr.journal.records import JournalRecord
-from simulator.cases import CaseFileError, read_case_file, run_case
+from simulator.cases import (
+    CaseFileError,
+    read_case_file,
+    remote_blocker,
+    run_case,
+    run_case_remote,
+)
 from simulator.coverage import coverage, format_coverage
+from simulator.driver import CallDriver
 
 
 def register(subparsers: Any) -> None:
@@ -21,6 +29,10 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("paths", nargs="+", type=Path, help="test files or folders")
     parser.add_argument("--project", type=Path, default=Path("."), help="folder with flows/ etc.")
+    parser.add_argument(
+        "--url", default=None, help="run the cases through a running server instead"
+    )
+    parser.add_argument("--protocol", default="json", choices=["json", "twilio"])
     parser.set_defaults(handler=run)
 
 
@@ -38,11 +50,30 @@ def run(args: argparse.Namespace) -> int:
     except FlowLoadError as error:
         print(str(error), file=sys.stderr)
         return 1
-    return asyncio.run(_run_files(loaded, _test_files(args.paths)))
+    remote = None
+    if args.url is not None:
+        project = Project(root / "flows", root / "config", root / "prompts")
+        remote = _remote_factory(args.url, args.protocol, project)
+    return asyncio.run(_run_files(loaded, _test_files(args.paths), remote))
 
 
-async def _run_files(loaded: Loaded, files: list[Path]) -> int:
-    passed = failed = 0
+def _remote_factory(url: str, protocol: str, project: Project) -> Callable[[], CallDriver]:
+    def make() -> CallDriver:
+        if protocol == "twilio":
+            from simulator.remote_twilio import RemoteTwilioDriver
+
+            return RemoteTwilioDriver(url, project=project)
+        from simulator.remote_json import JsonDriver
+
+        return JsonDriver(url)
+
+    return make
+
+
+async def _run_files(
+    loaded: Loaded, files: list[Path], remote: Callable[[], CallDriver] | None = None
+) -> int:
+    passed = failed = not_run = 0
     for path in files:
         try:
             cases = read_case_file(path)
@@ -57,7 +88,15 @@ async def _run_files(loaded: Loaded, files: list[Path]) -> int:
         records: list[JournalRecord] = []
         print(f"{path} ({cases.flow})")
         for case in cases.cases:
-            result = await run_case(loaded, cases, case)
+            blocker = remote_blocker(case) if remote is not None else None
+            if blocker is not None:
+                not_run += 1
+                print(f"  NOT RUN OVER HTTP {case.name}: {blocker}")
+                continue
+            if remote is not None:
+                result = await run_case_remote(remote(), case)
+            else:
+                result = await run_case(loaded, cases, case)
             records += result.records
             if result.passed:
                 passed += 1
@@ -67,8 +106,10 @@ async def _run_files(loaded: Loaded, files: list[Path]) -> int:
                 print(f"  FAIL {case.name}")
                 for failure in result.failures:
                     print(f"       {failure}")
-        flow = loaded.flows[cases.flow]
-        rows = coverage(flow, loaded.registry.current(cases.flow), records)
-        print(format_coverage(flow.path, rows))
-    print(f"{passed} cases passed, {failed} failed")
+        if remote is None:
+            flow = loaded.flows[cases.flow]
+            rows = coverage(flow, loaded.registry.current(cases.flow), records)
+            print(format_coverage(flow.path, rows))
+    remark = f" ({not_run} not runnable over HTTP)" if not_run else ""
+    print(f"{passed} cases passed, {failed} failed{remark}")
     return 0 if failed == 0 else 1
