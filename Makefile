@@ -5,9 +5,26 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_DB := var/demo-directory.db
 
-.PHONY: run call test lint unit bench setup clean
+NODE_TOOLS := tests/adapters/node/node_modules/.package-lock.json
+DEBIAN_PACKAGES := ffmpeg espeak-ng sox
+
+.PHONY: run call test lint unit bench setup system-packages clean
 
 setup: $(STAMP)
+
+# Debian packages the audio tests and tools need; installed when missing and run as root.
+system-packages:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing$$missing"; export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "please install:$$missing (apt-get install$$missing)"; exit 1; fi; \
+	fi
+
+# jambonz's own verb validator (npm, pinned by package-lock.json) for the adapter tests
+$(NODE_TOOLS): tests/adapters/node/package.json tests/adapters/node/package-lock.json
+	cd tests/adapters/node && npm ci --no-audit --no-fund --loglevel=error
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,7 +55,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) system-packages $(NODE_TOOLS)
 	$(BIN)/pytest
 
 test: lint unit
