@@ -177,3 +177,13 @@ async def test_an_unexpected_error_still_sends_the_caller_to_an_agent(
     status, doc = await Caller(client).post_raw(b"{}")
     assert status == 200
     assert transfer(doc)["kind"] == "agent"
+
+
+def test_fast_state_dict_matches_to_dict() -> None:
+    from ivr.engine.state import CallState, Frame
+    from ivr.web.calls import state_dict
+
+    state = CallState("c", "idv", "1", "demo", "en-GB", None, None, "A", attempts={"x": 2})
+    state.stack.append(Frame("idv", "1", "s_x"))
+    state.variables["v"] = [1, {"a": 2}]
+    assert state_dict(state) == state.to_dict()
