@@ -11,9 +11,16 @@ and the `completed` status callback. Figures:
 
 - closed loop, events/s: ivr serve with in-memory state; the bare handler; their ratio;
   ivr serve with Redis state;
-- open loop at an offered rate (default 1,000 events/s): p50 / p99 latency, in-memory state.
+- open loop at an offered rate (default 1,000 events/s): p50 / p99 latency, in-memory state;
+- the server's CPU time per event (from /proc), which other load on the machine does not
+  inflate the way it does wall-clock rates: 1 / (CPU per event) is what one core can do.
 
-Prints figures; asserts nothing. Targets: >= 2,500 events/s and ratio >= 0.3 in memory,
+The server is `ivr serve`'s own `serve()` with the customer directory in memory and no
+journal, so the headline figures are the server's cost; one more figure adds the SQLite
+journal, and `--sqlite-directory` the SQLite demo directory (which writes a transaction per
+verification). Prints figures; asserts nothing.
+
+Targets: >= 2,500 events/s and ratio >= 0.3 in memory,
 >= 1,500 events/s with Redis, p99 <= 20 ms at 1,000 events/s.
 """
 
@@ -33,6 +40,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote
+
+from ivr.directory.port import Customer, LookupResult, LookupStatus, VerifyStatus
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-twilio-auth-token-0123456789abcdef"
@@ -98,15 +107,18 @@ class Load:
         self.errors += not ok
         return text
 
-    async def call(self, session: Any) -> None:
+    async def call(self, session: Any, gap_s: float = 0.0) -> None:
         """One call: voice, the date of birth at the gather URL it gave, then completed."""
         sid = "CA" + uuid.uuid4().hex
         twiml = await self.post(session, "/twilio/voice", _form(sid, CallStatus="ringing"))
         found = _ACTION.search(twiml)
         gather = unquote(found.group(1).replace("&amp;", "&")) if found else "/twilio/gather"
-        gather = gather.removeprefix(self.base)
+        if gap_s:
+            await asyncio.sleep(gap_s)
         digits = _form(sid, Digits="01021980", FinishedOnKey="#")
-        await self.post(session, gather, digits)
+        await self.post(session, gather.removeprefix(self.base), digits)
+        if gap_s:
+            await asyncio.sleep(gap_s)
         await self.post(session, "/twilio/status", _form(sid, CallStatus="completed"))
 
 
@@ -147,7 +159,7 @@ async def open_loop(base: str, seconds: float, rate: float) -> dict[str, Any]:
             due = started + n * interval
             if due > now:
                 await asyncio.sleep(due - now)
-            task = asyncio.create_task(_paced_call(load, session, interval / 3))
+            task = asyncio.create_task(load.call(session, interval / 3))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             n += 1
@@ -163,19 +175,6 @@ async def open_loop(base: str, seconds: float, rate: float) -> dict[str, Any]:
         "p99_ms": ordered[int(len(ordered) * 0.99)] * 1000,
         "max_ms": ordered[-1] * 1000,
     }
-
-
-async def _paced_call(load: Load, session: Any, gap_s: float) -> None:
-    """A call whose events are spaced like a caller's (well below real think time)."""
-    sid = "CA" + uuid.uuid4().hex
-    twiml = await load.post(session, "/twilio/voice", _form(sid, CallStatus="ringing"))
-    found = _ACTION.search(twiml)
-    gather = unquote(found.group(1).replace("&amp;", "&")) if found else "/twilio/gather"
-    await asyncio.sleep(gap_s)
-    digits = _form(sid, Digits="01021980", FinishedOnKey="#")
-    await load.post(session, gather.removeprefix(load.base), digits)
-    await asyncio.sleep(gap_s)
-    await load.post(session, "/twilio/status", _form(sid, CallStatus="completed"))
 
 
 # -- the bare baseline server --------------------------------------------------------------
@@ -200,6 +199,41 @@ def bare_server(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
+# -- the server under test, with a directory in memory ------------------------------------
+
+
+class DictDirectory:
+    """Alice in a dict: the server's own cost, without the directory's database round trips."""
+
+    alice = Customer("C1001", "Alice Example")
+
+    async def lookup_by_phone(self, e164: str) -> LookupResult:
+        found = e164 == ALICE
+        return LookupResult.found(self.alice) if found else LookupResult(LookupStatus.NOT_FOUND)
+
+    async def lookup_by_account(self, account_number: str) -> LookupResult:
+        return LookupResult(LookupStatus.NOT_FOUND)
+
+    async def verify_answer(self, customer_id: str, field: str, answer: str) -> VerifyStatus:
+        return VerifyStatus.VERIFIED if answer == "01021980" else VerifyStatus.WRONG
+
+    async def close(self) -> None:
+        return None
+
+
+def dict_server(port: int, journal: str | None, redis_url: str | None, prefix: str) -> None:
+    """`ivr serve` exactly, except that the directory is the dict above."""
+    from ivr.cli.serve import serve
+    from ivr.web.logs import setup_logging
+    from ivr.web.settings import ServeSettings
+
+    setup_logging("warning")
+    settings = ServeSettings(
+        directory=DictDirectory(), journal_url=journal, redis_url=redis_url, redis_prefix=prefix
+    )
+    asyncio.run(serve(settings, "127.0.0.1", port))
+
+
 # -- orchestration -------------------------------------------------------------------------
 
 
@@ -210,6 +244,12 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process: its cost, whatever else the machine is doing."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _pinned(core: int, args: list[str]) -> list[str]:
@@ -252,7 +292,13 @@ def _measure(
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
     try:
         asyncio.run(_wait_ready(port, ready, process))
-        return [_run_load(port, mode, args) for mode in loads]
+        results = []
+        for mode in loads:
+            before = _cpu_seconds(process.pid)
+            result = _run_load(port, mode, args)
+            result["server_cpu_s"] = _cpu_seconds(process.pid) - before
+            results.append(result)
+        return results
     finally:
         process.terminate()
         try:
@@ -262,39 +308,46 @@ def _measure(
 
 
 def orchestrate(args: argparse.Namespace) -> None:
-    from ivr.directory.csv_import import import_file
-
     workdir = Path(tempfile.mkdtemp(prefix="ivr-bench-"))
-    db = workdir / "directory.db"
-    asyncio.run(import_file(ROOT / "config" / "demo-customers.csv", db))
-    serve = ["-m", "ivr.cli.serve", "--db", str(db), "--log-level", "warning"]
-    serve += ["--journal", f"sqlite:///{workdir}/journal.db"]
+    journal = f"sqlite:///{workdir}/journal.db"
     prefix = f"ivr-bench-{uuid.uuid4().hex[:8]}:"
+    server = ["-m", "bench.webhooks", "--role", "server"]
     print(
         f"webhook benchmark: {args.seconds:g} s per figure, {args.concurrency} callers, "
-        f"server on core 0, load on core 1 (cpus: {os.cpu_count()})"
+        f"server on core 0, load on core 1 (cpus: {os.cpu_count()}); directory in memory"
     )
-    memory, latency = _measure(serve, "/readyz", ["closed", "open"], args, workdir)
+    rows: list[tuple[str, dict[str, Any]]] = []
+    memory, latency = _measure(server, "/readyz", ["closed", "open"], args, workdir)
+    rows.append(("ivr serve, in-memory state", memory))
     (bare,) = _measure(["-m", "bench.webhooks", "--role", "bare"], "/", ["closed"], args, workdir)
-    (redis,) = _measure(
-        [*serve, "--redis", REDIS_URL, "--redis-prefix", prefix],
-        "/readyz",
-        ["closed"],
-        args,
-        workdir,
-    )
+    rows.append(("bare aiohttp + signature", bare))
+    with_redis = [*server, "--redis", REDIS_URL, "--redis-prefix", prefix]
+    (redis,) = _measure(with_redis, "/readyz", ["closed"], args, workdir)
+    rows.append(("ivr serve, Redis state", redis))
+    (journalled,) = _measure([*server, "--journal", journal], "/readyz", ["closed"], args, workdir)
+    rows.append(("in-memory + SQLite journal", journalled))
     _delete_prefix(prefix)
-    rate = {
-        name: r["events"] / r["seconds"]
-        for name, r in (("memory", memory), ("bare", bare), ("redis", redis))
-    }
-    for label, name, result in (
-        ("ivr serve, in-memory state", "memory", memory),
-        ("bare aiohttp + signature", "bare", bare),
-        ("ivr serve, Redis state", "redis", redis),
-    ):
-        print(f"  {label:27}: {rate[name]:8.0f} events/s  (errors {result['errors']})")
-    print(f"  {'ratio in-memory / bare':27}: {rate['memory'] / rate['bare']:8.2f}")
+    if args.sqlite_directory:
+        from ivr.directory.csv_import import import_file
+
+        db = workdir / "directory.db"
+        asyncio.run(import_file(ROOT / "config" / "demo-customers.csv", db))
+        serve = ["-m", "ivr.cli.serve", "--db", str(db), "--log-level", "warning"]
+        (sqlite,) = _measure([*serve, "--journal", journal], "/readyz", ["closed"], args, workdir)
+        rows.append(("ivr serve, SQLite directory", sqlite))
+    print(f"  {'':28}  {'events/s':>9}  {'server CPU/event':>16}  {'= events/s per core':>19}")
+    for label, result in rows:
+        rate = result["events"] / result["seconds"]
+        cpu = result["server_cpu_s"] / max(result["events"], 1)
+        print(
+            f"  {label:28}: {rate:9.0f}  {cpu * 1e6:13.0f} µs  {1 / max(cpu, 1e-9):19.0f}"
+            f"  (errors {result['errors']})"
+        )
+    ratio = (memory["events"] / memory["seconds"]) / (bare["events"] / bare["seconds"])
+    cpu_ratio = (bare["server_cpu_s"] / bare["events"]) / (
+        memory["server_cpu_s"] / memory["events"]
+    )
+    print(f"  {'ratio in-memory / bare':28}: {ratio:9.2f}  (by CPU per event: {cpu_ratio:.2f})")
     lat = latency
     print(
         f"  open loop, {lat['offered_per_s']:.0f} events/s offered: p50 {lat['p50_ms']:.2f} ms, "
@@ -307,11 +360,9 @@ def orchestrate(args: argparse.Namespace) -> None:
 def _delete_prefix(prefix: str) -> None:
     from redis import Redis
 
-    client = Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{prefix}*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    with Redis.from_url(REDIS_URL) as client:
+        for key in list(client.scan_iter(match=f"{prefix}*")):
+            client.delete(key)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -320,13 +371,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="closed-loop callers")
     parser.add_argument("--rate", type=float, default=1000.0, help="open-loop events/s")
     parser.add_argument(
-        "--role", choices=["orchestrate", "closed", "open", "bare"], default="orchestrate"
+        "--role", choices=["orchestrate", "closed", "open", "bare", "server"], default="orchestrate"
     )
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--journal", default="none", help="(role server) journal URL")
+    parser.add_argument("--redis", default=None, help="(role server) Redis URL")
+    parser.add_argument("--redis-prefix", default="ivr-bench:")
+    parser.add_argument(
+        "--sqlite-directory", action="store_true", help="also measure with the SQLite directory"
+    )
     args = parser.parse_args(argv)
     base = f"http://127.0.0.1:{args.port}"
     if args.role == "bare":
         bare_server(args.port)
+    elif args.role == "server":
+        journal = None if args.journal == "none" else args.journal
+        dict_server(args.port, journal, args.redis, args.redis_prefix)
     elif args.role == "closed":
         print(json.dumps(asyncio.run(closed_loop(base, args.seconds, args.concurrency))))
     elif args.role == "open":
