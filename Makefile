@@ -43,7 +43,7 @@ PORT ?= 8080
 
 run: $(STAMP) $(DEMO_DB)
 	IVR_WEBHOOK_SECRET=$${IVR_WEBHOOK_SECRET:-$(DEV_WEBHOOK_SECRET)} \
-	  $(BIN)/python -m ivr.cli.serve --db $(DEMO_DB) --host $(HOST) --port $(PORT)
+	  $(BIN)/ivr serve --db $(DEMO_DB) --host $(HOST) --port $(PORT)
 
 call: $(STAMP)
 	IVR_WEBHOOK_SECRET=$${IVR_WEBHOOK_SECRET:-$(DEV_WEBHOOK_SECRET)} \

@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "flows",
     "flow_tests",
     "simulate",
+    "serve",
     "customers",
     "prompts",
     "journal",
