@@ -79,11 +79,18 @@ class JsonWebhookAdapter:
     name = "json"
     paths: tuple[str, ...] = ("events",)
 
-    def __init__(self, secret: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        secret: str,
+        clock: Callable[[], float] = time.time,
+        agent_target: str = "agent",
+    ) -> None:
+        """`agent_target` is where `render_to_agent` sends a caller whose call is unknown."""
         if not secret:
             raise ValueError("the JSON webhook needs a signing secret (IVR_WEBHOOK_SECRET)")
         self._secret = secret
         self._clock = clock
+        self._agent_target = agent_target
 
     async def parse(self, request: web.Request, body: bytes) -> Inbound:
         check_signature(self._secret, request.headers.get(SIGNATURE_HEADER), body, self._clock())
@@ -119,7 +126,7 @@ class JsonWebhookAdapter:
         transfer = {
             "type": "transfer",
             "kind": "agent",
-            "target": "agent",
+            "target": self._agent_target,
             "route": "fallback",
             "handoff": {"idv_status": "not_identified", "reason": "state_lost"},
         }

@@ -140,6 +140,7 @@ async def test_unknown_call_gets_a_document_sending_the_caller_to_an_agent(
     caller = Caller(client)
     doc = await caller.press("01021980#")
     assert transfer(doc)["kind"] == "agent"
+    assert transfer(doc)["target"] == "general"  # the agent route of config/routes.yaml
     assert doc["call"] is None
     assert await stored(client, caller.call_id) is None
 
