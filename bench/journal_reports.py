@@ -2,9 +2,10 @@
 
 Calls are realistic: a few thousand random journeys are built record by record
 (`ivr.journal.synthetic`) and folded exactly as the writer folds them; the resulting call rows
-and per-step counts are then replicated with fresh call ids and start times over a year (busier
-in office hours) and bulk-loaded into the summary tables the reports read. The raw `records`
-table is only filled with `--records` (reports never read it; it costs ~17 rows per call).
+and per-step counts are replicated with fresh call ids and start times over a year (busier in
+office hours) and bulk-loaded into `calls` and `step_daily`; `call_hourly` is then filled by the
+SQL of schema migration 2. The raw `records` table is only filled with `--records` (reports
+never read it; it costs ~17 rows per call).
 
     .venv/bin/python -m bench.journal_reports --calls 1000000
 """
@@ -24,6 +25,7 @@ from typing import Any
 
 import asyncpg
 
+from ivr.journal import rollup
 from ivr.journal.fold import CALL_COLUMNS, CallRow, call_values, day_and_hour, fold
 from ivr.journal.pg_store import split_url
 from ivr.journal.records import JournalRecord
@@ -103,6 +105,7 @@ def load_sqlite(
     )
     if raw:
         conn.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", raw)
+    conn.execute(rollup.BACKFILL)  # what the writer maintains call by call
     conn.execute("COMMIT")
     conn.execute("ANALYZE")
     conn.close()
@@ -127,7 +130,9 @@ async def load_postgres(
         )
         if raw:
             await conn.copy_records_to_table("records", records=raw, schema_name=schema)
+        await conn.execute(rollup.BACKFILL)  # what the writer maintains call by call
         await conn.execute("VACUUM ANALYZE calls")
+        await conn.execute("VACUUM ANALYZE call_hourly")
         await conn.execute("VACUUM ANALYZE step_daily")
     finally:
         await conn.close()

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
+from ivr.journal import rollup
 from ivr.journal.fold import CALL_COLUMNS, call_upsert_sql, call_values, day_and_hour, fold
 from ivr.journal.records import JournalRecord, RecordKind
 from ivr.journal.schema import POSTGRES_MIGRATIONS, VERSION_DDL, call_column_type
@@ -43,6 +45,8 @@ CALL_UPSERT = call_upsert_sql(["x"] * len(CALL_COLUMNS), "GREATEST").replace(
     f"VALUES ({', '.join(['x'] * len(CALL_COLUMNS))})",
     f"SELECT * FROM unnest({', '.join(_CALL_ARRAYS)})",
 )
+ROLLUP_SUBTRACT = rollup.add_sql(-1, "call_id = ANY($1::text[])")
+ROLLUP_ADD = rollup.add_sql(1, "call_id = ANY($1::text[])")
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
@@ -68,6 +72,13 @@ def split_url(url: str) -> tuple[str, str]:
         raise JournalError("journal schema name must be a plain identifier")
     rest = urlencode([(k, v) for k, v in query if k != "schema"])
     return urlunsplit(parts._replace(query=rest)), schema
+
+
+def _number(value: Any) -> Any:
+    """SUM() of integers is NUMERIC in PostgreSQL: give reports plain ints and floats."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
 
 
 def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
@@ -144,9 +155,12 @@ class PostgresJournal:
         step_rows = [(*key, c.n, c.timed, c.duration_ms) for key, c in steps.items()]
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(RECORD_INSERT, *_columns(record_rows, 12))
+            ids = [c.call_id for c in calls]
+            await conn.execute(ROLLUP_SUBTRACT, ids)
             await conn.execute(
                 CALL_UPSERT, *_columns([call_values(c) for c in calls], len(CALL_COLUMNS))
             )
+            await conn.execute(ROLLUP_ADD, ids)
             if step_rows:
                 await conn.execute(STEP_UPSERT, *_columns(step_rows, 9))
 
@@ -179,7 +193,7 @@ class PostgresJournal:
     async def fetch(self, sql: str, params: Mapping[str, Any]) -> list[Row]:
         query, args = to_positional(sql, params)
         async with self._pool.acquire() as conn:
-            return [tuple(row) for row in await conn.fetch(query, *args)]
+            return [tuple(map(_number, row)) for row in await conn.fetch(query, *args)]
 
     async def stream(
         self, sql: str, params: Mapping[str, Any], chunk_size: int = 5000
@@ -198,6 +212,7 @@ class PostgresJournal:
                 ("records", "DELETE FROM records WHERE at < $1", before),
                 ("calls", "DELETE FROM calls WHERE started_at < $1", before),
                 ("step_daily", "DELETE FROM step_daily WHERE day < $1", cutoff_day),
+                ("call_hourly", "DELETE FROM call_hourly WHERE day < $1", cutoff_day),
             ):
                 status = await conn.execute(sql, arg)
                 deleted[table] = int(status.split()[-1])

@@ -1,7 +1,8 @@
-"""Prebuilt reports over the `calls` and `step_daily` summary tables.
+"""Prebuilt reports over the `call_hourly` and `step_daily` rollups (see rollup.py, fold.py).
 
-Each report is one or two portable SQL queries (same text on SQLite and PostgreSQL) filtered by
+Each report is one portable SQL query (same text on SQLite and PostgreSQL) filtered by
 `ReportFilter`, shaped into a `Table` in Python. Rates are ratios of calls; durations are seconds.
+Means are computed from sums and counts so that they stay exact over any range of hours.
 """
 
 from __future__ import annotations
@@ -13,14 +14,12 @@ from ivr.journal.store import JournalStore, ReportFilter
 from ivr.journal.table import Column, Table
 
 
-def n(cond: str) -> str:
-    """Portable count of rows matching a condition."""
-    return f"SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)"
+def sums(*columns: str) -> str:
+    return ", ".join(f"SUM({c})" for c in columns)
 
 
-VERIFIED = "idv_status = 'identified_and_verified'"
-ID_ONLY = "idv_status = 'identified_only'"
-NOT_ID = "idv_status = 'not_identified'"
+def _mean(total: Any, count: Any) -> float | None:
+    return float(total) / float(count) if count else None
 
 
 def _ratio(part: Any, whole: Any) -> float | None:
@@ -34,15 +33,49 @@ def _secs(ms: Any) -> float | None:
 METRIC_COLUMNS = (Column("metric"), Column("value", "float"), Column("rate", "pct"))
 
 
+SUMMARY_MEASURES = (
+    "calls",
+    "ended",
+    "routed",
+    "hung_up",
+    "to_agent",
+    "self_service",
+    "verified",
+    "identified_only",
+    "not_identified",
+    "op_error_calls",
+    "duration_sum",
+    "duration_n",
+    "steps_sum",
+)
+RECOGNITION_MEASURES = (
+    "calls",
+    "ani_presented",
+    "ani_identified",
+    "account_identified",
+    "verified",
+    "identified_only",
+    "not_identified",
+    "no_status",
+    "dont_have_calls",
+    "no_input_calls",
+    "id_attempts_sum",
+    "id_attempt_calls",
+    "verify_attempts_sum",
+    "verify_attempt_calls",
+    "idv_time_sum",
+    "idv_time_n",
+)
+
+
 async def summary(store: JournalStore, flt: ReportFilter) -> Table:
     where, params = flt.calls_where()
-    sql = f"""SELECT COUNT(*), {n("ended_at IS NOT NULL")}, {n("ended_by = 'route'")},
-        {n("ended_by = 'hangup'")}, {n("route_kind = 'agent'")}, {n("route_kind = 'self_service'")},
-        {n(VERIFIED)}, {n(ID_ONLY)}, {n(NOT_ID)}, {n("op_errors > 0")},
-        AVG(duration_ms), AVG(steps), MIN(day), MAX(day)
-        FROM calls WHERE {where}"""
+    measures = sums(*SUMMARY_MEASURES)
+    sql = f"SELECT {measures}, MIN(day), MAX(day) FROM call_hourly WHERE {where}"
     (row,) = await store.fetch(sql, params)
-    calls, ended, routed, hung, agent, selfs, ver, ido, notid, errs, dur, steps, first, last = row
+    calls, ended, routed, hung, agent, selfs, ver, ido, notid, errs, dur, dur_n, steps = row[:13]
+    first, last = row[13:]
+    calls = calls or 0
     t = Table("Summary", METRIC_COLUMNS)
     t.rows = [
         ("calls", calls, None),
@@ -56,16 +89,24 @@ async def summary(store: JournalStore, flt: ReportFilter) -> Table:
         ("identified only", ido or 0, _ratio(ido, calls)),
         ("not identified", notid or 0, _ratio(notid, calls)),
         ("calls with operation errors", errs or 0, _ratio(errs, calls)),
-        ("mean call duration (s)", _secs(dur), None),
-        ("mean steps per call", float(steps) if steps is not None else None, None),
+        ("mean call duration (s)", _secs(_mean(dur, dur_n)), None),
+        ("mean steps per call", _mean(steps, calls), None),
     ]
     t.title = f"Summary ({first or '-'} .. {last or '-'})"
     return t
 
 
-PER_BUCKET = f"""COUNT(*), {n(VERIFIED)}, {n(ID_ONLY)}, {n(NOT_ID)},
-    {n("route_kind = 'agent'")}, {n("route_kind = 'self_service'")}, {n("ended_by = 'hangup'")},
-    AVG(duration_ms)"""
+PER_BUCKET = sums(
+    "calls",
+    "verified",
+    "identified_only",
+    "not_identified",
+    "to_agent",
+    "self_service",
+    "hung_up",
+    "duration_sum",
+    "duration_n",
+)
 BUCKET_COLUMNS = (
     Column("calls", "int"),
     Column("verified", "int"),
@@ -79,13 +120,15 @@ BUCKET_COLUMNS = (
 
 
 def _bucket_row(key: Any, row: tuple[Any, ...]) -> tuple[Any, ...]:
-    return (key, *(int(v or 0) for v in row[:7]), _secs(row[7]))
+    return (key, *(int(v or 0) for v in row[:7]), _secs(_mean(row[7], row[8])))
 
 
 async def calls_per_day(store: JournalStore, flt: ReportFilter) -> Table:
     where, params = flt.calls_where()
     rows = await store.fetch(
-        f"SELECT day, {PER_BUCKET} FROM calls WHERE {where} GROUP BY day ORDER BY day", params
+        f"SELECT day, {PER_BUCKET} FROM call_hourly WHERE {where} GROUP BY day"
+        " HAVING SUM(calls) > 0 ORDER BY day",
+        params,
     )
     return Table(
         "Calls per day (UTC)",
@@ -97,10 +140,10 @@ async def calls_per_day(store: JournalStore, flt: ReportFilter) -> Table:
 async def calls_by_hour(store: JournalStore, flt: ReportFilter) -> Table:
     where, params = flt.calls_where()
     rows = await store.fetch(
-        f"SELECT hour, {PER_BUCKET} FROM calls WHERE {where} GROUP BY hour", params
+        f"SELECT hour, {PER_BUCKET} FROM call_hourly WHERE {where} GROUP BY hour", params
     )
     by_hour = {r[0]: r[1:] for r in rows}
-    empty = (0, 0, 0, 0, 0, 0, 0, None)
+    empty = (0, 0, 0, 0, 0, 0, 0, 0, 0)
     return Table(
         "Calls by hour of day (UTC)",
         (Column("hour"), *BUCKET_COLUMNS),
@@ -149,15 +192,11 @@ async def steps(store: JournalStore, flt: ReportFilter) -> Table:
 
 async def recognition(store: JournalStore, flt: ReportFilter) -> Table:
     where, params = flt.calls_where()
-    sql = f"""SELECT COUNT(*), {n("ani_presented = 1")}, {n("ani_identified = 1")},
-        {n("account_identified = 1")}, {n(VERIFIED)}, {n(ID_ONLY)}, {n(NOT_ID)},
-        {n("idv_status IS NULL")}, {n("dont_haves > 0")}, {n("no_inputs > 0")},
-        AVG(CASE WHEN id_attempts > 0 THEN id_attempts END),
-        AVG(CASE WHEN verify_attempts > 0 THEN verify_attempts END),
-        AVG(CASE WHEN {VERIFIED} THEN idv_at - started_at END)
-        FROM calls WHERE {where}"""
+    sql = f"SELECT {sums(*RECOGNITION_MEASURES)} FROM call_hourly WHERE {where}"
     (row,) = await store.fetch(sql, params)
-    calls, presented, by_ani, by_acct, ver, ido, notid, none, dont, noinp, ida, va, tt = row
+    calls, presented, by_ani, by_acct, ver, ido, notid, none, dont, noinp = row[:10]
+    ida, va, tt = _mean(row[10], row[11]), _mean(row[12], row[13]), _mean(row[14], row[15])
+    calls = calls or 0
     t = Table("Recognition summary", METRIC_COLUMNS)
     t.rows = [
         ("calls", calls, None),
@@ -170,9 +209,9 @@ async def recognition(store: JournalStore, flt: ReportFilter) -> Table:
         ("no ID&V status (hung up early)", none or 0, _ratio(none, calls)),
         ('answered "don\'t have"', dont or 0, _ratio(dont, calls)),
         ("gave no input at least once", noinp or 0, _ratio(noinp, calls)),
-        ("mean account number attempts", float(ida) if ida is not None else None, None),
-        ("mean verification attempts", float(va) if va is not None else None, None),
-        ("mean time to ID&V (s)", float(tt) if tt is not None else None, None),
+        ("mean account number attempts", ida, None),
+        ("mean verification attempts", va, None),
+        ("mean time to ID&V (s)", tt, None),
     ]
     return t
 
@@ -180,14 +219,11 @@ async def recognition(store: JournalStore, flt: ReportFilter) -> Table:
 async def tasks(store: JournalStore, flt: ReportFilter) -> Table:
     """Business task summary: where calls went, and with what ID&V status."""
     where, params = flt.calls_where()
-    kind = (
-        "COALESCE(route_kind, CASE WHEN ended_by = 'hangup' THEN '(hung up)'"
-        " ELSE '(in progress)' END)"
-    )
     rows = await store.fetch(
-        f"SELECT {kind}, COALESCE(route_name, '-'), COUNT(*), {n(VERIFIED)}, {n(ID_ONLY)},"
-        f" {n(NOT_ID)}, AVG(duration_ms) FROM calls WHERE {where}"
-        f" GROUP BY {kind}, COALESCE(route_name, '-') ORDER BY COUNT(*) DESC",
+        f"SELECT route_kind, route_name, {sums('calls', 'verified', 'identified_only')},"
+        f" {sums('not_identified', 'duration_sum', 'duration_n')} FROM call_hourly"
+        f" WHERE {where} GROUP BY route_kind, route_name HAVING SUM(calls) > 0"
+        " ORDER BY SUM(calls) DESC, route_kind",
         params,
     )
     total = sum(r[2] for r in rows)
@@ -204,8 +240,8 @@ async def tasks(store: JournalStore, flt: ReportFilter) -> Table:
             Column("mean_duration_s", "float"),
         ),
         [
-            (k, route, c, _ratio(c, total), int(v or 0), int(i or 0), int(x or 0), _secs(d))
-            for k, route, c, v, i, x, d in rows
+            (k, r, int(c), _ratio(c, total), int(v), int(i), int(x), _secs(_mean(d, dn)))
+            for k, r, c, v, i, x, d, dn in rows
         ],
     )
 

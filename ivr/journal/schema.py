@@ -7,6 +7,7 @@ schema; never edit one that has shipped. Times are unix seconds; `day`/`hour` ar
 
 from __future__ import annotations
 
+from ivr.journal import rollup
 from ivr.journal.fold import CALL_COLUMNS
 
 Migration = tuple[int, tuple[str, ...]]
@@ -82,8 +83,19 @@ def _common(real: str, json: str) -> tuple[str, ...]:
     )
 
 
-SQLITE_MIGRATIONS: tuple[Migration, ...] = ((1, _common("REAL", "TEXT")),)
-POSTGRES_MIGRATIONS: tuple[Migration, ...] = ((1, _common("DOUBLE PRECISION", "JSONB")),)
+def _rollup(real: str) -> tuple[str, ...]:
+    """Migration 2: reports over a million calls read an hourly rollup (see rollup.py)."""
+    return (rollup.ddl(real), rollup.BACKFILL)
+
+
+SQLITE_MIGRATIONS: tuple[Migration, ...] = (
+    (1, _common("REAL", "TEXT")),
+    (2, _rollup("REAL")),
+)
+POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
+    (1, _common("DOUBLE PRECISION", "JSONB")),
+    (2, _rollup("DOUBLE PRECISION")),
+)
 
 VERSION_DDL = (
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT)"

@@ -15,6 +15,7 @@ from typing import Any
 
 import aiosqlite
 
+from ivr.journal import rollup
 from ivr.journal.fold import CALL_COLUMNS, call_upsert_sql, call_values, day_and_hour, fold
 from ivr.journal.records import JournalRecord, RecordKind
 from ivr.journal.schema import SQLITE_MIGRATIONS, VERSION_DDL
@@ -135,11 +136,15 @@ class SqliteJournal:
         batch = clean_batch(records)
         calls, steps = fold(batch)
         step_rows = [(*key, c.n, c.timed, c.duration_ms) for key, c in steps.items()]
+        ids = [c.call_id for c in calls]
+        touched = f"call_id IN ({', '.join('?' * len(ids))})"
         conn = self._conn
         await conn.execute("BEGIN IMMEDIATE")
         try:
             await conn.executemany(RECORD_INSERT, [record_row(r) for r in batch])
+            await conn.execute(rollup.add_sql(-1, touched), ids)
             await conn.executemany(CALL_UPSERT, [call_values(c) for c in calls])
+            await conn.execute(rollup.add_sql(1, touched), ids)
             if step_rows:
                 await conn.executemany(STEP_UPSERT, step_rows)
             await conn.execute("COMMIT")
@@ -180,6 +185,7 @@ class SqliteJournal:
                 ("records", "DELETE FROM records WHERE at < ?", before),
                 ("calls", "DELETE FROM calls WHERE started_at < ?", before),
                 ("step_daily", "DELETE FROM step_daily WHERE day < ?", cutoff_day),
+                ("call_hourly", "DELETE FROM call_hourly WHERE day < ?", cutoff_day),
             ):
                 cur = await conn.execute(sql, (arg,))
                 deleted[table] = cur.rowcount

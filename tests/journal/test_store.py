@@ -19,10 +19,45 @@ async def test_migrations_are_idempotent(store_url: str) -> None:
     version = await first.schema_version()
     await first.close()
     again = await open_store(store_url)  # opening again must not re-apply or fail
-    assert await again.schema_version() == version == 1
+    assert await again.schema_version() == version == 2
     rows = await again.fetch("SELECT COUNT(*) FROM schema_version", {})
-    assert rows == [(1,)]
+    assert rows == [(2,)]
     await again.close()
+
+
+async def test_rollup_migration_backfills_existing_calls(store_url: str) -> None:
+    store = await open_store(store_url)
+    await store.append(build_call(CallScript("c1", T0, ani_found=True, verify=["verified"])))
+    before = await store.fetch("SELECT calls, verified, steps_sum FROM call_hourly", {})
+    await store.close()
+    # Put the journal back to schema 1 with data in it, as an older release left it.
+    await _downgrade_to_v1(store_url)
+    again = await open_store(store_url)
+    assert await again.schema_version() == 2
+    assert await again.fetch("SELECT calls, verified, steps_sum FROM call_hourly", {}) == before
+    assert before == [(1, 1, 3)]  # welcome, by_ani, date_of_birth
+    await again.close()
+
+
+async def _downgrade_to_v1(url: str) -> None:
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+        conn.execute("DROP TABLE call_hourly")
+        conn.execute("DELETE FROM schema_version WHERE version = 2")
+        conn.commit()
+        conn.close()
+        return
+    import asyncpg
+
+    from ivr.journal.pg_store import split_url
+
+    dsn, schema = split_url(url)
+    conn2 = await asyncpg.connect(dsn, server_settings={"search_path": schema})
+    await conn2.execute("DROP TABLE call_hourly")
+    await conn2.execute("DELETE FROM schema_version WHERE version = 2")
+    await conn2.close()
 
 
 async def test_append_and_journey(store: JournalStore) -> None:
@@ -63,6 +98,11 @@ async def test_call_summary_merges_batches(store: JournalStore) -> None:
             "*********0000",
         )
     ]
+    # The hourly rollup followed the call through every batch: no leftovers under old keys.
+    rollup = await store.fetch(
+        "SELECT route_kind, calls, verified, steps_sum FROM call_hourly WHERE calls <> 0", {}
+    )
+    assert rollup == [("self_service", 1, 1, 4)]
 
 
 async def test_duplicate_record_is_ignored(store: JournalStore) -> None:
