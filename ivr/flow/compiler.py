@@ -7,10 +7,14 @@ so memory per active call does not grow with the size of the flow.
 States are the flow's steps (`s_<step>`) and the places a call leaves the flow (`t_...`:
 results, routes, returns, hang-up). Events are step outcomes (`o_<outcome>`). `skip_if`,
 `decide` and `set` compile to eventless transitions with Python guards and actions, so the
-machine runs them within the same macrostep. Terminal states are not `final`: a final state
-stops the shared instance for every call. They loop on an event that is never sent instead,
-and this module checks itself that every step can reach one (the library's check only runs
-when final states exist).
+machine runs them within the same macrostep. A `skip_if` sits in an entry state (`e_<step>`)
+in front of its step: the library re-checks a state's eventless transitions before taking
+an event, and a step's condition must be checked on entry only, not again when its outcome
+arrives (an operation may have changed what the condition reads).
+
+Terminal states are not `final`: a final state stops the shared instance for every call.
+They loop on an event that is never sent instead, and this module checks itself that every
+step can reach one (the library's check only runs when final states exist).
 """
 
 from __future__ import annotations
@@ -52,6 +56,11 @@ class CompileError(Exception):
 
 def state_id(step_id: str) -> str:
     return f"s_{step_id}"
+
+
+def entry_state_id(step_id: str) -> str:
+    """The state in front of a step with `skip_if`: it decides, once, whether to skip."""
+    return f"e_{step_id}"
 
 
 def terminal_state_id(target: TargetRef) -> str:
@@ -269,9 +278,12 @@ def compile_flow(
     states: dict[str, dict[str, Any]] = {}
     terminals: dict[str, TargetRef] = {}
 
+    skippable = {step.step for _, _, step in flow.all_steps() if step.skip_if is not None}
+
     def target_state(target: TargetRef) -> str:
         if target.kind == "step":
-            return state_id(target.name)
+            name = target.name
+            return entry_state_id(name) if name in skippable else state_id(name)
         terminal = terminal_state_id(target)
         terminals[terminal] = target
         return terminal
@@ -286,9 +298,13 @@ def compile_flow(
         definition: dict[str, Any] = {"on": {}, "transitions": []}
         here = state_id(step.step)
         if step.skip_if is not None:
+            # checked once, on the way in: the step's own state never re-checks it
             skip_to = target_state(resolve(section, index, "next"))
             guard = _guard(parse_expression(step.skip_if), "skipped", here, skip_to)
-            definition["transitions"].append({"target": skip_to, "cond": guard})
+            states[entry_state_id(step.step)] = {
+                "on": {},
+                "transitions": [{"target": skip_to, "cond": guard}, {"target": here}],
+            }
         for outcome, target in routes.items():
             definition["on"][outcome_event(outcome)] = [{"target": target_state(target)}]
         if isinstance(step, DecideStep):

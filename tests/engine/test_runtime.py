@@ -296,3 +296,29 @@ async def test_hangup_step_says_goodbye_and_hangs_up(loaded: Loaded, engine: Eng
     turn = await engine.start_call(CallStarted("c1", None, DEMO_LINE), flow_id="bye")
     assert [type(a) for a in turn.actions] == [Play, Hangup]
     assert turn.state.ended_by == "hangup"
+
+
+async def test_skip_if_is_checked_on_entry_only_not_when_the_outcome_arrives(
+    loaded: Loaded, engine: Engine
+) -> None:
+    """The lookup identifies the caller, which makes its own skip_if true: its outcome must
+    still be routed from it, not from the step after it."""
+    registry = FlowRegistry()
+    add_flow(
+        loaded,
+        registry,
+        HEADER.format(flow_id="entry", version="1")
+        + """identify:
+  - step: by_ani
+    uses: directory.lookup_by_ani
+    skip_if: customer.identified
+    outcomes: {found: route.main_menu, not_found: next, many: next, error: next}
+  - step: pick
+    menu: {prompt: welcome, choices: {"1": route.agent}}
+    outcomes: {max_attempts: route.agent}
+""",
+        "entry",
+    )
+    engine.flows = registry
+    turn = await engine.start_call(CallStarted("c1", ALICE, DEMO_LINE), flow_id="entry")
+    assert transfer_of(turn).route_name == "main_menu"
