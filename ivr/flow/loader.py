@@ -104,9 +104,8 @@ def _repair(data: dict[str, Any], errors: list[Any], repaired: set[str]) -> bool
     """Set aside what the schema refused; False when nothing more can be done."""
     changed = False
     stand_ins: set[tuple[str, int]] = set()
-    for item in errors:
-        path, is_key = data_path(item["loc"], data)
-        kind = item["type"]
+    located = [(*data_path(item["loc"], data), item["type"]) for item in errors]
+    for path, is_key, kind in located:  # paths found before any change to the data
         if not path:
             return False
         top = path[0]
@@ -167,7 +166,12 @@ def _rename(data: Any, path: DataPath) -> bool:
         return False
     matches = difflib.get_close_matches(path[-1], field_names(parent_cls), n=1, cutoff=0.6)
     parent = _value_at(data, path[:-1])
-    if not matches or not isinstance(parent, dict) or matches[0] in parent:
+    if (
+        not matches
+        or not isinstance(parent, dict)
+        or matches[0] in parent
+        or path[-1] not in parent
+    ):
         return False
     parent[matches[0]] = parent.pop(path[-1])
     return True

@@ -132,3 +132,59 @@ def test_mutated_demo_flow(text: str) -> None:
 @given(_mutations(BASE))
 def test_mutated_base_flow_without_context(text: str) -> None:
     check(text, ValidationContext())
+
+
+TARGETS = st.sampled_from(
+    ["a", "b", "c", "next", "identify", "verify", "steps", "hangup", "result.not_identified",
+     "result.nope", "route.agent", "route.nope", "return.done", "nowhere"]
+)  # fmt: skip
+OUTCOMES = st.dictionaries(
+    st.sampled_from(["found", "not_found", "many", "error", "verified", "wrong", "max_attempts",
+                     "dont_have", "collected", "done", "hangup", "x"]),
+    TARGETS,
+    max_size=6,
+)  # fmt: skip
+ASK = st.fixed_dictionaries(
+    {"prompt": st.sampled_from(["welcome", "nope"]), "digits": st.just({"min": 1, "max": 4})},
+    optional={"dont_have_key": st.sampled_from(["*", "#"]), "retry_prompts": st.just(["welcome"])},
+)
+STEP = st.fixed_dictionaries(
+    {"step": st.sampled_from(["a", "b", "c", "verify"])},
+    optional={
+        "uses": st.sampled_from(["directory.lookup_by_ani", "verify.answer", "nope.op"]),
+        "ask": ASK,
+        "play": st.sampled_from(["welcome", "nope"]),
+        "menu": st.fixed_dictionaries({"prompt": st.just("welcome"), "choices": st.dictionaries(
+            st.sampled_from(["1", "2", "#"]), TARGETS, min_size=1)}),
+        "decide": st.lists(st.fixed_dictionaries({"if": st.sampled_from(
+            ["vars.x", "attempts.a > 1", "call.nope", "len(x)"]), "then": TARGETS}), min_size=1),
+        "else": TARGETS,
+        "set": st.dictionaries(st.sampled_from(["x", "y"]), st.sampled_from(["1", "vars.x", "f"])),
+        "route": st.sampled_from(["agent", "nope"]),
+        "call_flow": st.sampled_from(["demo", "other"]),
+        "return": st.just("done"),
+        "hangup": st.just({}),
+        "outcomes": OUTCOMES,
+        "next": TARGETS,
+        "skip_if": st.sampled_from(["not settings.identify_by_ani", "settings.nope", "1 +"]),
+        "with": st.dictionaries(st.sampled_from(["field", "min_trust", "x"]), st.just("v")),
+    },
+)  # fmt: skip
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "steps": st.lists(STEP, max_size=4),
+            "identify": st.lists(STEP, max_size=3),
+            "verify": st.lists(STEP, max_size=3),
+            "defaults": st.fixed_dictionaries({}, optional={"on_error": TARGETS}),
+        },
+    )
+)
+def test_plausible_steps_reach_the_cross_reference_checks(sections: dict[str, Any]) -> None:
+    document = {"schema_version": 1, "flow": {"id": "f", "version": "1", "languages": ["en-GB"]}}
+    results = {"results": {"not_identified": {"route": "agent"}}}
+    check(yaml.safe_dump({**document, **sections, **results}, sort_keys=False))
