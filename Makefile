@@ -41,7 +41,8 @@ DEV_WEBHOOK_SECRET ?= dev-only-webhook-secret-change-me
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-run: $(STAMP) $(DEMO_DB)
+run: $(STAMP) system-packages $(DEMO_DB)
+	$(BIN)/ivr prompts build
 	IVR_WEBHOOK_SECRET=$${IVR_WEBHOOK_SECRET:-$(DEV_WEBHOOK_SECRET)} \
 	  $(BIN)/ivr serve --db $(DEMO_DB) --host $(HOST) --port $(PORT)
 

@@ -169,6 +169,7 @@ def _mount_prompts(app: web.Application, settings: ServeSettings) -> None:
 
     async def reload_with_flows(app: web.Application) -> AsyncIterator[None]:
         app[RUNTIME].hooks.append(lambda: asyncio.to_thread(files.reload))
+        app[CALLS].served_audio = lambda path: files.get(path) is not None
         yield
 
     app.cleanup_ctx.append(reload_with_flows)

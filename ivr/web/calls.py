@@ -123,6 +123,9 @@ class CallService:
         self.lock_wait_s = lock_wait_s
         self.ttl_s = session_ttl_s
         self.locks = CallLocks()
+        # which recordings are served at /prompts/<path>: a prompt is played from a URL only
+        # when its audio is there, and spoken from its text otherwise (never a 404 mid-call)
+        self.served_audio: Callable[[str], bool] = lambda _path: False
         self.active: set[str] = set()  # calls started here and not ended (drain waits on them)
         self.in_flight = 0
 
@@ -285,9 +288,10 @@ class CallService:
         )
 
         def prompt_url(ref: PromptRef) -> str | None:
-            if ref.audio is None:
+            path = f"{language}/{ref.prompt_id}.wav"
+            if ref.audio is None or not self.served_audio(path):
                 return None
-            return f"{base}/prompts/{language}/{ref.prompt_id}.wav"
+            return f"{base}/prompts/{path}"
 
         return RenderContext(call_id, language, f"{base}/{adapter.name}/{path}", prompt_url)
 
