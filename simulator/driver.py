@@ -22,6 +22,8 @@ class CallSummary:
     idv_status: str | None
     customer_id: str | None
     attempts: dict[str, int] = field(default_factory=dict)
+    # fields this protocol cannot report (Twilio's answer to a hang-up carries no status)
+    unobservable: frozenset[str] = frozenset()
 
 
 class CallDriver(Protocol):

@@ -159,6 +159,8 @@ class RemoteTwilioDriver:
             idv_status=str(status) if status is not None else None,
             customer_id=str(customer) if customer is not None else None,
             attempts=dict(self._attempts),
+            unobservable=frozenset({"flow_version"})
+            | (frozenset() if self._handoff else frozenset({"idv_status", "customer_id"})),
         )
 
     async def close(self) -> None:

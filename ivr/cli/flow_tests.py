@@ -18,6 +18,7 @@ from simulator.cases import (
     remote_blocker,
     run_case,
     run_case_remote,
+    unchecked,
 )
 from simulator.coverage import coverage, format_coverage
 from simulator.driver import CallDriver
@@ -100,7 +101,11 @@ async def _run_files(
             records += result.records
             if result.passed:
                 passed += 1
-                print(f"  PASS {case.name}")
+                hidden = unchecked(case.expect, result.outcome)
+                note = (
+                    f" (not observable over this protocol: {', '.join(hidden)})" if hidden else ""
+                )
+                print(f"  PASS {case.name}{note}")
             else:
                 failed += 1
                 print(f"  FAIL {case.name}")

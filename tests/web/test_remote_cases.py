@@ -1,0 +1,46 @@
+"""`ivr test --url`: the flow's test cases through a real `ivr serve` process, over the JSON
+webhook and as Twilio would call it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.web.conftest import ROOT, SECRET
+from tests.web.servers import Server
+
+TWILIO_TOKEN = "remote-cases-twilio-token"
+IVR = str(Path(sys.executable).with_name("ivr"))
+
+
+@pytest.fixture
+def server(demo_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
+    monkeypatch.setenv("IVR_TWILIO_AUTH_TOKEN", TWILIO_TOKEN)
+    started = Server(["--db", demo_db, "--journal", "none"], cwd=ROOT)
+    yield started
+    started.stop()
+
+
+@pytest.mark.parametrize("protocol", ["json", "twilio"])
+async def test_the_idv_cases_pass_through_a_running_server(server: Server, protocol: str) -> None:
+    await server.ready()
+    env = {**os.environ, "IVR_WEBHOOK_SECRET": SECRET, "IVR_TWILIO_AUTH_TOKEN": TWILIO_TOKEN}
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [IVR, "test", "flows/", "--url", server.url, "--protocol", protocol],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "9 cases passed, 0 failed (4 not runnable over HTTP)" in done.stdout
+    if protocol == "twilio":  # TwiML's answer to a hang-up carries no ID&V status
+        assert "not observable over this protocol: idv_status" in done.stdout
