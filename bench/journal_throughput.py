@@ -49,9 +49,11 @@ def events(n_calls: int, seed: int = 3) -> list[list[JournalRecord]]:
 
 async def run(url: str, chunks: list[list[JournalRecord]]) -> tuple[float, float, float, int]:
     store = await open_store(url)
-    writer = JournalWriter(store, JournalHub(), batch_size=1000, interval=0.2)
-    writer.start()
     total = sum(len(c) for c in chunks)
+    # The feed here outruns any database, so the queue holds everything: we measure how fast
+    # the store drains it, not the drop policy (tests cover that).
+    writer = JournalWriter(store, JournalHub(), max_queue=total, batch_size=1000, interval=0.2)
+    writer.start()
     write_time = 0.0
     t0 = time.perf_counter()
     for i, chunk in enumerate(chunks):
@@ -65,7 +67,7 @@ async def run(url: str, chunks: list[list[JournalRecord]]) -> tuple[float, float
     elapsed = time.perf_counter() - t0
     await store.close()
     assert writer.written + writer.dropped == total
-    return total / elapsed, write_time / len(chunks) * 1e6, fed, writer.dropped
+    return writer.written / elapsed, write_time / len(chunks) * 1e6, fed, writer.dropped
 
 
 async def bench(args: argparse.Namespace) -> None:

@@ -45,8 +45,11 @@ CALL_UPSERT = call_upsert_sql(["x"] * len(CALL_COLUMNS), "GREATEST").replace(
     f"VALUES ({', '.join(['x'] * len(CALL_COLUMNS))})",
     f"SELECT * FROM unnest({', '.join(_CALL_ARRAYS)})",
 )
-ROLLUP_SUBTRACT = rollup.add_sql(-1, "call_id = ANY($1::text[])")
-ROLLUP_ADD = rollup.add_sql(1, "call_id = ANY($1::text[])")
+# A join to the touched ids, not `= ANY($1)`: a prepared statement's generic plan for ANY
+# turned into a scan of the whole calls table as it grew (writes slowed from 11k to 5k rows/s).
+_TOUCHED = "unnest($1::text[]) AS touched(touched_id) JOIN calls ON calls.call_id = touched_id"
+ROLLUP_SUBTRACT = rollup.add_sql(-1, "1 = 1", _TOUCHED)
+ROLLUP_ADD = rollup.add_sql(1, "1 = 1", _TOUCHED)
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 

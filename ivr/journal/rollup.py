@@ -73,14 +73,17 @@ def ddl(real: str) -> str:
     return f"CREATE TABLE IF NOT EXISTS call_hourly ({keys}, {measures}, PRIMARY KEY ({pk}))"
 
 
-def add_sql(sign: int, where: str) -> str:
-    """Add (sign 1) or subtract (sign -1) the contributions of the `calls` rows `where` picks."""
+def add_sql(sign: int, where: str, source: str = "calls") -> str:
+    """Add (sign 1) or subtract (sign -1) the contributions of the `calls` rows `where` picks.
+
+    `source` may join `calls` to the touched ids (PostgreSQL: keeps the plan on the index).
+    """
     key_exprs = ", ".join(expr for _, expr in KEYS)
     sums = ", ".join(f"{sign} * SUM({expr})" for _, expr, _ in MEASURES)
     cols = ", ".join([name for name, _ in KEYS] + [name for name, _, _ in MEASURES])
     updates = ", ".join(f"{name} = call_hourly.{name} + excluded.{name}" for name, _, _ in MEASURES)
     return (
-        f"INSERT INTO call_hourly ({cols}) SELECT {key_exprs}, {sums} FROM calls"
+        f"INSERT INTO call_hourly ({cols}) SELECT {key_exprs}, {sums} FROM {source}"
         f" WHERE day IS NOT NULL AND ({where}) GROUP BY {key_exprs}"
         f" ON CONFLICT ({', '.join(name for name, _ in KEYS)}) DO UPDATE SET {updates}"
     )
