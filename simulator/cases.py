@@ -190,17 +190,9 @@ async def run_case(loaded: Loaded, cases: CaseFile, case: Case) -> CaseResult:
             engine.operations = registry
             sink = _ListSink()
             driver = LocalDriver(engine, flow_id=cases.flow, journal=sink)
-            failures: list[str] = []
-            outcome = await play_call(
-                driver,
-                _case_caller(case, failures),
-                ani=case.given.ani,
-                dnis=case.given.dnis,
-                trust=case.given.trust,
-                call_id=f"test-{abs(hash(case.name))}",
-            )
-            failures += check_expectations(case.expect, outcome)
-            return CaseResult(case.name, failures, outcome, sink.records)
+            result = await _play_case(driver, case)
+            result.records = sink.records
+            return result
         finally:
             await directory.close()
 
@@ -211,18 +203,22 @@ async def run_case_remote(driver: CallDriver, case: Case) -> CaseResult:
     Operation stubs cannot be forced on a remote server: such cases are not run over HTTP
     (`remote_blocker` says why), and the caller reports them.
     """
-    failures: list[str] = []
     try:
-        outcome = await play_call(
-            driver,
-            _case_caller(case, failures),
-            ani=case.given.ani,
-            dnis=case.given.dnis,
-            trust=case.given.trust,
-            call_id=f"test-{uuid.uuid4().hex}",
-        )
+        return await _play_case(driver, case)
     finally:
         await driver.close()
+
+
+async def _play_case(driver: CallDriver, case: Case) -> CaseResult:
+    failures: list[str] = []
+    outcome = await play_call(
+        driver,
+        _case_caller(case, failures),
+        ani=case.given.ani,
+        dnis=case.given.dnis,
+        trust=case.given.trust,
+        call_id=f"test-{uuid.uuid4().hex}",
+    )
     failures += check_expectations(case.expect, outcome)
     return CaseResult(case.name, failures, outcome)
 

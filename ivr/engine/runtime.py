@@ -109,20 +109,7 @@ class Engine:
         """Start a call on its service line's flow (or on `flow_id`, for simulation)."""
         line = self.config.service_line_for(event.dnis)
         flow = self.flows.current(flow_id or line.flow)
-        now = self.clock()
-        state = CallState(
-            call_id=event.call_id,
-            flow_id=flow.flow_id,
-            flow_version=flow.version,
-            service_line=line.name,
-            language=line.language,
-            ani=event.ani,
-            dnis=event.dnis,
-            caller_id_trust=event.caller_id_trust.value,
-            state=flow.initial_state,
-            started_at=now,
-            step_started_at=now,
-        )
+        state = self.new_call_state(event, flow_id)
         turn = Turn(state)
         self._record(
             turn,
@@ -138,6 +125,25 @@ class Engine:
         )
         await self._guarded(turn, self._settle_and_run(turn, flow))
         return turn
+
+    def new_call_state(self, event: CallStarted, flow_id: str | None = None) -> CallState:
+        """A new call's state on its service line's flow, before anything has run."""
+        line = self.config.service_line_for(event.dnis)
+        flow = self.flows.current(flow_id or line.flow)
+        now = self.clock()
+        return CallState(
+            call_id=event.call_id,
+            flow_id=flow.flow_id,
+            flow_version=flow.version,
+            service_line=line.name,
+            language=line.language,
+            ani=event.ani,
+            dnis=event.dnis,
+            caller_id_trust=event.caller_id_trust.value,
+            state=flow.initial_state,
+            started_at=now,
+            step_started_at=now,
+        )
 
     async def handle(self, state: CallState, event: CallEvent) -> Turn:
         """Apply one event to a call; an event for an ended call changes nothing."""

@@ -24,22 +24,7 @@ _log = logging.getLogger(__name__)
 
 def new_state(engine: Engine, event: CallStarted) -> CallState:
     """The state a call would have had, for a call whose first event overran."""
-    line = engine.config.service_line_for(event.dnis)
-    flow = engine.flows.current(line.flow)
-    now = engine.clock()
-    return CallState(
-        call_id=event.call_id,
-        flow_id=flow.flow_id,
-        flow_version=flow.version,
-        service_line=line.name,
-        language=line.language,
-        ani=event.ani,
-        dnis=event.dnis,
-        caller_id_trust=event.caller_id_trust.value,
-        state=flow.initial_state,
-        started_at=now,
-        step_started_at=now,
-    )
+    return engine.new_call_state(event)
 
 
 def to_agent(engine: Engine, state: CallState, reason: str) -> Turn:
