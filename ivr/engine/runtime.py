@@ -284,7 +284,8 @@ class Engine:
             return None
         note("digits")
         if step.uses is None:
-            turn.state.variables[plan.step_id] = digits
+            if not ask.secret:  # validation refuses this; a secret is never kept, whatever
+                turn.state.variables[plan.step_id] = digits
             return "collected"
         outcome = await self._operate(turn, plan, digits)
         assert plan.operation is not None

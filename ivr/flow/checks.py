@@ -90,6 +90,15 @@ class _Checker:
             self.check_conditions(step, base)
             if isinstance(step, m.RouteStep):
                 self.check_route_name(step.route, (*base, "route"))
+            if isinstance(step, m.AskStep) and step.ask.secret and step.uses is None:
+                # kept as a call variable it would sit in the session store: secrets go
+                # straight to the operation that checks them and are never kept
+                self.add(
+                    (*base, "ask", "secret"),
+                    "secret-kept",
+                    "a secret answer must be checked by an operation, not kept in the call",
+                    "add 'uses:' (e.g. verify.answer) to this step",
+                )
         for status, result in self.flow.results.items():
             self.check_route_name(result.route, ("results", status, "route"))
         if "flow" not in repaired:

@@ -34,6 +34,7 @@ CODES: dict[str, str] = {
     "bad-target": "a target leads nowhere",
     "unknown-operation": "`uses` names an operation that does not exist",
     "input-mismatch": "an operation needs caller input but the step asks none, or the reverse",
+    "secret-kept": "a secret answer is collected without an operation to check it",
     "missing-param": "a required operation parameter is missing from `with`",
     "unknown-param": "`with` holds a parameter the operation does not take",
     "outcome-not-routed": "an outcome of a step is not routed",

@@ -40,6 +40,15 @@ CASES = [
     ("bad-target", edit("    next: identify", "    next: next"), 6, 11),
     ("unknown-operation", edit(DOB_USES, "    uses: verify.answr\n"), 22, 11),
     ("input-mismatch", edit(ACCOUNT_USES, "    uses: directory.lookup_by_ani\n"), 13, 11),
+    (
+        "secret-kept",
+        edit(
+            "    ask: {prompt: ask_date_of_birth, digits: {min: 8, max: 8}}\n" + DOB_USES,
+            "    ask: {prompt: ask_date_of_birth, digits: {min: 8, max: 8}, secret: true}\n",
+        ),
+        21,
+        72,
+    ),
     ("missing-param", edit("{field: date_of_birth}", "{}"), 23, 11),
     ("unknown-param", edit("{field: date_of_birth}", "{field: date_of_birth, fild: x}"), 23, 34),
     ("outcome-not-routed", edit("      error: result.not_identified\n", ""), 14, 5),
