@@ -22,7 +22,7 @@ from ivr.bootstrap import Project
 from ivr.web.app import create_app
 from ivr.web.keys import ADAPTERS, DRAIN, RUNTIME
 from ivr.web.logs import setup_logging
-from ivr.web.settings import ServeSettings
+from ivr.web.settings import REPORTS_KEY_ENV, ServeSettings
 
 _log = logging.getLogger("ivr.serve")
 
@@ -62,6 +62,18 @@ def settings_from(args: argparse.Namespace) -> ServeSettings:
     )
 
 
+def journal_lines(settings: ServeSettings, base: str) -> list[str]:
+    """Where the dashboard and reports are, and how to log in (or why they are off)."""
+    if not settings.journal_url:
+        return ["  journal  off (--journal none): no dashboard or reports"]
+    if not settings.reports_key:
+        return [f"  journal  dashboard and reports off: set {REPORTS_KEY_ENV} to serve them"]
+    return [
+        f"  journal  {base}/dashboard  (basic auth: any user name, {REPORTS_KEY_ENV} as password)",
+        f"  journal  {base}/reports/summary, {base}/calls/active, {base}/calls/stream",
+    ]
+
+
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
     return asyncio.run(serve(settings_from(args), args.host, args.port))
@@ -80,6 +92,8 @@ async def serve(settings: ServeSettings, host: str, port: int) -> int:
             print(f"  webhook  {base}/{adapter.name}/{path}", flush=True)
     for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/idv/tokens/verify"):
         print(f"  service  {base}{path}", flush=True)
+    for line in journal_lines(settings, base):
+        print(line, flush=True)
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

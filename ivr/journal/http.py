@@ -1,8 +1,12 @@
-"""The journal over HTTP: reports, extracts, live calls and the dashboard, as an aiohttp sub-app.
+"""The journal over HTTP: reports, extracts, live calls and the dashboard.
 
-The webhook server mounts it (`app.add_subapp("/journal", create_reports_app(...))`). Everything
-here shows customer data, so every route needs the API key: `Authorization: Bearer KEY`,
-`X-API-Key: KEY`, or HTTP basic auth with the key as password (so a browser can open the
+`add_journal_routes(app, store, hub, api_key)` adds the routes to any aiohttp application: the
+webhook server serves them at its root (`/reports/{name}`, `/calls/active`, `/dashboard`, ...)
+beside webhooks that must stay open, so the key is checked per route, not by an app-wide
+middleware. `create_reports_app` wraps the same routes in an application of their own.
+
+Everything here shows customer data, so every route needs the API key: `Authorization: Bearer
+KEY`, `X-API-Key: KEY`, or HTTP basic auth with the key as password (so a browser can open the
 dashboard). Keys are compared in constant time; an empty configured key refuses everyone.
 """
 
@@ -12,6 +16,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import functools
 import hmac
 import json
 from collections.abc import Awaitable, Callable
@@ -27,12 +32,12 @@ from ivr.journal.reports import REPORTS, run_report
 from ivr.journal.store import JournalStore, ReportFilter, parse_day
 from ivr.journal.table import render_csv
 
-STORE = web.AppKey("journal_store", JournalStore)
-HUB = web.AppKey("journal_hub", JournalHub)
-API_KEY = web.AppKey("journal_api_key", str)
 KEEPALIVE_SECONDS = 15.0
+PULSE_MAX_SECONDS = 120
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+StoreProvider = Callable[[], JournalStore]
+"""Gives the store when a request needs it: the server opens its store after adding routes."""
 
 
 def record_json(r: JournalRecord) -> dict[str, Any]:
@@ -66,16 +71,21 @@ def presented_key(request: web.Request) -> str | None:
     return None
 
 
-@web.middleware
-async def require_key(request: web.Request, handler: Handler) -> web.StreamResponse:
-    expected = request.app[API_KEY].encode()
-    given = (presented_key(request) or "").encode()
-    if not expected or not hmac.compare_digest(given, expected):
-        raise web.HTTPUnauthorized(
-            text="API key required\n",
-            headers={"WWW-Authenticate": 'Basic realm="ivr journal", charset="UTF-8"'},
-        )
-    return await handler(request)
+def require_key(api_key: str, handler: Handler) -> Handler:
+    """`handler`, answering 401 (with a basic-auth challenge) unless the request has the key."""
+    expected = api_key.encode()
+
+    @functools.wraps(handler)
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        given = (presented_key(request) or "").encode()
+        if not expected or not hmac.compare_digest(given, expected):
+            raise web.HTTPUnauthorized(
+                text="API key required\n",
+                headers={"WWW-Authenticate": 'Basic realm="ivr journal", charset="UTF-8"'},
+            )
+        return await handler(request)
+
+    return guarded
 
 
 def _filter(request: web.Request) -> ReportFilter:
@@ -91,117 +101,150 @@ def _filter(request: web.Request) -> ReportFilter:
         raise web.HTTPBadRequest(text=f"{exc}\n") from None
 
 
-async def report(request: web.Request) -> web.Response:
-    name = request.match_info["name"]
-    if name not in REPORTS:
-        raise web.HTTPNotFound(text=f"no report {name!r}; reports: {', '.join(REPORTS)}\n")
-    table = await run_report(request.app[STORE], name, _filter(request))
-    if request.query.get("format") == "csv":
-        return web.Response(text=render_csv(table), content_type="text/csv")
-    return web.json_response(
-        {"report": table.title, "columns": [c.name for c in table.columns], "rows": table.records()}
-    )
-
-
-async def extract(request: web.Request) -> web.StreamResponse:
-    name = request.match_info["name"]
-    if name not in EXTRACTS:
-        raise web.HTTPNotFound(text=f"no extract {name!r}; extracts: {', '.join(EXTRACTS)}\n")
-    flt = _filter(request)
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/csv; charset=utf-8",
-            "Content-Disposition": f'attachment; filename="{name}.csv"',
-        }
-    )
-    await response.prepare(request)
-    async for piece in extract_csv(request.app[STORE], name, flt):
-        await response.write(piece.encode())
-    await response.write_eof()
-    return response
-
-
-async def active_calls(request: web.Request) -> web.Response:
-    calls = [c.summary() for c in request.app[HUB].active()]
-    return web.json_response({"count": len(calls), "calls": calls})
-
-
-async def call_journey(request: web.Request) -> web.Response:
-    call_id = request.match_info["call_id"]
-    live = request.app[HUB].journey(call_id)
-    records = live if live is not None else await request.app[STORE].journey(call_id)
-    if not records:
-        raise web.HTTPNotFound(text="no such call\n")
-    return web.json_response(
-        {
-            "call_id": call_id,
-            "active": live is not None,
-            "records": [record_json(r) for r in records],
-        }
-    )
-
-
-async def pulse(request: web.Request) -> web.Response:
-    hub = request.app[HUB]
-    seconds = min(int(request.query.get("seconds", "60") or 60), 120)
-    return web.json_response(
-        {
-            "active": len(hub.active()),
-            "events": hub.events,
-            "errors": hub.errors,
-            "per_second": [list(p) for p in hub.pulse(seconds)],
-        }
-    )
-
-
-async def stream(request: web.Request) -> web.StreamResponse:
-    """Server-Sent Events: one `record` event per journal record, optionally for one call."""
-    only = request.query.get("call_id")
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/event-stream",
-            "Cache-Control": "no-cache",
-            "X-Accel-Buffering": "no",
-        }
-    )
-    await response.prepare(request)
-    sub = request.app[HUB].subscribe()
+def _pulse_seconds(request: web.Request) -> int:
+    text = request.query.get("seconds") or "60"
     try:
-        await response.write(b": connected\n\n")
-        while True:
-            try:
-                record = await asyncio.wait_for(sub.__anext__(), KEEPALIVE_SECONDS)
-            except TimeoutError:
-                await response.write(b": keepalive\n\n")
-                continue
-            if only and record.call_id != only:
-                continue
-            data = json.dumps(record_json(record), separators=(",", ":"))
-            event = f"id: {record.call_id}:{record.seq}\nevent: record\ndata: {data}\n\n"
-            await response.write(event.encode())
-    except (ConnectionResetError, StopAsyncIteration):
-        pass
-    finally:
-        sub.close()
-    return response
+        seconds = int(text)
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"seconds: not a whole number: {text!r}\n") from None
+    return max(1, min(seconds, PULSE_MAX_SECONDS))
 
 
-async def dashboard(request: web.Request) -> web.Response:
-    page = resources.files("ivr.journal").joinpath("dashboard.html").read_text("utf-8")
-    return web.Response(text=page, content_type="text/html")
+class JournalViews:
+    """The request handlers, bound to one store, hub and key."""
+
+    def __init__(self, store: StoreProvider, hub: JournalHub, api_key: str) -> None:
+        self._store = store
+        self.hub = hub
+        self.api_key = api_key
+
+    @property
+    def store(self) -> JournalStore:
+        return self._store()
+
+    def routes(self, prefix: str = "") -> list[web.RouteDef]:
+        """GET routes under `prefix` ('' for the root), each behind the key."""
+        table: list[tuple[str, Handler]] = [
+            ("/reports/{name}", self.report),
+            ("/extracts/{name}", self.extract),
+            ("/calls/active", self.active_calls),
+            ("/calls/stream", self.stream),
+            ("/calls/{call_id}", self.call_journey),
+            ("/pulse", self.pulse),
+            ("/dashboard", self.dashboard),
+        ]
+        return [web.get(prefix + path, require_key(self.api_key, h)) for path, h in table]
+
+    async def report(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name not in REPORTS:
+            raise web.HTTPNotFound(text=f"no report {name!r}; reports: {', '.join(REPORTS)}\n")
+        table = await run_report(self.store, name, _filter(request))
+        if request.query.get("format") == "csv":
+            return web.Response(text=render_csv(table), content_type="text/csv")
+        return web.json_response(
+            {
+                "report": table.title,
+                "columns": [c.name for c in table.columns],
+                "rows": table.records(),
+            }
+        )
+
+    async def extract(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        if name not in EXTRACTS:
+            raise web.HTTPNotFound(text=f"no extract {name!r}; extracts: {', '.join(EXTRACTS)}\n")
+        flt = _filter(request)
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/csv; charset=utf-8",
+                "Content-Disposition": f'attachment; filename="{name}.csv"',
+            }
+        )
+        await response.prepare(request)
+        async for piece in extract_csv(self.store, name, flt):
+            await response.write(piece.encode())
+        await response.write_eof()
+        return response
+
+    async def active_calls(self, request: web.Request) -> web.Response:
+        calls = [c.summary() for c in self.hub.active()]
+        return web.json_response({"count": len(calls), "calls": calls})
+
+    async def call_journey(self, request: web.Request) -> web.Response:
+        call_id = request.match_info["call_id"]
+        live = self.hub.journey(call_id)
+        records = live if live is not None else await self.store.journey(call_id)
+        if not records:
+            raise web.HTTPNotFound(text="no such call\n")
+        return web.json_response(
+            {
+                "call_id": call_id,
+                "active": live is not None,
+                "records": [record_json(r) for r in records],
+            }
+        )
+
+    async def pulse(self, request: web.Request) -> web.Response:
+        hub = self.hub
+        return web.json_response(
+            {
+                "active": len(hub.active()),
+                "events": hub.events,
+                "errors": hub.errors,
+                "per_second": [list(p) for p in hub.pulse(_pulse_seconds(request))],
+            }
+        )
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        """Server-Sent Events: one `record` event per journal record, optionally for one call."""
+        only = request.query.get("call_id")
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",
+            }
+        )
+        await response.prepare(request)
+        sub = self.hub.subscribe()
+        try:
+            await response.write(b": connected\n\n")
+            while True:
+                try:
+                    record = await asyncio.wait_for(sub.__anext__(), KEEPALIVE_SECONDS)
+                except TimeoutError:
+                    await response.write(b": keepalive\n\n")
+                    continue
+                if only and record.call_id != only:
+                    continue
+                data = json.dumps(record_json(record), separators=(",", ":"))
+                event = f"id: {record.call_id}:{record.seq}\nevent: record\ndata: {data}\n\n"
+                await response.write(event.encode())
+        except (ConnectionResetError, StopAsyncIteration):
+            pass
+        finally:
+            sub.close()
+        return response
+
+    async def dashboard(self, request: web.Request) -> web.Response:
+        page = resources.files("ivr.journal").joinpath("dashboard.html").read_text("utf-8")
+        return web.Response(text=page, content_type="text/html")
+
+
+def add_journal_routes(
+    app: web.Application,
+    store: StoreProvider,
+    hub: JournalHub,
+    api_key: str,
+    prefix: str = "",
+) -> None:
+    """Add the journal's routes to `app` under `prefix`, each refusing requests without the key."""
+    app.router.add_routes(JournalViews(store, hub, api_key).routes(prefix))
 
 
 def create_reports_app(store: JournalStore, hub: JournalHub, api_key: str) -> web.Application:
-    """The journal sub-application; mount it under a prefix of the webhook server."""
-    app = web.Application(middlewares=[require_key])
-    app[STORE] = store
-    app[HUB] = hub
-    app[API_KEY] = api_key
-    app.router.add_get("/reports/{name}", report)
-    app.router.add_get("/extracts/{name}", extract)
-    app.router.add_get("/calls/active", active_calls)
-    app.router.add_get("/calls/stream", stream)
-    app.router.add_get("/calls/{call_id}", call_journey)
-    app.router.add_get("/pulse", pulse)
-    app.router.add_get("/dashboard", dashboard)
+    """The journal routes as an application of their own, to run alone or mount as a sub-app."""
+    app = web.Application()
+    add_journal_routes(app, lambda: store, hub, api_key)
     return app

@@ -11,7 +11,7 @@ import asyncio
 import importlib.util
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import cast
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -27,8 +27,12 @@ from ivr.web.openapi import openapi_handler
 from ivr.web.reload import Runtime
 from ivr.web.settings import ServeSettings
 
+if TYPE_CHECKING:
+    from ivr.journal.store import JournalStore
+
 _log = logging.getLogger(__name__)
 JOURNAL: web.AppKey[JournalSink | None] = web.AppKey("journal")
+JOURNAL_STORE: web.AppKey[JournalStore] = web.AppKey("journal_store")
 Context = Callable[[web.Application], AsyncIterator[None]]
 
 
@@ -114,27 +118,31 @@ def create_app(settings: ServeSettings) -> web.Application:
     return app
 
 
+def journal_views_served(settings: ServeSettings) -> bool:
+    """Whether the server answers /reports, /calls and /dashboard: a journal and a key are set."""
+    return bool(settings.journal_url and settings.reports_key)
+
+
 def _journal_context(app: web.Application, settings: ServeSettings) -> Context | None:
-    """The journal writer (and its reports sub-app when a reports key is set)."""
+    """The journal writer, and its reports, live calls and dashboard when a reports key is set."""
     if not settings.journal_url:
         app[JOURNAL] = None
         return None
     from ivr.journal.hub import JournalHub
-    from ivr.journal.store import JournalStore, open_store
+    from ivr.journal.store import open_store
     from ivr.journal.writer import JournalWriter
 
     hub = JournalHub()
-    holder: dict[str, object] = {}
-    if settings.reports_key and importlib.util.find_spec("ivr.journal.http") is not None:
-        from ivr.journal.http import create_reports_app
+    if settings.reports_key:
+        from ivr.journal.http import add_journal_routes
 
-        lazy = cast(JournalStore, _LazyStore(holder))
-        app.add_subapp("/journal", create_reports_app(lazy, hub, settings.reports_key))
+        # Routes are added now, the store opens at startup: handlers ask for it per request.
+        add_journal_routes(app, lambda: app[JOURNAL_STORE], hub, settings.reports_key)
     url = settings.journal_url
 
     async def context(app: web.Application) -> AsyncIterator[None]:
         store = await open_store(url)
-        holder["store"] = store
+        app[JOURNAL_STORE] = store
         writer = JournalWriter(store, hub)
         writer.start()
         app[JOURNAL] = writer
@@ -143,16 +151,6 @@ def _journal_context(app: web.Application, settings: ServeSettings) -> Context |
         await store.close()
 
     return context
-
-
-class _LazyStore:
-    """The journal store for the reports sub-app, which is mounted before the store opens."""
-
-    def __init__(self, holder: dict[str, object]) -> None:
-        self._holder = holder
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._holder["store"], name)
 
 
 def _mount_prompts(app: web.Application, settings: ServeSettings) -> None:
