@@ -38,12 +38,15 @@ $(DEMO_DB): $(STAMP) config/demo-customers.csv
 
 # The demo server and console call share a development-only webhook secret; set your own.
 DEV_WEBHOOK_SECRET ?= dev-only-webhook-secret-change-me
+# Development-only key for the dashboard and reports (basic auth: any user, this as password).
+DEV_REPORTS_KEY ?= dev-only-reports-key
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
 run: $(STAMP) system-packages $(DEMO_DB)
 	$(BIN)/ivr prompts build
 	IVR_WEBHOOK_SECRET=$${IVR_WEBHOOK_SECRET:-$(DEV_WEBHOOK_SECRET)} \
+	IVR_REPORTS_KEY=$${IVR_REPORTS_KEY:-$(DEV_REPORTS_KEY)} \
 	  $(BIN)/ivr serve --db $(DEMO_DB) --host $(HOST) --port $(PORT)
 
 call: $(STAMP)
