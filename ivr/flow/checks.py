@@ -18,7 +18,13 @@ from ivr.flow import model as m
 from ivr.flow.expressions import NAMESPACES, ExpressionError, parse_expression
 from ivr.flow.graph import flow_returns, loops_without_wait, prompt_refs, reachable, step_routes
 from ivr.flow.problems import Problem, Severity, did_you_mean
-from ivr.flow.targets import RESERVED_STEP_IDS, TargetError, TargetRef, resolve_target
+from ivr.flow.targets import (
+    RESERVED_STEP_IDS,
+    TargetError,
+    TargetRef,
+    resolve_target,
+    step_positions,
+)
 from ivr.flow.yaml_loader import Path as DataPath
 from ivr.flow.yaml_loader import YamlDocument
 from ivr.prompts.catalog import PromptCatalog
@@ -43,6 +49,7 @@ class _Checker:
         self.context = context
         self.problems: list[Problem] = []
         self.step_ids = [step.step for _, _, step in flow.all_steps()]
+        self.positions = step_positions(flow)  # once: resolving each target must not rescan
         self.edges: dict[str, set[str]] = {step_id: set() for step_id in self.step_ids}
         self.graph_incomplete = False
         self.route_names = context.config.route_names() if context.config else None
@@ -131,7 +138,7 @@ class _Checker:
 
     def resolve(self, section: str, index: int, target: str, path: DataPath) -> TargetRef | None:
         try:
-            ref = resolve_target(self.flow, section, index, target)
+            ref = resolve_target(self.flow, section, index, target, self.positions)
         except TargetError as error:
             self.graph_incomplete = True  # an edge is missing: reachability would mislead
             if error.message.startswith("no step named"):
