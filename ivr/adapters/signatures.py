@@ -23,12 +23,17 @@ def twilio_signature(token: str, url: str, params: Iterable[tuple[str, str]]) ->
 
     Repeated names are signed once per distinct value, values sorted, as Twilio's helpers do.
     """
+    return _twilio_hmac(token, url + _twilio_params_text(params))
+
+
+def _twilio_params_text(params: Iterable[tuple[str, str]]) -> str:
     by_name: dict[str, set[str]] = {}
     for name, value in params:
         by_name.setdefault(name, set()).add(value)
-    message = url + "".join(
-        name + value for name in sorted(by_name) for value in sorted(by_name[name])
-    )
+    return "".join(name + value for name in sorted(by_name) for value in sorted(by_name[name]))
+
+
+def _twilio_hmac(token: str, message: str) -> str:
     digest = hmac.new(token.encode(), message.encode(), hashlib.sha1).digest()
     return base64.b64encode(digest).decode()
 
@@ -56,9 +61,11 @@ def verify_twilio(
     """True when `signature` matches `url` (with or without its port) and `params`."""
     if not signature or not token:
         return False
+    suffix = _twilio_params_text(params)  # once, whichever form of the URL matches
+    candidates = dict.fromkeys((url, *url_port_variants(url)))  # as received first
     return any(
-        hmac.compare_digest(twilio_signature(token, candidate, params), signature)
-        for candidate in url_port_variants(url)
+        hmac.compare_digest(_twilio_hmac(token, candidate + suffix), signature)
+        for candidate in candidates
     )
 
 
