@@ -6,13 +6,13 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_DB := var/demo-directory.db
 
 NODE_TOOLS := tests/adapters/node/node_modules/.package-lock.json
-DEBIAN_PACKAGES := ffmpeg espeak-ng sox
+DEBIAN_PACKAGES := ffmpeg espeak-ng sox chromium chromium-driver
 
 .PHONY: run call test lint unit bench setup system-packages clean
 
 setup: $(STAMP)
 
-# Debian packages the audio tests and tools need; installed when missing and run as root.
+# Debian packages the audio and dashboard tests and tools need; installed when missing and run as root.
 system-packages:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
