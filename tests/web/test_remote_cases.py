@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,8 +22,11 @@ IVR = str(Path(sys.executable).with_name("ivr"))
 
 @pytest.fixture
 def server(demo_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
+    """A server in a copy of the project, so its log and files stay out of the checkout."""
+    for folder in ("flows", "config", "prompts"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
     monkeypatch.setenv("IVR_TWILIO_AUTH_TOKEN", TWILIO_TOKEN)
-    started = Server(["--db", demo_db, "--journal", "none"], cwd=ROOT)
+    started = Server(["--db", demo_db, "--journal", "none"], cwd=tmp_path)
     yield started
     started.stop()
 
