@@ -8,6 +8,7 @@ is merged (counters added, first/last values kept) with what earlier batches wro
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, fields
 from typing import Any
@@ -24,7 +25,13 @@ ENTERED = ""  # step_daily.outcome for the "step entered" counter
 
 def day_and_hour(at: float) -> tuple[str, int]:
     """UTC calendar day ('YYYY-MM-DD') and hour of a unix time: the reports' buckets."""
-    t = time.gmtime(at)
+    return _hour_bucket(int(at // 3600))
+
+
+@functools.lru_cache(maxsize=256)
+def _hour_bucket(hours: int) -> tuple[str, int]:
+    """Cached per hour since the epoch: fold asks once per record, a batch spans an hour or two."""
+    t = time.gmtime(hours * 3600)
     return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}", t.tm_hour
 
 

@@ -19,7 +19,7 @@ import asyncpg
 
 from ivr.journal import rollup
 from ivr.journal.fold import CALL_COLUMNS, call_upsert_sql, call_values, day_and_hour, fold
-from ivr.journal.records import JournalRecord, RecordKind
+from ivr.journal.records import JournalRecord, RecordKind, data_json
 from ivr.journal.schema import POSTGRES_MIGRATIONS, VERSION_DDL, call_column_type
 from ivr.journal.store import JournalError, Row, clean_batch
 
@@ -151,7 +151,7 @@ class PostgresJournal:
                 r.outcome,
                 r.attempt,
                 r.duration_ms,
-                json.dumps(r.data, separators=(",", ":"), default=str) if r.data else None,
+                data_json(r.data),
             )
             for r in batch
         ]

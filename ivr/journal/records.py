@@ -7,6 +7,7 @@ numbers are masked to their last digits before they reach a record.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Protocol
@@ -95,3 +96,12 @@ def scrub_record(record: JournalRecord) -> tuple[JournalRecord, int]:
     if not dropped and clean == record.data:
         return record, 0
     return replace(record, data=clean), dropped
+
+
+# Built once: json.dumps() with options builds a new encoder per call, a cost paid per record.
+_encode_data = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
+
+def data_json(data: dict[str, Any]) -> str | None:
+    """A record's `data` as stores keep it: compact JSON, None when empty."""
+    return _encode_data(data) if data else None

@@ -17,7 +17,7 @@ import aiosqlite
 
 from ivr.journal import rollup
 from ivr.journal.fold import CALL_COLUMNS, call_upsert_sql, call_values, day_and_hour, fold
-from ivr.journal.records import JournalRecord, RecordKind
+from ivr.journal.records import JournalRecord, RecordKind, data_json
 from ivr.journal.schema import SQLITE_MIGRATIONS, VERSION_DDL
 from ivr.journal.store import JournalError, Row, clean_batch
 
@@ -39,7 +39,7 @@ CALL_UPSERT = call_upsert_sql(["?"] * len(CALL_COLUMNS), "MAX")
 
 
 def record_row(r: JournalRecord) -> tuple[Any, ...]:
-    data = json.dumps(r.data, separators=(",", ":"), default=str) if r.data else None
+    data = data_json(r.data)
     return (
         r.call_id,
         r.seq,

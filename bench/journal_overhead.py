@@ -1,0 +1,160 @@
+"""What the journal costs the engine (issue 4 §4): events per second with the journal off and on.
+
+    .venv/bin/python -m bench.journal_overhead [--calls 5000] [--rounds 3]
+
+The in-process engine (bench/engine.py: flows/idv.yaml, in-memory directory) plays calls of three
+events each, yielding to the event loop after every event as a server does between requests.
+"off" drops each turn's records, which is what the server does without a journal; "hub only"
+gives them to a JournalWriter over a store that keeps nothing (the live views' share). "sqlite" and
+"postgresql" hand them to a real JournalWriter, whose batching task runs in the same event loop,
+so its work competes with the engine's; the clock stops only once `close()` has stored every
+record. Rounds alternate the modes and the best of each is kept, to damp noise on a small
+machine. Target: the journal costs < 15 % of the engine's event rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import cast
+
+import asyncpg
+
+from bench.engine import ROOT, DictDirectory, _engine
+from ivr.bootstrap import Project, load_project
+from ivr.engine.events import CallStarted, DigitsCollected
+from ivr.engine.runtime import Engine
+from ivr.journal.hub import JournalHub
+from ivr.journal.pg_store import split_url
+from ivr.journal.records import JournalRecord
+from ivr.journal.store import JournalStore, open_store
+from ivr.journal.writer import JournalWriter
+
+EVENTS_PER_CALL = 3
+TARGET_PCT = 15.0
+Write = Callable[[list[JournalRecord]], None]
+
+
+async def play(engine: Engine, calls: int, prefix: str, write: Write) -> int:
+    """Start (withheld number), account number, date of birth per call; records to `write`."""
+    records = 0
+    for n in range(calls):
+        call_id = f"{prefix}{n}"
+        turn = await engine.start_call(CallStarted(call_id, None, "+441134960000"))
+        write(turn.records)
+        records += len(turn.records)
+        await asyncio.sleep(0)
+        for keys in ("12345678#", "01021980#"):
+            turn = await engine.handle(turn.state, DigitsCollected(call_id, keys))
+            write(turn.records)
+            records += len(turn.records)
+            await asyncio.sleep(0)
+    return records
+
+
+def discard(records: list[JournalRecord]) -> None:
+    return None
+
+
+async def without_journal(engine: Engine, calls: int, prefix: str) -> float:
+    started = time.perf_counter()
+    await play(engine, calls, prefix, discard)
+    return time.perf_counter() - started
+
+
+class NullStore:
+    """Stores nothing: what the live side (hub, queue, batching task) costs without a database."""
+
+    async def append(self, records: Sequence[JournalRecord]) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+async def with_journal(engine: Engine, calls: int, prefix: str, url: str) -> float:
+    """Seconds to play the calls and store every record (the store opens before the clock)."""
+    store = cast(JournalStore, NullStore()) if url == "null" else await open_store(url)
+    writer = JournalWriter(store, JournalHub(), max_queue=calls * 50)
+    writer.start()
+    started = time.perf_counter()
+    records = await play(engine, calls, prefix, writer.write)
+    await writer.close()
+    elapsed = time.perf_counter() - started
+    await store.close()
+    if writer.dropped or writer.written != records:
+        raise RuntimeError(f"journal lost records: {writer.dropped} dropped of {records}")
+    return elapsed
+
+
+async def drop_schema(url: str) -> None:
+    dsn, schema = split_url(url)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+async def bench(args: argparse.Namespace) -> None:
+    loaded = load_project(Project(ROOT / "flows", ROOT / "config", ROOT / "prompts"))
+    engine = _engine(loaded, loaded.registry, DictDirectory())
+    await without_journal(engine, 500, "warm-")
+    print(
+        f"machine: {platform.machine()}, {platform.python_implementation()} "
+        f"{platform.python_version()}, {len(os.sched_getaffinity(0))} cores; "
+        f"{args.calls:,} calls x {EVENTS_PER_CALL} events, best of {args.rounds} rounds"
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        modes: dict[str, Callable[[str], Awaitable[float]]] = {
+            "off": lambda prefix: without_journal(engine, args.calls, prefix),
+            "hub only": lambda prefix: with_journal(engine, args.calls, prefix, "null"),
+            "sqlite": lambda prefix: with_journal(
+                engine, args.calls, prefix, f"sqlite:///{folder}/{prefix}journal.db"
+            ),
+        }
+        if not args.skip_pg:
+            modes["postgresql"] = lambda prefix: with_journal(
+                engine, args.calls, prefix, f"{args.pg}_{prefix.rstrip('-')}"
+            )
+        best: dict[str, float] = {}
+        try:
+            for round_ in range(args.rounds):
+                for mode, run in modes.items():
+                    seconds = await run(f"r{round_}-")
+                    best[mode] = min(best.get(mode, seconds), seconds)
+        finally:
+            if not args.skip_pg:
+                for round_ in range(args.rounds):
+                    await drop_schema(f"{args.pg}_r{round_}")
+    events = args.calls * EVENTS_PER_CALL
+    base = events / best["off"]
+    print(f"{'journal':12} {'events/s':>10} {'µs/event':>9} {'cost':>8}")
+    for mode, seconds in best.items():
+        rate = events / seconds
+        cost = (1 - rate / base) * 100
+        verdict = "" if mode == "off" else ("ok" if cost < TARGET_PCT else "over target")
+        print(f"{mode:12} {rate:10,.0f} {seconds / events * 1e6:9.1f} {cost:7.1f}% {verdict}")
+    print(f"(cost: share of the engine's event rate lost to the journal; target < {TARGET_PCT:g}%)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="engine event rate with the journal on vs off")
+    parser.add_argument("--calls", type=int, default=5_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--pg",
+        default=f"postgresql://postgres@127.0.0.1:5432/test?schema=ivr_overhead_{os.getpid()}",
+        help="PostgreSQL URL; a suffix per round is added to the schema",
+    )
+    parser.add_argument("--skip-pg", action="store_true")
+    asyncio.run(bench(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()
