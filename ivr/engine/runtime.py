@@ -8,6 +8,7 @@ hang-up; an error, a missed deadline or a runaway flow routes the caller to an a
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -117,8 +118,8 @@ class Engine:
             data={
                 "service_line": line.name,
                 "dnis": event.dnis,
-                "ani_presented": normalise_phone(event.ani) is not None,
-                "ani": mask_number(normalise_phone(event.ani)),
+                "ani_presented": _usable_number(event.ani) is not None,
+                "ani": mask_number(_usable_number(event.ani)),
                 "ani_trust": event.caller_id_trust.value,
                 "language": line.language,
             },
@@ -489,7 +490,7 @@ class Engine:
                 "call_id": state.call_id,
                 "ani": state.ani,
                 "dnis": state.dnis,
-                "ani_presented": normalise_phone(state.ani) is not None,
+                "ani_presented": _usable_number(state.ani) is not None,
                 "ani_trust": state.caller_id_trust,
                 "service_line": state.service_line,
                 "language": state.language,
@@ -567,6 +568,12 @@ class Engine:
             )
         )
         state.seq += 1
+
+
+@functools.lru_cache(maxsize=4096)
+def _usable_number(ani: str | None) -> str | None:
+    """The calling number in E.164, or None; cached because every scope asks again."""
+    return normalise_phone(ani)
 
 
 class _Settle:
