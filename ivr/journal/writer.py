@@ -28,31 +28,17 @@ from ivr.journal.store import JournalStore
 log = logging.getLogger(__name__)
 
 
-class JournalWriter:
-    def __init__(
-        self,
-        store: JournalStore,
-        hub: JournalHub | None = None,
-        *,
-        max_queue: int = 100_000,
-        batch_size: int = 1000,
-        interval: float = 0.2,
-        close_retries: int = 3,
-    ) -> None:
-        self.store = store
+class RecordQueue:
+    """The engine-side half of a writer: live hub first, then a bounded drop-oldest queue."""
+
+    def __init__(self, hub: JournalHub | None, max_queue: int, batch_size: int) -> None:
         self.hub = hub
         self.batch_size = batch_size
-        self.interval = interval
-        self.close_retries = close_retries
         self.dropped = 0
         self.written = 0
         self.errors = 0
         self._queue: deque[JournalRecord] = deque(maxlen=max_queue)
-        self._pending: list[JournalRecord] | None = None  # a batch whose write failed
         self._wake = asyncio.Event()
-        self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
 
     # -- JournalSink ---------------------------------------------------------------------------
     def write(self, records: list[JournalRecord]) -> None:
@@ -69,6 +55,37 @@ class JournalWriter:
         QUEUE_DEPTH.set(len(queue))
         if len(queue) >= self.batch_size:
             self._wake.set()
+
+    def _take(self) -> list[JournalRecord]:
+        """The next batch off the queue (oldest first)."""
+        queue = self._queue
+        n = min(self.batch_size, len(queue))
+        batch = [queue.popleft() for _ in range(n)]
+        QUEUE_DEPTH.set(len(queue))
+        return batch
+
+
+class JournalWriter(RecordQueue):
+    """Writes to a store in this process (tests, tools); `ivr serve` uses ProcessJournalWriter."""
+
+    def __init__(
+        self,
+        store: JournalStore,
+        hub: JournalHub | None = None,
+        *,
+        max_queue: int = 100_000,
+        batch_size: int = 1000,
+        interval: float = 0.2,
+        close_retries: int = 3,
+    ) -> None:
+        super().__init__(hub, max_queue, batch_size)
+        self.store = store
+        self.interval = interval
+        self.close_retries = close_retries
+        self._pending: list[JournalRecord] | None = None  # a batch whose write failed
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -119,9 +136,7 @@ class JournalWriter:
         async with self._lock:
             while self._pending or self._queue:
                 if self._pending is None:
-                    n = min(self.batch_size, len(self._queue))
-                    self._pending = [self._queue.popleft() for _ in range(n)]
-                    QUEUE_DEPTH.set(len(self._queue))
+                    self._pending = self._take()
                 batch = self._pending
                 try:
                     with FLUSH_SECONDS.time():

@@ -1,0 +1,90 @@
+"""Journal batches on the pipe between the engine process and its journal worker.
+
+Each batch travels as one frame: an 8-byte header (batch id, payload length) and a pickle of
+plain tuples. Building a tuple per record and pickling a list of tuples is C work almost
+entirely, so the engine's process pays ~1 µs per record instead of the ~20 µs of scrubbing,
+folding and binding that the worker now does. Only the engine's own worker reads these frames,
+so unpickling them is safe. Acknowledgements come back as short text lines (see `Ack`).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ivr.journal.records import JournalRecord, RecordKind, data_json
+
+HEADER = struct.Struct("!II")  # batch id, payload length
+READY = b"ready\n"  # the worker's first line, once it has tried to open the store
+
+
+def _row(r: JournalRecord) -> tuple[Any, ...]:
+    return (
+        r.call_id,
+        r.seq,
+        r.at,
+        r.kind.value,
+        r.flow_id,
+        r.flow_version,
+        r.service_line,
+        r.step,
+        r.outcome,
+        r.attempt,
+        r.duration_ms,
+        r.data,
+    )
+
+
+def _json_safe(r: JournalRecord) -> tuple[Any, ...]:
+    """A record whose data pickle refused, with its data as the store would keep it (JSON)."""
+    row = _row(r)
+    return (*row[:11], json.loads(data_json(r.data) or "{}"))
+
+
+def encode_batch(batch_id: int, records: Sequence[JournalRecord]) -> bytes:
+    """One frame: header and pickled rows."""
+    try:
+        payload = pickle.dumps([_row(r) for r in records], protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # an odd object in some record's data: store it as its JSON text would be
+        payload = pickle.dumps([_json_safe(r) for r in records], protocol=pickle.HIGHEST_PROTOCOL)
+    return HEADER.pack(batch_id, len(payload)) + payload
+
+
+def decode_batch(payload: bytes) -> list[JournalRecord]:
+    kinds = {k.value: k for k in RecordKind}
+    return [
+        JournalRecord(c, s, at, kinds[k], f, v, line, step, out, att, dur, data)
+        for (c, s, at, k, f, v, line, step, out, att, dur, data) in pickle.loads(payload)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """The worker's answer about one batch: stored (with its counts) or failed (to be retried).
+
+    Lines: `ok <id> <records> <secret keys stripped> <seconds>` or `err <id> <ErrorName>`;
+    an error name only, never record data.
+    """
+
+    batch_id: int
+    ok: bool
+    records: int = 0
+    secrets: int = 0
+    seconds: float = 0.0
+    error: str = ""
+
+    def encode(self) -> bytes:
+        if self.ok:
+            return f"ok {self.batch_id} {self.records} {self.secrets} {self.seconds:.6f}\n".encode()
+        return f"err {self.batch_id} {self.error}\n".encode()
+
+    @classmethod
+    def decode(cls, line: bytes) -> Ack:
+        parts = line.decode().split()
+        if parts[0] == "ok":
+            return cls(int(parts[1]), True, int(parts[2]), int(parts[3]), float(parts[4]))
+        return cls(int(parts[1]), False, error=parts[2] if len(parts) > 2 else "Error")

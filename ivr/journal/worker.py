@@ -1,0 +1,132 @@
+"""The journal worker: a child process that owns the store and does the journal's database work.
+
+    python -m ivr.journal.worker [URL]     (URL defaults to $IVR_JOURNAL_URL)
+
+Started by `ProcessJournalWriter`, which sends batches on stdin (see `ivr.journal.wire`). Here each
+batch is scrubbed, folded and stored (`JournalStore.append`, one transaction) and acknowledged on
+stdout, so none of that Python work competes with the engine for its process's GIL. A failed
+batch is reported and retried until it is stored, in order. End of stdin means the engine closed
+the writer or died: what was received is still written (a few retries only if the store is
+down) and the worker exits, so it never outlives its engine. It ignores SIGINT and SIGTERM, which
+a terminal or service manager sends to the whole group: the engine decides when it stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+
+from prometheus_client import REGISTRY
+
+from ivr.journal.records import JournalRecord
+from ivr.journal.store import JournalStore, default_url, open_store
+from ivr.journal.wire import HEADER, READY, Ack, decode_batch
+
+log = logging.getLogger("ivr.journal.worker")
+
+Batch = tuple[int, list[JournalRecord]]
+RETRIES_AFTER_EOF = 5  # with the engine gone, a store still down is not waited for forever
+
+
+def _stripped() -> int:
+    """Secret keys stripped so far in this process (clean_batch counts them), for the acks."""
+    return int(REGISTRY.get_sample_value("ivr_journal_secret_keys_stripped_total") or 0)
+
+
+async def _read(inp: asyncio.StreamReader, batches: asyncio.Queue[Batch | None]) -> None:
+    """Frames from stdin to the queue; None once stdin ends (or breaks mid-frame)."""
+    try:
+        while True:
+            batch_id, size = HEADER.unpack(await inp.readexactly(HEADER.size))
+            batches.put_nowait((batch_id, decode_batch(await inp.readexactly(size))))
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        batches.put_nowait(None)
+
+
+class Worker:
+    def __init__(self, url: str, out_fd: int) -> None:
+        self.url = url
+        self.out_fd = out_fd
+        self.store: JournalStore | None = None
+        self.eof = False
+        self.lost = 0
+
+    def send(self, ack: Ack) -> None:
+        self.send_line(ack.encode())
+
+    def send_line(self, line: bytes) -> None:
+        with contextlib.suppress(OSError):  # the engine is gone: still store what was received
+            os.write(self.out_fd, line)
+
+    async def store_batch(self, batch_id: int, records: list[JournalRecord]) -> bool:
+        """Store one batch, retrying while the store fails; False if given up after stdin ended."""
+        failures = 0
+        while True:
+            try:
+                if self.store is None:
+                    self.store = await open_store(self.url)
+                before, started = _stripped(), time.perf_counter()
+                await self.store.append(records)
+            except Exception as exc:  # report and retry: the engine must never lose a batch
+                failures += 1
+                self.send(Ack(batch_id, False, error=type(exc).__name__))
+                log.warning("journal worker: batch failed: %s", type(exc).__name__)
+                if self.eof and failures >= RETRIES_AFTER_EOF:
+                    return False
+                await asyncio.sleep(min(1.0, 0.1 * failures))
+                continue
+            seconds = time.perf_counter() - started
+            self.send(Ack(batch_id, True, len(records), _stripped() - before, seconds))
+            return True
+
+    async def run(self, inp: asyncio.StreamReader) -> int:
+        try:  # open now so the first batch need not wait; a store that is down is retried later
+            self.store = await open_store(self.url)
+        except Exception as exc:
+            log.warning("journal worker: cannot open the store yet: %s", type(exc).__name__)
+        self.send_line(READY)
+        batches: asyncio.Queue[Batch | None] = asyncio.Queue()
+        reader = asyncio.create_task(_read(inp, batches))
+        reader.add_done_callback(lambda _: setattr(self, "eof", True))
+        giving_up = False
+        try:
+            while (item := await batches.get()) is not None:
+                if giving_up:
+                    self.lost += len(item[1])
+                elif not await self.store_batch(*item):
+                    giving_up = True
+                    self.lost += len(item[1])
+        finally:
+            if self.store is not None:
+                await self.store.close()
+        if self.lost:
+            log.error("journal worker: %d records could not be written before exit", self.lost)
+        return 1 if self.lost else 0
+
+
+async def _main(url: str, out_fd: int) -> int:
+    loop = asyncio.get_running_loop()
+    inp = asyncio.StreamReader(limit=2**30)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(inp), sys.stdin.buffer)
+    return await Worker(url, out_fd).run(inp)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    out_fd = os.dup(1)
+    os.dup2(2, 1)  # a stray print goes to stderr, never into the acknowledgements
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    sys.exit(asyncio.run(_main(args[0] if args else default_url(), out_fd)))
+
+
+if __name__ == "__main__":
+    main()
