@@ -129,8 +129,8 @@ def _journal_context(app: web.Application, settings: ServeSettings) -> Context |
         app[JOURNAL] = None
         return None
     from ivr.journal.hub import JournalHub
+    from ivr.journal.process_writer import ProcessJournalWriter
     from ivr.journal.store import open_store
-    from ivr.journal.writer import JournalWriter
 
     hub = JournalHub()
     if settings.reports_key:
@@ -141,9 +141,10 @@ def _journal_context(app: web.Application, settings: ServeSettings) -> Context |
     url = settings.journal_url
 
     async def context(app: web.Application) -> AsyncIterator[None]:
-        store = await open_store(url)
+        store = await open_store(url)  # reports read here; it also creates or migrates the schema
         app[JOURNAL_STORE] = store
-        writer = JournalWriter(store, hub)
+        # Writes go through a worker process: folding and inserts stay off the engine's GIL.
+        writer = ProcessJournalWriter(url, hub)
         writer.start()
         app[JOURNAL] = writer
         yield
