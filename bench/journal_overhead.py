@@ -5,11 +5,12 @@
 The in-process engine (bench/engine.py: flows/idv.yaml, in-memory directory) plays calls of three
 events each, yielding to the event loop after every event as a server does between requests.
 "off" drops each turn's records, which is what the server does without a journal; "hub only"
-gives them to a JournalWriter over a store that keeps nothing (the live views' share). "sqlite" and
-"postgresql" hand them to a real JournalWriter, whose batching task runs in the same event loop,
-so its work competes with the engine's; the clock stops only once `close()` has stored every
-record. Rounds alternate the modes and the best of each is kept, to damp noise on a small
-machine. Target: the journal costs < 15 % of the engine's event rate.
+gives them to a JournalWriter over a store that keeps nothing (the live views' share). "sqlite"
+and "postgresql" hand them to the ProcessJournalWriter that `ivr serve` uses (the database work in
+a worker process); "... in-process" to a JournalWriter whose store runs in the engine's own event
+loop, for comparison. The clock stops only once `close()` has stored every record. Rounds
+alternate the modes and the best of each is kept, to damp noise on a small machine.
+Target: the journal costs < 15 % of the engine's event rate.
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ from ivr.engine.events import CallStarted, DigitsCollected
 from ivr.engine.runtime import Engine
 from ivr.journal.hub import JournalHub
 from ivr.journal.pg_store import split_url
+from ivr.journal.process_writer import ProcessJournalWriter
 from ivr.journal.records import JournalRecord
 from ivr.journal.store import JournalStore, open_store
-from ivr.journal.writer import JournalWriter
+from ivr.journal.writer import JournalWriter, RecordQueue
 
 EVENTS_PER_CALL = 3
 TARGET_PCT = 15.0
@@ -78,7 +80,7 @@ class NullStore:
 
 
 async def with_journal(engine: Engine, calls: int, prefix: str, url: str) -> float:
-    """Seconds to play the calls and store every record (the store opens before the clock)."""
+    """Seconds to play the calls and store every record in this process (store opened first)."""
     store = cast(JournalStore, NullStore()) if url == "null" else await open_store(url)
     writer = JournalWriter(store, JournalHub(), max_queue=calls * 50)
     writer.start()
@@ -87,9 +89,25 @@ async def with_journal(engine: Engine, calls: int, prefix: str, url: str) -> flo
     await writer.close()
     elapsed = time.perf_counter() - started
     await store.close()
+    check(writer, records)
+    return elapsed
+
+
+async def with_worker(engine: Engine, calls: int, prefix: str, url: str) -> float:
+    """Seconds to play the calls and store every record through the worker (started first)."""
+    writer = ProcessJournalWriter(url, JournalHub(), max_queue=calls * 50)
+    await writer.wait_ready()
+    started = time.perf_counter()
+    records = await play(engine, calls, prefix, writer.write)
+    await writer.close()
+    elapsed = time.perf_counter() - started
+    check(writer, records)
+    return elapsed
+
+
+def check(writer: RecordQueue, records: int) -> None:
     if writer.dropped or writer.written != records:
         raise RuntimeError(f"journal lost records: {writer.dropped} dropped of {records}")
-    return elapsed
 
 
 async def drop_schema(url: str) -> None:
@@ -114,12 +132,18 @@ async def bench(args: argparse.Namespace) -> None:
         modes: dict[str, Callable[[str], Awaitable[float]]] = {
             "off": lambda prefix: without_journal(engine, args.calls, prefix),
             "hub only": lambda prefix: with_journal(engine, args.calls, prefix, "null"),
-            "sqlite": lambda prefix: with_journal(
+            "sqlite": lambda prefix: with_worker(
                 engine, args.calls, prefix, f"sqlite:///{folder}/{prefix}journal.db"
+            ),
+            "sqlite in-process": lambda prefix: with_journal(
+                engine, args.calls, prefix, f"sqlite:///{folder}/{prefix}inproc.db"
             ),
         }
         if not args.skip_pg:
-            modes["postgresql"] = lambda prefix: with_journal(
+            modes["postgresql"] = lambda prefix: with_worker(
+                engine, args.calls, prefix, f"{args.pg}_{prefix.rstrip('-')}w"
+            )
+            modes["pg in-process"] = lambda prefix: with_journal(
                 engine, args.calls, prefix, f"{args.pg}_{prefix.rstrip('-')}"
             )
         best: dict[str, float] = {}
@@ -132,14 +156,15 @@ async def bench(args: argparse.Namespace) -> None:
             if not args.skip_pg:
                 for round_ in range(args.rounds):
                     await drop_schema(f"{args.pg}_r{round_}")
+                    await drop_schema(f"{args.pg}_r{round_}w")
     events = args.calls * EVENTS_PER_CALL
     base = events / best["off"]
-    print(f"{'journal':12} {'events/s':>10} {'µs/event':>9} {'cost':>8}")
+    print(f"{'journal':17} {'events/s':>10} {'µs/event':>9} {'cost':>8}")
     for mode, seconds in best.items():
         rate = events / seconds
         cost = (1 - rate / base) * 100
         verdict = "" if mode == "off" else ("ok" if cost < TARGET_PCT else "over target")
-        print(f"{mode:12} {rate:10,.0f} {seconds / events * 1e6:9.1f} {cost:7.1f}% {verdict}")
+        print(f"{mode:17} {rate:10,.0f} {seconds / events * 1e6:9.1f} {cost:7.1f}% {verdict}")
     print(f"(cost: share of the engine's event rate lost to the journal; target < {TARGET_PCT:g}%)")
 
 
