@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient
 
 from ivr.adapters.base import Adapter, BadRequest, RenderContext, Unauthorized
 from ivr.bootstrap import Project
+from ivr.cli.main import main
 from ivr.directory.csv_import import import_file
 from ivr.engine.actions import Action, PromptRef
 from ivr.web.app import create_app
@@ -90,12 +91,21 @@ async def demo_db(tmp_path: Path) -> str:
     return str(db)
 
 
+@pytest.fixture(scope="session")
+def built_prompts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The repository's prompts built once, so recorded prompts are served (never var/)."""
+    out = tmp_path_factory.mktemp("prompts-build")
+    assert main(["prompts", "build", "--prompts", str(ROOT / "prompts"), "--out", str(out)]) == 0
+    return out
+
+
 @pytest.fixture
-def serve(aiohttp_client: Any, demo_db: str) -> ServerFactory:
+def serve(aiohttp_client: Any, demo_db: str, built_prompts: Path) -> ServerFactory:
     """The real server (ivr.web.create_app) on loopback with only the given adapters."""
 
     async def make(*adapters: Adapter, public_url: str | None = None) -> TestClient[Any, Any]:
         settings = ServeSettings(
+            prompts_build=built_prompts,
             project=Project(ROOT / "flows", ROOT / "config", ROOT / "prompts"),
             directory=demo_db,
             journal_url=None,

@@ -39,9 +39,10 @@ async def demo_db(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def settings(project: Project, demo_db: str) -> ServeSettings:
+def settings(project: Project, demo_db: str, tmp_path: Path) -> ServeSettings:
     return ServeSettings(
         project=project,
+        prompts_build=tmp_path / "prompts-build",  # nothing built: what a fresh clone has
         directory=demo_db,
         journal_url=None,
         webhook_secret=SECRET,
