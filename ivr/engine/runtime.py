@@ -7,27 +7,15 @@ hang-up; an error, a missed deadline or a runaway flow routes the caller to an a
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ivr.config import AppConfig, ConfigError
-from ivr.directory.phone import normalise_phone
-from ivr.engine.actions import (
-    Action,
-    CollectDigits,
-    Hangup,
-    Play,
-    PromptRef,
-    RouteKind,
-    Transfer,
-)
+from ivr.engine.actions import CollectDigits, Hangup, Play, PromptRef, RouteKind, Transfer
 from ivr.engine.events import (
-    CallerIdTrust,
     CallEvent,
     CallStarted,
     DigitsCollected,
@@ -36,21 +24,24 @@ from ivr.engine.events import (
     TransferResult,
 )
 from ivr.engine.handoff import build_handoff, consistent_status, status_when_unrouted
-from ivr.engine.operations import ERROR_OUTCOME, OperationCall, OperationRegistry, OperationResult
+from ivr.engine.keys import classify, collect_action, without_terminator
+from ivr.engine.operate import run_operation
+from ivr.engine.operations import OperationRegistry
+from ivr.engine.scope import call_scope, usable_number
 from ivr.engine.state import CallState, Frame
-from ivr.flow.compiler import CompiledFlow, StepPlan, choice_outcome
+from ivr.engine.turn import Turn as Turn  # re-exported: callers take turns from here
+from ivr.flow.compiler import CompiledFlow, StepPlan
 from ivr.flow.model import (
     AskStep,
     CallFlowStep,
     HangupStep,
     MenuStep,
-    OperationStep,
     PlayStep,
     ReturnStep,
+    RouteStep,
 )
-from ivr.flow.model import RouteStep as RouteStepModel
 from ivr.flow.targets import TargetRef
-from ivr.journal.records import JournalRecord, RecordKind, mask_number
+from ivr.journal.records import RecordKind, mask_number
 from ivr.prompts.catalog import PromptCatalog
 from ivr.tokens import TokenIssuer
 
@@ -72,17 +63,15 @@ class EngineSettings:
     fallback_route: str = "agent"
 
 
-@dataclass(slots=True)
-class Turn:
-    """The engine's answer to one event: what the gateway must do and what to journal."""
-
-    state: CallState
-    actions: list[Action] = field(default_factory=list)
-    records: list[JournalRecord] = field(default_factory=list)
-
-
 class _Leave(Exception):
     """Internal: the call must be routed to the fallback route now (budget, broken config)."""
+
+
+class _Settle:
+    """Entering a called flow: run its first step's eventless transitions, with no outcome."""
+
+
+_SETTLE = _Settle()
 
 
 class Engine:
@@ -109,22 +98,20 @@ class Engine:
     async def start_call(self, event: CallStarted, flow_id: str | None = None) -> Turn:
         """Start a call on its service line's flow (or on `flow_id`, for simulation)."""
         line = self.config.service_line_for(event.dnis)
-        flow = self.flows.current(flow_id or line.flow)
         state = self.new_call_state(event, flow_id)
-        turn = Turn(state)
-        self._record(
-            turn,
+        turn = Turn(state, clock=self.clock)
+        turn.record(
             RecordKind.CALL_STARTED,
             data={
                 "service_line": line.name,
                 "dnis": event.dnis,
-                "ani_presented": _usable_number(event.ani) is not None,
-                "ani": mask_number(_usable_number(event.ani)),
+                "ani_presented": usable_number(event.ani) is not None,
+                "ani": mask_number(usable_number(event.ani)),
                 "ani_trust": event.caller_id_trust.value,
                 "language": line.language,
             },
         )
-        await self._guarded(turn, self._settle_and_run(turn, flow))
+        await self._guarded(turn, self._advance(turn, self._flow(state), None))
         return turn
 
     def new_call_state(self, event: CallStarted, flow_id: str | None = None) -> CallState:
@@ -148,16 +135,22 @@ class Engine:
 
     async def handle(self, state: CallState, event: CallEvent) -> Turn:
         """Apply one event to a call; an event for an ended call changes nothing."""
-        turn = Turn(state)
-        if state.ended:
+        turn = Turn(state, clock=self.clock)
+        if state.ended or isinstance(event, TransferResult):
             return turn
         if isinstance(event, HungUp):
             self._end_by_hangup(turn, by="caller")
-            return turn
-        if isinstance(event, TransferResult):
-            return turn
-        if isinstance(event, DigitsCollected | NoInput):
+        elif isinstance(event, DigitsCollected | NoInput):
             await self._guarded(turn, self._on_input(turn, event))
+        return turn
+
+    def route_to_agent(self, state: CallState, reason: str) -> Turn:
+        """End the call now with the fallback route (e.g. an event overran the webhook's
+        budget); synchronous, so it cannot itself overrun."""
+        turn = Turn(state, clock=self.clock)
+        if state.seq == 0:  # the first event's records were lost with it: the call still began
+            turn.record(RecordKind.CALL_STARTED, data={"service_line": state.service_line})
+        self._fallback(turn, reason)
         return turn
 
     # -- running steps ------------------------------------------------------------------------
@@ -165,27 +158,29 @@ class Engine:
     def _flow(self, state: CallState) -> CompiledFlow:
         return self.flows.version(state.flow_id, state.flow_version)
 
-    async def _guarded(self, turn: Turn, work: Any) -> None:
+    async def _guarded(self, turn: Turn, work: Coroutine[Any, Any, None]) -> None:
         """Whatever goes wrong inside the engine, the caller is routed on, never left hanging."""
         try:
             await work
         except _Leave as reason:
             self._fallback(turn, str(reason))
         except Exception:
-            _log.exception("engine error on call %s; routing to %s", turn.state.call_id, "agent")
+            _log.exception("engine error on call %s; routing to an agent", turn.state.call_id)
             self._fallback(turn, "engine error")
-
-    async def _settle_and_run(self, turn: Turn, flow: CompiledFlow) -> None:
-        await self._advance(turn, flow, None)
 
     async def _advance(self, turn: Turn, flow: CompiledFlow, outcome: str | None) -> None:
         """Route `outcome` from the current state, then run steps until the caller must act."""
         state = turn.state
         while True:
+            settings = self.config.service_line(state.service_line).settings
             new_state, trace = flow.advance(
-                state.state, outcome, self._scope(state), state.variables
+                state.state, outcome, call_scope(state, settings), state.variables
             )
-            self._journal_trace(turn, flow, trace, outcome)
+            for how, source, _target in trace:  # steps passed without the caller
+                passed = flow.plan_for_state(source)
+                if passed is not None:
+                    label = "done" if how == "set" else how
+                    turn.record(RecordKind.STEP_OUTCOME, step=passed.step_id, outcome=label)
             state.state = new_state
             entered = await self._enter(turn, flow)
             flow = self._flow(state)
@@ -204,37 +199,35 @@ class Engine:
             raise _Leave("step budget exceeded")
         state.step_started_at = self.clock()
         if state.state in flow.terminals:
-            return await self._leave_flow(turn, flow.terminals[state.state])
+            return self._leave_flow(turn, flow.terminals[state.state])
         plan = flow.plan_for_state(state.state)
         if plan is None:
             raise _Leave(f"unknown state {state.state}")
-        self._record(turn, RecordKind.STEP_ENTERED, step=plan.step_id, attempt=1)
+        turn.record(RecordKind.STEP_ENTERED, step=plan.step_id, attempt=1)
         step = plan.model
         if isinstance(step, PlayStep):
             turn.actions.append(Play(self._prompts(state, step.play)))
-            self._step_outcome(turn, plan, "done")
+            turn.step_outcome(plan.step_id, "done")
             return "done"
         if isinstance(step, AskStep | MenuStep):
             state.attempts[plan.step_id] = 1
-            turn.actions.append(self._collect(state, plan))
+            turn.actions.append(self._collect(state, plan, attempt=1))
             return None
         if isinstance(step, CallFlowStep):
             return self._call_flow(turn, flow, step)
-        if isinstance(step, RouteStepModel):
+        if isinstance(step, RouteStep):
             self._say(turn, step.say)
             self._transfer(turn, step.route, step.handoff, token=None)
             return None
         if isinstance(step, HangupStep):
             self._say(turn, step.hangup.say)
-            turn.actions.append(Hangup("flow"))
-            self._end_by_hangup(turn, by="flow")
+            self._hang_up(turn)
             return None
         if isinstance(step, ReturnStep):
-            return await self._leave_flow(turn, TargetRef("return", step.return_))
-        # an operation step
-        operation_outcome = await self._operate(turn, plan, digits=None)
-        self._step_outcome(turn, plan, operation_outcome)
-        return operation_outcome
+            return self._leave_flow(turn, TargetRef("return", step.return_))
+        outcome = await self._operate(turn, plan, digits=None)  # an operation step
+        turn.step_outcome(plan.step_id, outcome)
+        return outcome
 
     async def _on_input(self, turn: Turn, event: DigitsCollected | NoInput) -> None:
         state = turn.state
@@ -243,101 +236,37 @@ class Engine:
         if plan is None or plan.input is None:
             return  # not waiting for keys: a late or duplicate event changes nothing
         attempt = state.attempts.get(plan.step_id, 1)
-        digits = event.digits if isinstance(event, DigitsCollected) else ""
-        term_key = plan.input.term_key
-        if term_key and digits.endswith(term_key):
-            digits = digits[: -len(term_key)]
-        outcome = await self._interpret(turn, plan, digits, attempt)
+        keys = event.digits if isinstance(event, DigitsCollected) else ""
+        outcome = await self._interpret(turn, plan, without_terminator(plan, keys), attempt)
         if outcome is None:
-            if attempt >= plan.max_attempts:
-                outcome = "max_attempts"
-            else:
+            if attempt < plan.max_attempts:
                 state.attempts[plan.step_id] = attempt + 1
-                turn.actions.append(self._collect(state, plan))
+                turn.actions.append(self._collect(state, plan, attempt + 1))
                 return
-        self._step_outcome(turn, plan, outcome, attempt)
+            outcome = "max_attempts"
+        turn.step_outcome(plan.step_id, outcome, attempt)
         await self._advance(turn, flow, outcome)
 
     async def _interpret(self, turn: Turn, plan: StepPlan, digits: str, attempt: int) -> str | None:
-        """The outcome of the caller's input, or None for a failed attempt."""
+        """The outcome of the caller's keys, or None for a failed attempt."""
+        kind, outcome = classify(plan, digits)
+        data = {"kind": kind, "length": len(digits)}  # never the keys themselves
+        turn.record(RecordKind.INPUT, step=plan.step_id, attempt=attempt, data=data)
+        if kind != "digits":
+            return outcome
         step = plan.model
-
-        def note(kind: str) -> None:
-            data = {"kind": kind, "length": len(digits)}
-            self._record(turn, RecordKind.INPUT, step=plan.step_id, attempt=attempt, data=data)
-
-        if not digits:
-            note("no_input")
-            return None
-        if isinstance(step, MenuStep):
-            if digits in step.menu.choices:
-                note("choice")
-                return choice_outcome(digits)
-            note("invalid")
-            return None
         assert isinstance(step, AskStep)
-        ask = step.ask
-        if ask.dont_have_key is not None and digits.startswith(ask.dont_have_key):
-            note("dont_have")
-            return "dont_have"
-        if not digits.isdigit() or not ask.digits.min <= len(digits) <= ask.digits.max:
-            note("invalid")
-            return None
-        note("digits")
         if step.uses is None:
-            if not ask.secret:  # validation refuses this; a secret is never kept, whatever
+            if not step.ask.secret:  # validation refuses this; a secret is never kept, whatever
                 turn.state.variables[plan.step_id] = digits
             return "collected"
-        outcome = await self._operate(turn, plan, digits)
+        result = await self._operate(turn, plan, digits)
         assert plan.operation is not None
-        if outcome in plan.operation.retry_outcomes:
-            return None
-        return outcome
+        return None if result in plan.operation.retry_outcomes else result
 
     async def _operate(self, turn: Turn, plan: StepPlan, digits: str | None) -> str:
-        state = turn.state
-        step = plan.model
-        assert isinstance(step, AskStep | OperationStep)
-        assert step.uses is not None
-        name = step.uses
-        params: dict[str, Any] = dict(step.with_)
-        spec, implementation = self.operations.get(name)
-        call = OperationCall(
-            call_id=state.call_id,
-            ani=state.ani,
-            caller_id_trust=_trust(state.caller_id_trust),
-            customer_id=state.customer_id,
-            digits=digits,
-            params=params,
-        )
-        started = time.perf_counter()
-        try:
-            async with asyncio.timeout(self.settings.operation_deadline_s):
-                result = await implementation(call)
-        except TimeoutError:
-            result = OperationResult(ERROR_OUTCOME, detail="deadline")
-        except Exception as error:  # the message may not be safe to journal: name the class
-            result = OperationResult(ERROR_OUTCOME, detail=type(error).__name__)
-        if result.outcome not in spec.outcomes | spec.retry_outcomes:
-            result = OperationResult(ERROR_OUTCOME, detail=f"unexpected outcome from {name}")
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        self._record(
-            turn,
-            RecordKind.OPERATION,
-            step=plan.step_id,
-            outcome=result.outcome,
-            duration_ms=round(elapsed_ms, 3),
-            data={"operation": name, "detail": result.detail},
-        )
-        if result.outcome == "found" and result.customer is not None:
-            state.customer_id = result.customer.customer_id
-            state.customer_name = result.customer.name
-            state.identified_by = plan.step_id
-        elif result.outcome == "verified":
-            state.factors_passed.append(str(params.get("field", plan.step_id)))
-        elif result.outcome == "locked":
-            state.locked = True
-        return result.outcome
+        deadline = self.settings.operation_deadline_s
+        return await run_operation(turn, plan, digits, self.operations, deadline)
 
     def _call_flow(self, turn: Turn, flow: CompiledFlow, step: CallFlowStep) -> _Settle:
         state = turn.state
@@ -347,7 +276,7 @@ class Engine:
         state.state = callee.initial_state
         return _SETTLE
 
-    async def _leave_flow(self, turn: Turn, target: TargetRef) -> str | None:
+    def _leave_flow(self, turn: Turn, target: TargetRef) -> str | None:
         if target.kind == "result":
             self._finish_result(turn, target.name)
             return None
@@ -355,10 +284,9 @@ class Engine:
             self._transfer(turn, target.name, ["idv_status"], token=None)
             return None
         if target.kind == "hangup":
-            turn.actions.append(Hangup("flow"))
-            self._end_by_hangup(turn, by="flow")
+            self._hang_up(turn)
             return None
-        state = turn.state
+        state = turn.state  # a return: back to the step that called this flow
         if not state.stack:
             raise _Leave(f"return.{target.name} outside a called flow")
         frame = state.stack.pop()
@@ -367,10 +295,9 @@ class Engine:
             frame.flow_version,
             frame.state,
         )
-        caller = self._flow(state)
-        plan = caller.plan_for_state(state.state)
+        plan = self._flow(state).plan_for_state(state.state)
         if plan is not None:
-            self._step_outcome(turn, plan, target.name)
+            turn.step_outcome(plan.step_id, target.name)
         return target.name
 
     # -- leaving the flow ---------------------------------------------------------------------
@@ -380,13 +307,12 @@ class Engine:
         result = self._flow(state).flow.results.get(status)  # type: ignore[call-overload]
         if result is None:
             raise _Leave(f"no result for {status}")
-        status = consistent_status(state, status)
-        state.idv_status = status
-        self._record_status(turn)
+        state.idv_status = consistent_status(state, status)
+        turn.status()
         self._say(turn, result.say)
         token = None
         if result.token and self.tokens is not None and state.customer_id is not None:
-            token = self.tokens.issue(state.call_id, state.customer_id, status)
+            token = self.tokens.issue(state.call_id, state.customer_id, state.idv_status)
         self._transfer(turn, result.route, list(result.handoff), token=token)
 
     def _transfer(
@@ -398,20 +324,14 @@ class Engine:
             resolved, route = self.config.resolve_route(route_name, line)
         except ConfigError as error:
             raise _Leave(str(error)) from error
-        if state.idv_status is None:
-            state.idv_status = status_when_unrouted(state)
-            self._record_status(turn)
+        self._settle_status(turn)
         handoff = build_handoff(state, fields, token)
         turn.actions.append(Transfer(route.kind, route.target, resolved, handoff))
         state.route = {"kind": route.kind.value, "name": resolved, "target": route.target}
         state.ended_by = "route"
-        self._record(
-            turn,
-            RecordKind.ROUTED,
-            outcome=route.kind.value,
-            data={"route": resolved, "target": route.target},
-        )
-        self._record_end(turn)
+        data = {"route": resolved, "target": route.target}
+        turn.record(RecordKind.ROUTED, outcome=route.kind.value, data=data)
+        turn.ended()
 
     def _fallback(self, turn: Turn, reason: str) -> None:
         """Send the caller to an agent, whatever state the call is in."""
@@ -419,169 +339,43 @@ class Engine:
         if state.ended:
             return
         _log.warning("call %s routed to fallback: %s", state.call_id, reason)
-        self._record(
-            turn,
-            RecordKind.STEP_OUTCOME,
-            step=state.step,
-            outcome="fallback",
-            data={"reason": reason},
-        )
+        data = {"reason": reason}
+        turn.record(RecordKind.STEP_OUTCOME, step=state.step, outcome="fallback", data=data)
         try:
             self._transfer(turn, self.settings.fallback_route, ["idv_status"], token=None)
-        except _Leave:
-            turn.actions.append(
-                Transfer(RouteKind.AGENT, "agent", "fallback", build_handoff(state, [], None))
-            )
+        except _Leave:  # not even the fallback route resolves: a bare agent transfer
+            self._settle_status(turn)
+            handoff = build_handoff(state, [], None)
+            turn.actions.append(Transfer(RouteKind.AGENT, "agent", "fallback", handoff))
             state.route = {"kind": "agent", "name": "fallback", "target": "agent"}
             state.ended_by = "route"
-            self._record_end(turn)
+            turn.ended()
+
+    def _hang_up(self, turn: Turn) -> None:
+        turn.actions.append(Hangup("flow"))
+        self._end_by_hangup(turn, by="flow")
 
     def _end_by_hangup(self, turn: Turn, by: str) -> None:
-        state = turn.state
-        if state.idv_status is None:
-            state.idv_status = status_when_unrouted(state)
-            self._record_status(turn)
-        state.ended_by = "hangup"
-        self._record(turn, RecordKind.HANGUP, step=state.step, data={"by": by})
-        self._record_end(turn)
+        self._settle_status(turn)
+        turn.state.ended_by = "hangup"
+        turn.record(RecordKind.HANGUP, step=turn.state.step, data={"by": by})
+        turn.ended()
 
-    # -- helpers ------------------------------------------------------------------------------
+    def _settle_status(self, turn: Turn) -> None:
+        """A call leaving without a result is identified at most, never verified."""
+        if turn.state.idv_status is None:
+            turn.state.idv_status = status_when_unrouted(turn.state)
+            turn.status()
 
-    def _collect(self, state: CallState, plan: StepPlan) -> CollectDigits:
-        step = plan.model
-        assert isinstance(step, AskStep | MenuStep)
-        assert plan.input is not None
-        spec = step.ask if isinstance(step, AskStep) else step.menu
-        attempt = state.attempts.get(plan.step_id, 1)
-        prompt_id = spec.prompt
-        if attempt > 1 and spec.retry_prompts:
-            prompt_id = spec.retry_prompts[min(attempt - 2, len(spec.retry_prompts) - 1)]
-        if isinstance(step, AskStep):
-            low, high = step.ask.digits.min, step.ask.digits.max
-            dont_have = step.ask.dont_have_key
-        else:
-            low = high = 1
-            dont_have = None
-        return CollectDigits(
-            prompts=self._prompts(state, [prompt_id]),
-            min_digits=low,
-            max_digits=high,
-            term_key=plan.input.term_key,
-            timeout_s=plan.input.timeout_s,
-            inter_digit_timeout_s=plan.input.inter_digit_timeout_s,
-            barge_in=plan.input.barge_in,
-            dont_have_key=dont_have,
-            step=plan.step_id,
-            attempt=attempt,
-        )
+    # -- prompts ------------------------------------------------------------------------------
 
-    def _prompts(self, state: CallState, prompt_ids: list[str]) -> tuple[PromptRef, ...]:
+    def _collect(self, state: CallState, plan: StepPlan, attempt: int) -> CollectDigits:
+        return collect_action(plan, attempt, lambda ids: self._prompts(state, ids))
+
+    def _prompts(self, state: CallState, prompt_ids: Sequence[str]) -> tuple[PromptRef, ...]:
         values = {"customer_name": state.customer_name or ""}
         return tuple(self.catalog.resolve(pid, state.language, values) for pid in prompt_ids)
 
     def _say(self, turn: Turn, prompt_id: str | None) -> None:
         if prompt_id is not None:
             turn.actions.append(Play(self._prompts(turn.state, [prompt_id])))
-
-    def _scope(self, state: CallState) -> dict[str, Any]:
-        line = self.config.service_line(state.service_line)
-        return {
-            "call": {
-                "call_id": state.call_id,
-                "ani": state.ani,
-                "dnis": state.dnis,
-                "ani_presented": _usable_number(state.ani) is not None,
-                "ani_trust": state.caller_id_trust,
-                "service_line": state.service_line,
-                "language": state.language,
-            },
-            "customer": {
-                "id": state.customer_id,
-                "name": state.customer_name,
-                "identified": state.customer_id is not None,
-                "verified": bool(state.factors_passed),
-                "locked": state.locked,
-            },
-            "settings": line.settings,
-            "attempts": state.attempts,
-            "vars": state.variables,
-            "idv": {"status": state.idv_status},
-        }
-
-    def _journal_trace(
-        self,
-        turn: Turn,
-        flow: CompiledFlow,
-        trace: list[tuple[str, str, str]],
-        outcome: str | None,
-    ) -> None:
-        """Journal the steps the machine passed through without the caller (skip, decide, set)."""
-        for how, source, _target in trace:
-            plan = flow.plan_for_state(source)
-            if plan is not None:
-                outcome = "done" if how == "set" else how
-                self._record(turn, RecordKind.STEP_OUTCOME, step=plan.step_id, outcome=outcome)
-
-    def _step_outcome(
-        self, turn: Turn, plan: StepPlan, outcome: str, attempt: int | None = None
-    ) -> None:
-        elapsed = (self.clock() - turn.state.step_started_at) * 1000
-        self._record(
-            turn,
-            RecordKind.STEP_OUTCOME,
-            step=plan.step_id,
-            outcome=outcome,
-            attempt=attempt,
-            duration_ms=round(elapsed, 3),
-        )
-
-    def _record_status(self, turn: Turn) -> None:
-        state = turn.state
-        self._record(
-            turn,
-            RecordKind.IDV_STATUS,
-            outcome=state.idv_status,
-            data={"customer_id": state.customer_id, "factors_passed": list(state.factors_passed)},
-        )
-
-    def _record_end(self, turn: Turn) -> None:
-        state = turn.state
-        self._record(
-            turn,
-            RecordKind.CALL_ENDED,
-            outcome=state.ended_by,
-            duration_ms=round((self.clock() - state.started_at) * 1000, 3),
-        )
-
-    def _record(self, turn: Turn, kind: RecordKind, **fields: Any) -> None:
-        state = turn.state
-        turn.records.append(
-            JournalRecord(
-                call_id=state.call_id,
-                seq=state.seq,
-                at=self.clock(),
-                kind=kind,
-                flow_id=state.flow_id,
-                flow_version=state.flow_version,
-                service_line=state.service_line,
-                **fields,
-            )
-        )
-        state.seq += 1
-
-
-@functools.lru_cache(maxsize=4096)
-def _usable_number(ani: str | None) -> str | None:
-    """The calling number in E.164, or None; cached because every scope asks again."""
-    return normalise_phone(ani)
-
-
-class _Settle:
-    """Entering a called flow: run its first step's eventless transitions, with no outcome."""
-
-
-_SETTLE = _Settle()
-
-
-def _trust(value: str) -> CallerIdTrust:
-    return CallerIdTrust(value)

@@ -1,0 +1,65 @@
+"""Running a step's operation: under a deadline, its result checked against its spec.
+
+An exception or a missed deadline is the step's `error` outcome, never success; the journal
+gets the exception's class name only (its text may hold caller data).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from ivr.engine.events import CallerIdTrust
+from ivr.engine.operations import ERROR_OUTCOME, OperationCall, OperationRegistry, OperationResult
+from ivr.engine.turn import Turn
+from ivr.flow.compiler import StepPlan
+from ivr.flow.model import AskStep, OperationStep
+from ivr.journal.records import RecordKind
+
+
+async def run_operation(
+    turn: Turn, plan: StepPlan, digits: str | None, registry: OperationRegistry, deadline_s: float
+) -> str:
+    """The operation's outcome; what it learnt (customer, factor, lock) goes on the call."""
+    state = turn.state
+    step = plan.model
+    assert isinstance(step, AskStep | OperationStep)
+    assert step.uses is not None
+    name = step.uses
+    params: dict[str, Any] = dict(step.with_)
+    spec, implementation = registry.get(name)
+    call = OperationCall(
+        call_id=state.call_id,
+        ani=state.ani,
+        caller_id_trust=CallerIdTrust(state.caller_id_trust),
+        customer_id=state.customer_id,
+        digits=digits,
+        params=params,
+    )
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(deadline_s):
+            result = await implementation(call)
+    except TimeoutError:
+        result = OperationResult(ERROR_OUTCOME, detail="deadline")
+    except Exception as error:  # the message may not be safe to journal: name the class
+        result = OperationResult(ERROR_OUTCOME, detail=type(error).__name__)
+    if result.outcome not in spec.outcomes | spec.retry_outcomes:
+        result = OperationResult(ERROR_OUTCOME, detail=f"unexpected outcome from {name}")
+    turn.record(
+        RecordKind.OPERATION,
+        step=plan.step_id,
+        outcome=result.outcome,
+        duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        data={"operation": name, "detail": result.detail},
+    )
+    if result.outcome == "found" and result.customer is not None:
+        state.customer_id = result.customer.customer_id
+        state.customer_name = result.customer.name
+        state.identified_by = plan.step_id
+    elif result.outcome == "verified":
+        state.factors_passed.append(str(params.get("field", plan.step_id)))
+    elif result.outcome == "locked":
+        state.locked = True
+    return result.outcome
