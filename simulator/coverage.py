@@ -7,8 +7,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ivr.flow.compiler import CompiledFlow
 from ivr.flow.loader import LoadedFlow
+from ivr.flow.machine import CompiledFlow
 from ivr.journal.records import JournalRecord, RecordKind
 
 

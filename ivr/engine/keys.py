@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Literal
 
 from ivr.engine.actions import CollectDigits, PromptRef
-from ivr.flow.compiler import StepPlan, choice_outcome
+from ivr.flow.machine import StepPlan, choice_outcome
 from ivr.flow.model import AskStep, MenuStep
 
 KeyKind = Literal["no_input", "choice", "invalid", "dont_have", "digits"]

@@ -13,7 +13,7 @@ from typing import Any
 from ivr.engine.events import CallerIdTrust
 from ivr.engine.operations import ERROR_OUTCOME, OperationCall, OperationRegistry, OperationResult
 from ivr.engine.turn import Turn
-from ivr.flow.compiler import StepPlan
+from ivr.flow.machine import StepPlan
 from ivr.flow.model import AskStep, OperationStep
 from ivr.journal.records import RecordKind
 

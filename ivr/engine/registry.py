@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ivr.flow.compiler import CompiledFlow
+from ivr.flow.machine import CompiledFlow
 
 
 class UnknownFlow(KeyError):

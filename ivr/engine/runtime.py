@@ -30,7 +30,7 @@ from ivr.engine.operations import OperationRegistry
 from ivr.engine.scope import call_scope, usable_number
 from ivr.engine.state import CallState, Frame
 from ivr.engine.turn import Turn as Turn  # re-exported: callers take turns from here
-from ivr.flow.compiler import CompiledFlow, StepPlan
+from ivr.flow.machine import CompiledFlow, StepPlan
 from ivr.flow.model import (
     AskStep,
     CallFlowStep,
