@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from ivr.directory.csv_import import ImportFailed, import_file
+from ivr.directory.lockout import LockoutPolicy, LockoutState
 from ivr.directory.phone import DEFAULT_COUNTRY_CODE
 from ivr.directory.port import DirectoryError
 
@@ -32,6 +34,40 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="country code for national numbers such as 07... (default %(default)s)",
     )
     importer.set_defaults(handler=import_command)
+    unlocker = commands.add_parser(
+        "unlock",
+        help="clear a customer's failed verifications (after verifying them another way)",
+    )
+    unlocker.add_argument("customer_id", help="the customer to unlock")
+    unlocker.add_argument(
+        "--db", type=Path, required=True, help="the file holding the lockout state"
+    )
+    unlocker.set_defaults(handler=unlock_command)
+
+
+def unlock_command(args: argparse.Namespace) -> int:
+    """`--db` is the embedded directory (or, for an HTTP directory, its lockout file)."""
+    db: Path = args.db
+    if not db.is_file():
+        print(f"{db}: no such directory file", file=sys.stderr)
+        return 1
+    try:
+        failures = asyncio.run(_unlock(db, args.customer_id))
+    except DirectoryError as exc:
+        print(f"{db}: {exc}", file=sys.stderr)
+        return 1
+    print(f"unlocked {args.customer_id} ({failures} recent failed verification(s) cleared)")
+    return 0
+
+
+async def _unlock(db: Path, customer_id: str) -> int:
+    state = await LockoutState.open(db)
+    try:
+        failures = await state.failure_count(customer_id, time.time(), LockoutPolicy())
+        await state.unlock(customer_id)
+        return failures
+    finally:
+        await state.close()
 
 
 def import_command(args: argparse.Namespace) -> int:

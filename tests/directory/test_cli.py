@@ -99,3 +99,34 @@ def test_installed_command_runs(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "imported 5 customers (5 new, 0 updated)"
     assert "IVR_SECRET_KEY is not set" not in done.stderr
+
+
+async def test_unlock_lets_a_locked_customer_verify_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "demo.db"
+    command = ["customers", "import", str(DEMO_CSV), "--db", str(db)]
+    assert await asyncio.to_thread(main, command) == 0
+    directory = await SqliteDirectory.open(db)
+    try:
+        for _ in range(5):
+            await directory.verify_answer("C1001", "date_of_birth", "00000000")
+        assert await directory.verify_answer("C1001", "date_of_birth", "01021980") == "locked"
+    finally:
+        await directory.close()
+    capsys.readouterr()
+    unlock = ["customers", "unlock", "C1001", "--db", str(db)]
+    assert await asyncio.to_thread(main, unlock) == 0
+    assert "unlocked C1001 (5 recent failed verification(s) cleared)" in capsys.readouterr().out
+    directory = await SqliteDirectory.open(db)
+    try:
+        assert await directory.verify_answer("C1001", "date_of_birth", "01021980") == "verified"
+    finally:
+        await directory.close()
+
+
+def test_unlock_of_a_missing_file_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["customers", "unlock", "C1001", "--db", str(tmp_path / "none.db")]) == 1
+    assert "no such directory file" in capsys.readouterr().err
