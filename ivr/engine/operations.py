@@ -27,6 +27,7 @@ class OperationSpec:
     takes_input: bool = False  # needs the digits of an `ask`
     required_params: frozenset[str] = frozenset()
     optional_params: frozenset[str] = frozenset()
+    param_values: Mapping[str, frozenset[str]] = field(default_factory=dict)  # allowed values
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,8 @@ BUILTIN_SPECS: Mapping[str, OperationSpec] = MappingProxyType(
                 description="Identify the caller by the calling number (never verifies anyone)",
                 outcomes=frozenset({"found", "not_found", "many", ERROR_OUTCOME}),
                 optional_params=frozenset({"min_trust"}),
+                # STIR/SHAKEN attestation the calling number needs before it is looked up
+                param_values={"min_trust": frozenset({"A", "B", "C"})},
             ),
             OperationSpec(
                 name="directory.lookup_by_account",

@@ -220,6 +220,15 @@ class _Checker:
                 f"'{step.uses}' needs the parameter '{param}'",
                 f"add with: {{{param}: ...}}",
             )
+        for param, allowed in spec.param_values.items():
+            value = step.with_.get(param)
+            if value is not None and str(value) not in allowed:
+                self.add(
+                    (*base, "with", param),
+                    "bad-value",
+                    f"'{value}' is not a value of '{param}'",
+                    "use one of: " + ", ".join(sorted(allowed)),
+                )
         for param in sorted(given - spec.required_params - spec.optional_params):
             options = spec.required_params | spec.optional_params
             self.add(

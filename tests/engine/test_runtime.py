@@ -322,3 +322,32 @@ async def test_skip_if_is_checked_on_entry_only_not_when_the_outcome_arrives(
     engine.flows = registry
     turn = await engine.start_call(CallStarted("c1", ALICE, DEMO_LINE), flow_id="entry")
     assert transfer_of(turn).route_name == "main_menu"
+
+
+async def test_ani_lookup_can_require_an_attestation_level(loaded: Loaded, engine: Engine) -> None:
+    registry = FlowRegistry()
+    add_flow(
+        loaded,
+        registry,
+        HEADER.format(flow_id="trusted", version="1")
+        + """identify:
+  - step: by_ani
+    uses: directory.lookup_by_ani
+    with: {min_trust: A}
+    outcomes: {found: route.main_menu, not_found: route.agent, many: route.agent,
+               error: route.agent}
+""",
+        "trusted",
+    )
+    engine.flows = registry
+    routes = {}
+    for trust in (CallerIdTrust.FULL, CallerIdTrust.PARTIAL, CallerIdTrust.UNKNOWN):
+        event = CallStarted(f"c-{trust.value}", ALICE, DEMO_LINE, trust)
+        turn = await engine.start_call(event, flow_id="trusted")
+        routes[trust] = transfer_of(turn).route_name
+        assert turn.state.customer_id == ("C1001" if trust is CallerIdTrust.FULL else None)
+    assert routes == {
+        CallerIdTrust.FULL: "main_menu",
+        CallerIdTrust.PARTIAL: "agent",
+        CallerIdTrust.UNKNOWN: "agent",
+    }

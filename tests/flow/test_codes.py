@@ -176,3 +176,14 @@ def test_a_validator_bug_is_still_a_flow_load_error(monkeypatch: pytest.MonkeyPa
 
 def test_root_is_the_repo() -> None:
     assert (ROOT / "flows" / "idv.yaml").exists()
+
+
+def test_an_operation_parameter_value_outside_its_choices_is_refused() -> None:
+    text = edit(
+        "identify:\n",
+        "identify:\n  - step: by_ani\n    uses: directory.lookup_by_ani\n"
+        "    with: {min_trust: D}\n"
+        "    outcomes: {found: verify, not_found: next, many: next, error: next}\n",
+    )
+    problems = [p for p in problems_of(text) if p.code == "bad-value"]
+    assert [(p.line, p.column, p.hint) for p in problems] == [(10, 23, "use one of: A, B, C")]
