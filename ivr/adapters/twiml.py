@@ -1,7 +1,9 @@
-"""TwiML documents for the engine's actions, built with xml.etree so every value is escaped.
+"""TwiML documents for the engine's actions, written as strings with every value escaped.
 
 No official TwiML schema exists; the element and attribute names here follow Twilio's voice
-documentation (camelCase attributes, `<Response>` root) and are pinned by the tests.
+documentation (camelCase attributes, `<Response>` root) and are pinned by the tests. The
+documents are byte for byte what xml.etree wrote (same escaping, `<X />` for empty
+elements), at a fraction of its cost per webhook (ivr.adapters.xmltext).
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ import re
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from urllib.parse import quote, urlencode
-from xml.etree import ElementTree as ET
 
 from ivr.adapters.base import RenderContext
 from ivr.adapters.wire import collect_query, handoff_headers, header_value, played_query, with_query
+from ivr.adapters.xmltext import element
 from ivr.engine.actions import Action, CollectDigits, Hangup, Play, PromptRef, RouteKind, Transfer
 
 _WORKFLOW_SID = re.compile(r"^WW[0-9a-fA-F]{32}$")
@@ -43,41 +45,41 @@ def render_twiml(
     transfers: Mapping[RouteKind, TwilioTransfer] = DEFAULT_TRANSFERS,
 ) -> str:
     """One TwiML document playing, collecting, transferring or hanging up, in action order."""
-    response = ET.Element("Response")
+    parts: list[str] = []
     waits = False  # whether the document ends by calling us back or leaving the engine
     for action in actions:
         if isinstance(action, Play):
-            for prompt in action.prompts:
-                _prompt(response, prompt, context)
+            parts.extend(_prompt(prompt, context) for prompt in action.prompts)
             waits = False
         elif isinstance(action, CollectDigits):
-            _gather(response, action, context)
+            parts.append(_gather(action, context))
             waits = True
         elif isinstance(action, Transfer):
-            _transfer(response, action, transfers)
+            parts.append(_transfer(action, transfers))
             waits = True
         elif isinstance(action, Hangup):
-            ET.SubElement(response, "Hangup")
+            parts.append("<Hangup />")
             waits = True
     if actions and not waits:
         # prompts only: ask the engine what comes next once they have played
-        redirect = ET.SubElement(response, "Redirect", method="POST")
-        redirect.text = with_query(context.action_url, played_query())
-    return '<?xml version="1.0" encoding="UTF-8"?>' + ET.tostring(response, encoding="unicode")
+        url = with_query(context.action_url, played_query())
+        parts.append(element("Redirect", url, method="POST"))
+    return _XML_DECLARATION + element("Response", inner="".join(parts))
 
 
-def _prompt(parent: ET.Element, prompt: PromptRef, context: RenderContext) -> None:
+_XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
+
+
+def _prompt(prompt: PromptRef, context: RenderContext) -> str:
     url = context.prompt_url(prompt)
     if url is not None:
-        ET.SubElement(parent, "Play").text = url
-    else:
-        say = ET.SubElement(parent, "Say")
-        if context.language:  # unknown for a lost call: Twilio's default voice then
-            say.set("language", context.language)
-        say.text = prompt.text
+        return element("Play", url)
+    if context.language:  # unknown for a lost call: Twilio's default voice then
+        return element("Say", prompt.text, language=context.language)
+    return element("Say", prompt.text)
 
 
-def _gather(parent: ET.Element, action: CollectDigits, context: RenderContext) -> None:
+def _gather(action: CollectDigits, context: RenderContext) -> str:
     """`<Gather>`: barge-in puts the prompts inside it, otherwise they play before it.
 
     Twilio has a single `timeout` (first digit and between digits, counted after the prompts);
@@ -85,48 +87,35 @@ def _gather(parent: ET.Element, action: CollectDigits, context: RenderContext) -
     A "don't have" key such as `*` needs nothing special: it arrives as Digits="*" once the
     timeout passes, and the engine recognises it.
     """
-    if not action.barge_in:
-        for prompt in action.prompts:
-            _prompt(parent, prompt, context)
-    gather = ET.SubElement(
-        parent,
+    prompts = "".join(_prompt(prompt, context) for prompt in action.prompts)
+    gather = element(
         "Gather",
-        {
-            "input": "dtmf",
-            "action": with_query(context.action_url, collect_query(action)),
-            "method": "POST",
-            "numDigits": str(action.max_digits),
-            "finishOnKey": action.term_key or "",
-            "timeout": str(max(1, math.ceil(action.timeout_s))),
-            "actionOnEmptyResult": "true",
-        },
+        inner=prompts if action.barge_in else "",
+        input="dtmf",
+        action=with_query(context.action_url, collect_query(action)),
+        method="POST",
+        numDigits=str(action.max_digits),
+        finishOnKey=action.term_key or "",
+        timeout=str(max(1, math.ceil(action.timeout_s))),
+        actionOnEmptyResult="true",
     )
-    if action.barge_in:
-        for prompt in action.prompts:
-            _prompt(gather, prompt, context)
+    return gather if action.barge_in else prompts + gather
 
 
-def _transfer(
-    parent: ET.Element, action: Transfer, transfers: Mapping[RouteKind, TwilioTransfer]
-) -> None:
+def _transfer(action: Transfer, transfers: Mapping[RouteKind, TwilioTransfer]) -> str:
     mode = transfers.get(action.kind, TwilioTransfer.SIP)
     if action.target.startswith(("http://", "https://")):
         mode = TwilioTransfer.REDIRECT  # neither a queue nor a SIP URI can be a web address
     if mode is TwilioTransfer.ENQUEUE:
-        enqueue = ET.SubElement(parent, "Enqueue")
+        task = element("Task", json.dumps(action.handoff, separators=(",", ":"), sort_keys=True))
         if _WORKFLOW_SID.match(action.target):
-            enqueue.set("workflowSid", action.target)
-        else:
-            enqueue.text = action.target
-        task = ET.SubElement(enqueue, "Task")
-        task.text = json.dumps(action.handoff, separators=(",", ":"), sort_keys=True)
-    elif mode is TwilioTransfer.REDIRECT:
-        redirect = ET.SubElement(parent, "Redirect", method="POST")
+            return element("Enqueue", inner=task, workflowSid=action.target)
+        return element("Enqueue", action.target, inner=task)
+    if mode is TwilioTransfer.REDIRECT:
         values = [(key, header_value(value)) for key, value in action.handoff.items()]
-        redirect.text = with_query(action.target, [(k, v) for k, v in values if v is not None])
-    else:
-        dial = ET.SubElement(parent, "Dial")
-        ET.SubElement(dial, "Sip").text = sip_uri(action.target, action.handoff)
+        url = with_query(action.target, [(k, v) for k, v in values if v is not None])
+        return element("Redirect", url, method="POST")
+    return element("Dial", inner=element("Sip", sip_uri(action.target, action.handoff)))
 
 
 def sip_uri(target: str, handoff: Mapping[str, object]) -> str:
