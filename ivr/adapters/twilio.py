@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 from ivr.adapters.base import BadRequest, Inbound, RenderContext, Unauthorized
 from ivr.adapters.signatures import verify_twilio
 from ivr.adapters.twiml import DEFAULT_TRANSFERS, TwilioTransfer, render_twiml
-from ivr.adapters.wire import TERMINAL_CALL_STATUSES, digest, positive_int
+from ivr.adapters.wire import TERMINAL_CALL_STATUSES, form_digest, parse_form, positive_int
 from ivr.engine.actions import Action, RouteKind, Transfer
 from ivr.engine.events import (
     CallerIdTrust,
@@ -93,8 +92,8 @@ class TwilioAdapter:
 
     async def parse(self, request: web.Request, body: bytes) -> Inbound:
         try:
-            params = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
-        except (UnicodeDecodeError, ValueError) as error:
+            params = parse_form(body.decode("utf-8"))
+        except UnicodeDecodeError as error:
             raise BadRequest("body is not a valid form") from error
         if not verify_twilio(
             self._token, self.signed_url(request), params, request.headers.get(SIGNATURE_HEADER)
@@ -107,7 +106,7 @@ class TwilioAdapter:
         kind = request.path.rstrip("/").rsplit("/", 1)[-1]
         query = request.rel_url.query
         step, attempt = query.get("step", ""), positive_int(query.get("attempt"))
-        key = f"twilio:{call_id}:{kind}:{step}:{attempt or ''}:{digest(sorted(params))}"
+        key = f"twilio:{call_id}:{kind}:{step}:{attempt or ''}:{form_digest(params)}"
         if kind == "voice":
             event: CallEvent = CallStarted(
                 call_id=call_id,

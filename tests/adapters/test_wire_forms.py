@@ -1,0 +1,35 @@
+"""The fast form parser, delivery-key digest and query merge agree with the generic ones."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ivr.adapters.wire import digest, form_digest, parse_form, with_query
+
+_RAW = st.text(st.sampled_from("ab=&+%2041;éZ%zz%C3%A9"), max_size=40)
+_PAIRS = st.lists(st.tuples(st.text(max_size=8), st.text(max_size=12)), max_size=8)
+
+
+@given(_RAW)
+def test_parse_form_is_parse_qsl(text: str) -> None:
+    assert parse_form(text) == parse_qsl(text, keep_blank_values=True)
+
+
+@given(_PAIRS)
+def test_parse_form_reads_urlencoded_pairs(pairs: list[tuple[str, str]]) -> None:
+    assert parse_form(urlencode(pairs)) == parse_qsl(urlencode(pairs), keep_blank_values=True)
+
+
+@given(_PAIRS)
+def test_form_digest_keeps_delivery_keys(pairs: list[tuple[str, str]]) -> None:
+    assert form_digest(pairs) == digest(sorted(pairs))
+
+
+@given(_PAIRS)
+def test_with_query_on_a_plain_url_appends(pairs: list[tuple[str, str]]) -> None:
+    url = "https://ivr.example/twilio/gather"
+    generic = urlunsplit(urlsplit(url)._replace(query=urlencode(pairs)))
+    assert with_query(url, pairs) == generic
