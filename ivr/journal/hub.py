@@ -77,21 +77,34 @@ class Subscription:
         self._queue.put_nowait(None)
 
 
+ERROR_KINDS: frozenset[RecordKind] = frozenset({RecordKind.OPERATION, RecordKind.STEP_OUTCOME})
+ERROR_OUTCOMES: frozenset[str] = frozenset({"error", "timeout"})
+SWEEP_SECONDS = 60  # how often calls gone quiet are looked for (a walk over every active call)
+
+
 def is_error(record: JournalRecord) -> bool:
     """Errors for the system pulse: failed or timed-out operations and steps."""
-    return record.kind in (RecordKind.OPERATION, RecordKind.STEP_OUTCOME) and record.outcome in (
-        "error",
-        "timeout",
-    )
+    return record.outcome in ERROR_OUTCOMES and record.kind in ERROR_KINDS
 
 
 class JournalHub:
+    """Live views fed on the engine's path: a few attribute updates per record, nothing more.
+
+    `publish` runs for every record the engine writes, so it keeps to O(1) work per record: the
+    current pulse second is cached (the dict is only touched when the second changes), the
+    subscriber fan-out is skipped when nobody listens, and stale calls are swept once a minute
+    rather than every second.
+    """
+
     def __init__(self, subscriber_queue: int = 1000, stale_after: float = 4 * 3600) -> None:
         self._subscribers: set[Subscription] = set()
         self._active: dict[str, ActiveCall] = {}
         self._subscriber_queue = subscriber_queue
         self._stale_after = stale_after
         self._pulse: dict[int, list[int]] = {}  # second -> [events, errors]
+        self._second = -1  # the second `_bucket` counts
+        self._bucket = [0, 0]
+        self._swept = 0
         self.events = 0
         self.errors = 0
 
@@ -102,40 +115,62 @@ class JournalHub:
 
     def publish(self, records: Iterable[JournalRecord]) -> None:
         """Update the active-call view and hand each record to every subscriber (never blocks)."""
-        for record in records:
-            self._track(record)
-            for sub in tuple(self._subscribers):
+        if not self._subscribers:
+            self._track(records)
+            return
+        records = list(records)
+        self._track(records)
+        for sub in tuple(self._subscribers):
+            for record in records:
                 sub.put(record)
 
-    def _track(self, r: JournalRecord) -> None:
-        second = int(r.at)
+    def _track(self, records: Iterable[JournalRecord]) -> None:
+        active = self._active
+        second, bucket = self._second, self._bucket
+        events = errors = 0
+        for r in records:
+            at = r.at
+            if int(at) != second:
+                second, bucket = self._move_to(int(at))
+            kind = r.kind
+            events += 1
+            bucket[0] += 1
+            if r.outcome in ERROR_OUTCOMES and kind in ERROR_KINDS:
+                errors += 1
+                bucket[1] += 1
+            if kind is RecordKind.CALL_ENDED:
+                active.pop(r.call_id, None)
+                continue
+            call = active.get(r.call_id)
+            if call is None:
+                call = active[r.call_id] = ActiveCall(
+                    r.call_id, at, r.service_line, r.flow_id, r.flow_version
+                )
+            if r.step:
+                call.step = r.step
+            if kind is RecordKind.IDV_STATUS:
+                call.idv_status = r.outcome
+            call.last_kind = kind
+            call.last_at = at
+            call.records.append(r)
+        self.events += events
+        self.errors += errors
+
+    def _move_to(self, second: int) -> tuple[int, list[int]]:
+        """The pulse bucket of another second (made if new, old seconds trimmed)."""
         bucket = self._pulse.get(second)
         if bucket is None:
             bucket = self._pulse[second] = [0, 0]
             self._trim(second)
-        error = is_error(r)
-        bucket[0] += 1
-        bucket[1] += error
-        self.events += 1
-        self.errors += error
-        call = self._active.get(r.call_id)
-        if r.kind is RecordKind.CALL_ENDED:
-            self._active.pop(r.call_id, None)
-            return
-        if call is None:
-            call = self._active[r.call_id] = ActiveCall(
-                r.call_id, r.at, r.service_line, r.flow_id, r.flow_version
-            )
-        if r.step:
-            call.step = r.step
-        if r.kind is RecordKind.IDV_STATUS:
-            call.idv_status = r.outcome
-        call.last_kind, call.last_at = str(r.kind), r.at
-        call.records.append(r)
+        self._second, self._bucket = second, bucket
+        return second, bucket
 
     def _trim(self, now: int) -> None:
         for second in [s for s in self._pulse if s <= now - PULSE_SECONDS]:
             del self._pulse[second]
+        if now - self._swept < SWEEP_SECONDS:
+            return
+        self._swept = now
         stale = now - self._stale_after
         for call_id in [c.call_id for c in self._active.values() if c.last_at < stale]:
             del self._active[call_id]  # a worker died mid-call: don't show it forever

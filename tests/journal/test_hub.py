@@ -1,0 +1,64 @@
+"""JournalHub: the live views stay right while doing O(1) work per record."""
+
+from __future__ import annotations
+
+from ivr.journal.hub import SWEEP_SECONDS, JournalHub
+from ivr.journal.records import JournalRecord, RecordKind
+from ivr.journal.synthetic import CallScript, build_call
+
+T0 = 1_717_200_000.0
+
+
+def record(
+    call_id: str, seq: int, at: float, kind: RecordKind, outcome: str | None = None
+) -> JournalRecord:
+    return JournalRecord(call_id, seq, at, kind, "idv", "1", "demo", outcome=outcome)
+
+
+def test_pulse_counts_events_and_errors_per_second() -> None:
+    hub = JournalHub()
+    hub.publish(
+        [
+            record("a", 0, T0, RecordKind.CALL_STARTED),
+            record("a", 1, T0 + 0.5, RecordKind.OPERATION, outcome="error"),
+            record("a", 2, T0 + 1.2, RecordKind.STEP_OUTCOME, outcome="timeout"),
+            record("a", 3, T0 + 1.3, RecordKind.ROUTED, outcome="error"),  # not an error kind
+        ]
+    )
+    hub.publish([record("a", 4, T0 + 0.9, RecordKind.INPUT)])  # back to an earlier second
+    assert hub.pulse(3, now=T0 + 1) == [(int(T0) - 1, 0, 0), (int(T0), 3, 1), (int(T0) + 1, 2, 1)]
+    assert (hub.events, hub.errors) == (5, 2)
+
+
+def test_active_view_follows_each_call_until_it_ends() -> None:
+    hub = JournalHub()
+    records = build_call(CallScript("c1", T0, ani_found=True, verify=["verified"]))
+    hub.publish(records[:-1])
+    (call,) = hub.active()
+    assert call.summary()["call_id"] == "c1"
+    assert call.last_kind == str(records[-2].kind)
+    assert call.idv_status is not None
+    assert hub.journey("c1") == records[:-1]
+    hub.publish(records[-1:])
+    assert hub.active() == []
+    assert hub.journey("c1") is None
+
+
+def test_subscribers_get_every_record_in_order_and_none_are_needed() -> None:
+    hub = JournalHub()
+    records = build_call(CallScript("c1", T0, ani_found=True))
+    hub.publish(iter(records[:2]))  # nobody listening: only the views are updated
+    sub = hub.subscribe()
+    hub.publish(iter(records[2:]))  # a generator is read once, for the views and the fan-out
+    got = [sub._queue.get_nowait() for _ in range(sub._queue.qsize())]
+    assert got == records[2:]
+    assert hub.events == len(records)
+
+
+def test_calls_gone_quiet_are_swept() -> None:
+    hub = JournalHub(stale_after=10)
+    hub.publish([record("old", 0, T0, RecordKind.CALL_STARTED)])
+    hub.publish([record("new", 0, T0 + 5, RecordKind.CALL_STARTED)])
+    assert {c.call_id for c in hub.active()} == {"old", "new"}
+    hub.publish([record("new", 1, T0 + SWEEP_SECONDS + 5, RecordKind.INPUT)])
+    assert [c.call_id for c in hub.active()] == ["new"]
