@@ -45,6 +45,19 @@ async def test_loaded_state_is_a_copy(store: SessionStore) -> None:
     assert await store.get("c1") == STATE
 
 
+async def test_commit_saves_a_snapshot(store: SessionStore) -> None:
+    """Changing the committed data afterwards (a later failure path) changes nothing stored."""
+    data = {"call_id": "c1", "attempts": {"x": 1}, "stack": [{"flow_id": "f"}]}
+    await store.commit(await store.acquire("c1"), data, ttl_s=60)
+    data["attempts"]["x"] = 99
+    data["stack"].append({"flow_id": "g"})
+    assert await store.get("c1") == {
+        "call_id": "c1",
+        "attempts": {"x": 1},
+        "stack": [{"flow_id": "f"}],
+    }
+
+
 async def test_claim_is_true_once(store: SessionStore) -> None:
     assert await store.claim("jti:abc", ttl_s=60)
     assert not await store.claim("jti:abc", ttl_s=60)
