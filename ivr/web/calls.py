@@ -146,7 +146,7 @@ class CallService:
         finally:
             self.in_flight -= 1
         elapsed = time.perf_counter() - started
-        metrics.LATENCY.labels(adapter.name).observe(elapsed)
+        metrics.child(metrics.LATENCY, adapter.name).observe(elapsed)
         log["ms"] = now_ms(started)
         log["status"] = response.status
         _log.info("webhook", extra=log)
@@ -168,25 +168,32 @@ class CallService:
         kind = type(inbound.event).__name__
         call_id = inbound.event.call_id
         log.update(call_id=call_id, event=kind)
-        context = self._context(adapter, request, call_id, "")
         async with self.locks.hold(call_id):
             try:
                 lease = await self.store.acquire(call_id, self.lock_wait_s)
             except SessionError as error:
-                _log.error("session store: %s", type(error).__name__, extra={"call_id": call_id})
-                log["result"] = "store_unavailable"
-                return adapter.render_to_agent(context), log
+                return self._store_failed(adapter, request, call_id, error, log), log
             committed = False
             try:
                 response, committed = await self._apply(adapter, request, inbound, lease, log)
                 return response, log
             except SessionError as error:
-                _log.error("session store: %s", type(error).__name__, extra={"call_id": call_id})
-                log["result"] = "store_unavailable"
-                return adapter.render_to_agent(context), log
+                return self._store_failed(adapter, request, call_id, error, log), log
             finally:
                 if not committed:
                     await self.store.release(lease)
+
+    def _store_failed(
+        self,
+        adapter: Adapter,
+        request: web.Request,
+        call_id: str,
+        error: SessionError,
+        log: dict[str, Any],
+    ) -> web.Response:
+        _log.error("session store: %s", type(error).__name__, extra={"call_id": call_id})
+        log["result"] = "store_unavailable"
+        return adapter.render_to_agent(self._context(adapter, request, call_id, ""))
 
     async def _apply(
         self,
@@ -202,23 +209,26 @@ class CallService:
         if state is not None:
             log["flow_version"] = state.flow_version
             if state.last_event_key == key and state.last_response is not None:
-                metrics.DUPLICATES.labels(adapter.name).inc()
+                metrics.child(metrics.DUPLICATES, adapter.name).inc()
                 log["result"] = "duplicate"
                 return _replay(state.last_response), False
-        context = self._context(adapter, request, event.call_id, state.language if state else "")
         if isinstance(event, CallStarted):
             if state is not None:  # the same call started again under another event id
                 log["result"] = "already_started"
+                context = self._context(adapter, request, event.call_id, state.language)
                 return self._render(adapter, [], context, state), False
             work: Awaitable[Turn] = engine.start_call(event)
             fallback: Callable[[], CallState] = lambda: new_state(engine, event)  # noqa: E731
         elif state is None:
-            metrics.UNKNOWN_CALLS.labels(adapter.name).inc()
+            metrics.child(metrics.UNKNOWN_CALLS, adapter.name).inc()
             log["result"] = "unknown_call"
             _log.warning("event for an unknown or lost call", extra={"call_id": event.call_id})
-            return adapter.render_to_agent(context), False
+            return adapter.render_to_agent(
+                self._context(adapter, request, event.call_id, "")
+            ), False
         elif state.ended:
             log["result"] = "after_end"
+            context = self._context(adapter, request, event.call_id, state.language)
             return self._render(adapter, [], context, state), False
         else:
             before = lease.data
@@ -233,7 +243,7 @@ class CallService:
             log["result"] = "deadline"
             _log.warning("event overran the response deadline", extra={"call_id": event.call_id})
             turn = to_agent(engine, fallback(), "response deadline")
-        metrics.EVENTS.labels(adapter.name, log["event"]).inc()
+        metrics.child(metrics.EVENTS, adapter.name, log["event"]).inc()
         self._account(turn, log)
         if self.journal is not None and turn.records:
             self.journal.write(turn.records)
@@ -253,13 +263,17 @@ class CallService:
         state = turn.state
         for record in turn.records:
             if record.kind is RecordKind.STEP_OUTCOME and record.step is not None:
-                metrics.OUTCOMES.labels(record.step, metrics.outcome_label(record.outcome)).inc()
+                metrics.child(
+                    metrics.OUTCOMES, record.step, metrics.outcome_label(record.outcome)
+                ).inc()
                 log["step"], log["outcome"] = record.step, metrics.outcome_label(record.outcome)
             elif record.kind is RecordKind.CALL_STARTED:
                 self.active.add(state.call_id)
                 metrics.ACTIVE_CALLS.inc()
             elif record.kind is RecordKind.CALL_ENDED:
-                metrics.CALLS_ENDED.labels(state.ended_by or "", state.idv_status or "").inc()
+                metrics.child(
+                    metrics.CALLS_ENDED, state.ended_by or "", state.idv_status or ""
+                ).inc()
                 metrics.ACTIVE_CALLS.dec()  # per process: sum over workers for the service
                 self.active.discard(state.call_id)
                 log["ended"] = state.ended_by
@@ -300,6 +314,6 @@ class CallService:
         self, adapter: Adapter, status: int, reason: str, log: dict[str, Any]
     ) -> tuple[web.Response, dict[str, Any]]:
         label = {400: "malformed", 403: "unauthorized", 413: "too_large"}[status]
-        metrics.REJECTED.labels(adapter.name, label).inc()
+        metrics.child(metrics.REJECTED, adapter.name, label).inc()
         log["result"] = label
         return web.json_response({"error": reason}, status=status), log

@@ -8,8 +8,13 @@ the workers for the service.
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics import MetricWrapperBase
+
+M = TypeVar("M", bound=MetricWrapperBase)
 
 ACTIVE_CALLS = Gauge("ivr_active_calls", "Calls started and not yet ended, seen by this process")
 EVENTS = Counter("ivr_events_total", "Gateway events applied to calls", ["adapter", "kind"])
@@ -39,6 +44,20 @@ LATENCY = Histogram(
 )
 RELOADS = Counter("ivr_reloads_total", "Hot reloads of flows, prompts and config", ["result"])
 TOKENS = Counter("ivr_token_checks_total", "Visual-IVR token verifications", ["result"])
+
+
+_children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+
+def child(metric: M, *values: str) -> M:
+    """`metric.labels(*values)`, looked up once per label set: labels() validates and locks
+    on every call, which the webhook path pays four times per event otherwise."""
+    key = (id(metric), values)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*values)
+    result: M = found
+    return result
 
 
 def outcome_label(outcome: str | None) -> str:
