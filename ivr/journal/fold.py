@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ivr.journal.records import JournalRecord, RecordKind, mask_number
+from ivr.journal.records import JournalRecord, RecordKind, Row, as_row, mask_number
 
 # Operation names that count as identification by ANI, by account number, and verification.
 ANI_LOOKUPS: frozenset[str] = frozenset({"directory.lookup_by_ani"})
@@ -130,87 +131,97 @@ def _as_int(value: Any) -> int | None:
     return int(value) if isinstance(value, bool | int | float) else None
 
 
-def _apply(row: CallRow, r: JournalRecord) -> None:
+def _apply(row: CallRow, r: Row) -> None:
+    _, _, at, kind, flow_id, flow_version, line, step, outcome, attempt, duration_ms, data = r
     row.records += 1
-    row.service_line = r.service_line or row.service_line
-    row.flow_id = r.flow_id or row.flow_id
-    row.flow_version = r.flow_version or row.flow_version
-    row.last_at = r.at
-    if r.step:
-        row.last_step = r.step
-    if r.attempt:
-        row.max_attempt = max(row.max_attempt, r.attempt)
-    kind, data = r.kind, r.data
-    if kind is RecordKind.CALL_STARTED:
-        row.started_at = r.at
-        row.day, row.hour = day_and_hour(r.at)
+    row.service_line = line or row.service_line
+    row.flow_id = flow_id or row.flow_id
+    row.flow_version = flow_version or row.flow_version
+    row.last_at = at
+    if step:
+        row.last_step = step
+    if attempt and attempt > row.max_attempt:
+        row.max_attempt = attempt
+    # kind is a RecordKind or its plain value: compare by value (==), never by identity
+    if kind == RecordKind.STEP_OUTCOME:
+        row.steps += 1
+    elif kind == RecordKind.STEP_ENTERED:
+        pass
+    elif kind == RecordKind.OPERATION:
+        op = data.get("operation")
+        if outcome in ERROR_OUTCOMES:
+            row.op_errors += 1
+        if op in ANI_LOOKUPS and outcome == "found":
+            row.ani_identified = 1
+        elif op in ACCOUNT_LOOKUPS:
+            row.id_attempts += 1
+            row.account_identified |= outcome == "found"
+        elif op in VERIFICATIONS:
+            row.verify_attempts += 1
+    elif kind == RecordKind.INPUT:
+        row.inputs += 1
+        what = data.get("kind")
+        row.no_inputs += what == "no_input"
+        row.dont_haves += what == "dont_have"
+        row.invalid_inputs += what == "invalid"
+    elif kind == RecordKind.CALL_STARTED:
+        row.started_at = at
+        row.day, row.hour = day_and_hour(at)
         row.language = data.get("language")
         dnis = data.get("dnis")
         row.dnis = mask_number(dnis) if isinstance(dnis, str) else None
         row.ani_presented = _as_int(data.get("ani_presented"))
         trust = data.get("ani_trust")
         row.ani_trust = str(trust) if trust is not None else None
-    elif kind is RecordKind.STEP_OUTCOME:
-        row.steps += 1
-    elif kind is RecordKind.INPUT:
-        row.inputs += 1
-        what = data.get("kind")
-        row.no_inputs += what == "no_input"
-        row.dont_haves += what == "dont_have"
-        row.invalid_inputs += what == "invalid"
-    elif kind is RecordKind.OPERATION:
-        op = data.get("operation")
-        if r.outcome in ERROR_OUTCOMES:
-            row.op_errors += 1
-        if op in ANI_LOOKUPS and r.outcome == "found":
-            row.ani_identified = 1
-        elif op in ACCOUNT_LOOKUPS:
-            row.id_attempts += 1
-            row.account_identified |= r.outcome == "found"
-        elif op in VERIFICATIONS:
-            row.verify_attempts += 1
-    elif kind is RecordKind.IDV_STATUS:
-        row.idv_status = r.outcome
-        row.idv_at = r.at
+    elif kind == RecordKind.IDV_STATUS:
+        row.idv_status = outcome
+        row.idv_at = at
         customer = data.get("customer_id")
         row.customer_id = str(customer) if customer is not None else row.customer_id
         row.factors_passed = _as_int(data.get("factors_passed"))
-    elif kind is RecordKind.ROUTED:
-        row.route_kind = r.outcome
+    elif kind == RecordKind.ROUTED:
+        row.route_kind = outcome
         route, target = data.get("route"), data.get("target")
         row.route_name = str(route) if route is not None else None
         row.route_target = str(target) if target is not None else None
-    elif kind is RecordKind.HANGUP:
+    elif kind == RecordKind.HANGUP:
         by = data.get("by")
         row.hangup_by = str(by) if by is not None else "caller"
-    elif kind is RecordKind.CALL_ENDED:
-        row.ended_at = r.at
-        row.ended_by = r.outcome
-        row.duration_ms = r.duration_ms
+    elif kind == RecordKind.CALL_ENDED:
+        row.ended_at = at
+        row.ended_by = outcome
+        row.duration_ms = duration_ms
 
 
-def fold(records: list[JournalRecord]) -> tuple[list[CallRow], dict[StepKey, StepCount]]:
+def fold(records: Sequence[JournalRecord]) -> tuple[list[CallRow], dict[StepKey, StepCount]]:
     """Per-call rows and per-(day, step, outcome) counts for one batch, in arrival order."""
+    return fold_rows([as_row(r) for r in records])
+
+
+def fold_rows(rows: Iterable[Row]) -> tuple[list[CallRow], dict[StepKey, StepCount]]:
+    """`fold` over records as rows (see `records.as_row`): what the journal worker receives."""
     calls: dict[str, CallRow] = {}
     steps: dict[StepKey, StepCount] = {}
-    for r in records:
-        row = calls.get(r.call_id)
+    for r in rows:
+        call_id, at, kind, step = r[0], r[2], r[3], r[7]
+        row = calls.get(call_id)
         if row is None:
-            row = calls[r.call_id] = CallRow(r.call_id)
+            row = calls[call_id] = CallRow(call_id)
             # A call whose CALL_STARTED was lost still gets a day, from its first record seen.
-            row.started_at = r.at
-            row.day, row.hour = day_and_hour(r.at)
+            row.started_at = at
+            row.day, row.hour = day_and_hour(at)
         _apply(row, r)
-        if r.kind in (RecordKind.STEP_ENTERED, RecordKind.STEP_OUTCOME) and r.step:
-            outcome = ENTERED if r.kind is RecordKind.STEP_ENTERED else (r.outcome or "?")
-            day, _ = day_and_hour(r.at)
-            key = (day, r.service_line, r.flow_id, r.flow_version, r.step, outcome)
+        if step and (kind == RecordKind.STEP_ENTERED or kind == RecordKind.STEP_OUTCOME):
+            entered = kind == RecordKind.STEP_ENTERED
+            outcome = ENTERED if entered else (r[8] or "?")
+            key = (day_and_hour(at)[0], r[6], r[4], r[5], step, outcome)
             count = steps.get(key)
             if count is None:
                 count = steps[key] = StepCount()
             count.n += 1
-            if r.duration_ms is not None and outcome != ENTERED:
-                count.duration_ms += r.duration_ms
+            duration_ms = r[10]
+            if duration_ms is not None and not entered:
+                count.duration_ms += duration_ms
                 count.timed += 1
     return list(calls.values()), steps
 

@@ -18,10 +18,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 
 from ivr.journal import rollup
-from ivr.journal.fold import CALL_COLUMNS, call_upsert_sql, call_values, day_and_hour, fold
-from ivr.journal.records import JournalRecord, RecordKind, data_json
+from ivr.journal.fold import CALL_COLUMNS, call_upsert_sql, call_values, day_and_hour, fold_rows
+from ivr.journal.records import JournalRecord, RecordKind, as_row
+from ivr.journal.records import Row as RecordRow
 from ivr.journal.schema import POSTGRES_MIGRATIONS, VERSION_DDL, call_column_type
-from ivr.journal.store import JournalError, Row, clean_batch
+from ivr.journal.sqlite_store import insert_rows
+from ivr.journal.store import JournalError, Row, clean_rows
 
 _PG_ARRAY = {"text": "text[]", "real": "float8[]", "int": "int[]"}
 RECORD_INSERT = (
@@ -134,27 +136,14 @@ class PostgresJournal:
             return int(await conn.fetchval("SELECT MAX(version) FROM schema_version") or 0)
 
     async def append(self, records: Sequence[JournalRecord]) -> None:
-        if not records:
+        await self.append_rows([as_row(r) for r in records])
+
+    async def append_rows(self, rows: Sequence[RecordRow]) -> None:
+        if not rows:
             return
-        batch = clean_batch(records)
-        calls, steps = fold(batch)
-        record_rows = [
-            (
-                r.call_id,
-                r.seq,
-                r.at,
-                str(r.kind),
-                r.flow_id,
-                r.flow_version,
-                r.service_line,
-                r.step,
-                r.outcome,
-                r.attempt,
-                r.duration_ms,
-                data_json(r.data),
-            )
-            for r in batch
-        ]
+        batch = clean_rows(rows)
+        calls, steps = fold_rows(batch)
+        record_rows = insert_rows(batch)
         step_rows = [(*key, c.n, c.timed, c.duration_ms) for key, c in steps.items()]
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(RECORD_INSERT, *_columns(record_rows, 12))

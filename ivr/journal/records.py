@@ -8,7 +8,10 @@ numbers are masked to their last digits before they reach a record.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+import json.encoder
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -39,6 +42,15 @@ class JournalRecord:
     attempt: int | None = None
     duration_ms: float | None = None
     data: dict[str, Any] = field(default_factory=dict)
+
+
+# A record as a plain tuple, in field order (kind still a RecordKind, which is a str): what the
+# engine pickles to the journal worker, and what stores scrub, fold and insert without building
+# a frozen dataclass per record.
+Row = tuple[Any, ...]
+RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(JournalRecord))
+KIND, DATA = RECORD_FIELDS.index("kind"), RECORD_FIELDS.index("data")
+as_row: Callable[[JournalRecord], Row] = operator.attrgetter(*RECORD_FIELDS)  # C, no Python frame
 
 
 class JournalSink(Protocol):
@@ -88,6 +100,45 @@ def scrub_data(data: dict[str, Any]) -> tuple[dict[str, Any], int]:
     return clean, dropped
 
 
+_PLAIN_KEYS: dict[tuple[str, ...], bool] = {}  # data key sets seen, and whether none is sensitive
+
+
+def _plain(keys: tuple[str, ...]) -> bool:
+    plain = _PLAIN_KEYS.get(keys)
+    if plain is None:
+        plain = not any(
+            k.lower() in SECRET_DATA_KEYS or k.lower() in NUMBER_DATA_KEYS for k in keys
+        )
+        if len(_PLAIN_KEYS) < 4096:  # the engine uses a handful of shapes; never grow unbounded
+            _PLAIN_KEYS[keys] = plain
+    return plain
+
+
+def scrub_if_needed(data: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """`scrub_data`, but `data` itself (no copy) when no key could need stripping or masking.
+
+    Most records' data has the same few keys (operation, detail, route...): whether a key set is
+    sensitive is decided once, so only data that may hold a secret or a number pays for a copy.
+    """
+    if _plain(tuple(data)):
+        for value in data.values():
+            if isinstance(value, dict):
+                break  # a nested dict could hide a secret: scrub the lot
+        else:
+            return data, 0
+    clean, dropped = scrub_data(data)
+    return (data, 0) if not dropped and clean == data else (clean, dropped)
+
+
+def scrub_row(row: Row) -> tuple[Row, int]:
+    """`scrub_record` for a row: the same tuple when already clean."""
+    data = row[DATA]
+    if not data:
+        return row, 0
+    clean, dropped = scrub_if_needed(data)
+    return (row if clean is data else (*row[:DATA], clean)), dropped
+
+
 def scrub_record(record: JournalRecord) -> tuple[JournalRecord, int]:
     """The record as a store may keep it (see `scrub_data`); the same object when already clean."""
     if not record.data:
@@ -98,10 +149,24 @@ def scrub_record(record: JournalRecord) -> tuple[JournalRecord, int]:
     return replace(record, data=clean), dropped
 
 
-# Built once: json.dumps() with options builds a new encoder per call, a cost paid per record.
+# Built once: json.dumps() with options builds a new encoder per call, a cost paid per record,
+# and JSONEncoder.encode() still builds its C encoder on every call; keep one C encoder (same
+# output: ASCII, compact separators, str() for other objects, no circular-reference check).
 _encode_data = json.JSONEncoder(separators=(",", ":"), default=str).encode
+_make_c_encoder = getattr(json.encoder, "c_make_encoder", None)
+_c_encoder: Callable[[Any, int], list[str]] | None = (
+    _make_c_encoder(
+        None, str, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True
+    )
+    if _make_c_encoder is not None
+    else None
+)
 
 
 def data_json(data: dict[str, Any]) -> str | None:
     """A record's `data` as stores keep it: compact JSON, None when empty."""
-    return _encode_data(data) if data else None
+    if not data:
+        return None
+    if _c_encoder is not None:
+        return "".join(_c_encoder(data, 0))
+    return _encode_data(data)

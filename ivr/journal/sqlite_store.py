@@ -16,10 +16,11 @@ from typing import Any
 import aiosqlite
 
 from ivr.journal import rollup
-from ivr.journal.fold import CALL_COLUMNS, call_upsert_sql, call_values, day_and_hour, fold
-from ivr.journal.records import JournalRecord, RecordKind, data_json
+from ivr.journal.fold import CALL_COLUMNS, call_upsert_sql, call_values, day_and_hour, fold_rows
+from ivr.journal.records import JournalRecord, RecordKind, as_row, data_json
+from ivr.journal.records import Row as RecordRow
 from ivr.journal.schema import SQLITE_MIGRATIONS, VERSION_DDL
-from ivr.journal.store import JournalError, Row, clean_batch
+from ivr.journal.store import JournalError, Row, clean_rows
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -39,21 +40,15 @@ CALL_UPSERT = call_upsert_sql(["?"] * len(CALL_COLUMNS), "MAX")
 
 
 def record_row(r: JournalRecord) -> tuple[Any, ...]:
-    data = data_json(r.data)
-    return (
-        r.call_id,
-        r.seq,
-        r.at,
-        str(r.kind),
-        r.flow_id,
-        r.flow_version,
-        r.service_line,
-        r.step,
-        r.outcome,
-        r.attempt,
-        r.duration_ms,
-        data,
-    )
+    return insert_rows([as_row(r)])[0]
+
+
+def insert_rows(rows: Sequence[RecordRow]) -> list[tuple[Any, ...]]:
+    """Rows as the `records` table takes them: kind as plain text, data as JSON (None if empty)."""
+    return [
+        (c, seq, at, str(kind), f, v, line, step, out, att, dur, data_json(data) if data else None)
+        for (c, seq, at, kind, f, v, line, step, out, att, dur, data) in rows
+    ]
 
 
 def row_record(row: Row) -> JournalRecord:
@@ -131,17 +126,20 @@ class SqliteJournal:
         return int(row[0]) if row and row[0] is not None else 0
 
     async def append(self, records: Sequence[JournalRecord]) -> None:
-        if not records:
+        await self.append_rows([as_row(r) for r in records])
+
+    async def append_rows(self, rows: Sequence[RecordRow]) -> None:
+        if not rows:
             return
-        batch = clean_batch(records)
-        calls, steps = fold(batch)
+        batch = clean_rows(rows)
+        calls, steps = fold_rows(batch)
         step_rows = [(*key, c.n, c.timed, c.duration_ms) for key, c in steps.items()]
         ids = [c.call_id for c in calls]
         touched = f"call_id IN ({', '.join('?' * len(ids))})"
         conn = self._conn
         await conn.execute("BEGIN IMMEDIATE")
         try:
-            await conn.executemany(RECORD_INSERT, [record_row(r) for r in batch])
+            await conn.executemany(RECORD_INSERT, insert_rows(batch))
             await conn.execute(rollup.add_sql(-1, touched), ids)
             await conn.executemany(CALL_UPSERT, [call_values(c) for c in calls])
             await conn.execute(rollup.add_sql(1, touched), ids)

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ivr.journal.metrics import SECRETS_STRIPPED
-from ivr.journal.records import JournalRecord, scrub_record
+from ivr.journal.records import DATA, JournalRecord, scrub_record, scrub_row
+from ivr.journal.records import Row as RecordRow
 
 DEFAULT_URL = "sqlite:///var/journal.db"
 URL_ENV = "IVR_JOURNAL_URL"
@@ -33,6 +34,9 @@ class JournalStore(Protocol):
 
     async def append(self, records: Sequence[JournalRecord]) -> None:
         """Store records and fold them into the summary tables, in one transaction."""
+
+    async def append_rows(self, rows: Sequence[RecordRow]) -> None:
+        """`append` for records as rows (`records.as_row`), as the journal worker receives them."""
 
     async def journey(self, call_id: str) -> list[JournalRecord]: ...
 
@@ -61,6 +65,20 @@ def clean_batch(records: Sequence[JournalRecord]) -> list[JournalRecord]:
         if dropped:
             SECRETS_STRIPPED.inc(dropped)
         out.append(clean)
+    return out
+
+
+def clean_rows(rows: Sequence[RecordRow]) -> list[RecordRow]:
+    """`clean_batch` for rows: only rows whose data may hold a secret or a number are copied."""
+    out = []
+    stripped = 0
+    for row in rows:
+        if row[DATA]:
+            row, dropped = scrub_row(row)
+            stripped += dropped
+        out.append(row)
+    if stripped:
+        SECRETS_STRIPPED.inc(stripped)
     return out
 
 

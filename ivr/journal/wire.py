@@ -14,52 +14,36 @@ import pickle
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from ivr.journal.records import JournalRecord, RecordKind, data_json
+from ivr.journal.records import DATA, JournalRecord, Row, as_row, data_json
 
 HEADER = struct.Struct("!II")  # batch id, payload length
 READY = b"ready\n"  # the worker's first line, once it has tried to open the store
 
 
-def _row(r: JournalRecord) -> tuple[Any, ...]:
-    return (
-        r.call_id,
-        r.seq,
-        r.at,
-        r.kind.value,
-        r.flow_id,
-        r.flow_version,
-        r.service_line,
-        r.step,
-        r.outcome,
-        r.attempt,
-        r.duration_ms,
-        r.data,
-    )
-
-
-def _json_safe(r: JournalRecord) -> tuple[Any, ...]:
+def _json_safe(r: JournalRecord) -> Row:
     """A record whose data pickle refused, with its data as the store would keep it (JSON)."""
-    row = _row(r)
-    return (*row[:11], json.loads(data_json(r.data) or "{}"))
+    return (*as_row(r)[:DATA], json.loads(data_json(r.data) or "{}"))
 
 
 def encode_batch(batch_id: int, records: Sequence[JournalRecord]) -> bytes:
-    """One frame: header and pickled rows."""
+    """One frame: header and pickled rows (the kinds pickle once per batch, then by reference)."""
     try:
-        payload = pickle.dumps([_row(r) for r in records], protocol=pickle.HIGHEST_PROTOCOL)
+        payload = pickle.dumps(list(map(as_row, records)), protocol=pickle.HIGHEST_PROTOCOL)
     except Exception:  # an odd object in some record's data: store it as its JSON text would be
         payload = pickle.dumps([_json_safe(r) for r in records], protocol=pickle.HIGHEST_PROTOCOL)
     return HEADER.pack(batch_id, len(payload)) + payload
 
 
-def decode_batch(payload: bytes) -> list[JournalRecord]:
-    kinds = {k.value: k for k in RecordKind}
-    return [
-        JournalRecord(c, s, at, kinds[k], f, v, line, step, out, att, dur, data)
-        for (c, s, at, k, f, v, line, step, out, att, dur, data) in pickle.loads(payload)
-    ]
+def decode_batch(payload: bytes) -> list[Row]:
+    """The rows of a frame, as `JournalStore.append_rows` takes them (no record objects built)."""
+    rows: list[Row] = pickle.loads(payload)
+    return rows
+
+
+def decode_records(payload: bytes) -> list[JournalRecord]:
+    """The records of a frame (tests and tools)."""
+    return [JournalRecord(*row) for row in decode_batch(payload)]
 
 
 @dataclass(frozen=True, slots=True)

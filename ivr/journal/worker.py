@@ -3,12 +3,14 @@
     python -m ivr.journal.worker [URL]     (URL defaults to $IVR_JOURNAL_URL)
 
 Started by `ProcessJournalWriter`, which sends batches on stdin (see `ivr.journal.wire`). Here each
-batch is scrubbed, folded and stored (`JournalStore.append`, one transaction) and acknowledged on
-stdout, so none of that Python work competes with the engine for its process's GIL. A failed
-batch is reported and retried until it is stored, in order. End of stdin means the engine closed
-the writer or died: what was received is still written (a few retries only if the store is
-down) and the worker exits, so it never outlives its engine. It ignores SIGINT and SIGTERM, which
-a terminal or service manager sends to the whole group: the engine decides when it stops.
+batch, plain tuples, is scrubbed, folded and stored (`JournalStore.append_rows`, one transaction)
+and acknowledged on stdout, so none of that Python work competes with the engine for its process's
+GIL. A failed batch is reported and retried until it is stored, in order. End of stdin means the
+engine closed the writer or died: what was received is still written (a few retries only if the
+store is down) and the worker exits, so it never outlives its engine. It ignores SIGINT and SIGTERM,
+which a terminal or service manager sends to the whole group: the engine decides when it stops. It
+runs at a lower CPU priority (nice 10) so that on a machine with few cores it yields to the engine;
+the bounded queue and the acknowledgement window absorb the delay.
 """
 
 from __future__ import annotations
@@ -23,13 +25,14 @@ import time
 
 from prometheus_client import REGISTRY
 
-from ivr.journal.records import JournalRecord
+from ivr.journal.records import Row
 from ivr.journal.store import JournalStore, default_url, open_store
 from ivr.journal.wire import HEADER, READY, Ack, decode_batch
 
 log = logging.getLogger("ivr.journal.worker")
 
-Batch = tuple[int, list[JournalRecord]]
+Batch = tuple[int, list[Row]]
+NICENESS = 10  # below the engine: on a small machine the calls come first, the journal catches up
 RETRIES_AFTER_EOF = 5  # with the engine gone, a store still down is not waited for forever
 
 
@@ -65,7 +68,7 @@ class Worker:
         with contextlib.suppress(OSError):  # the engine is gone: still store what was received
             os.write(self.out_fd, line)
 
-    async def store_batch(self, batch_id: int, records: list[JournalRecord]) -> bool:
+    async def store_batch(self, batch_id: int, records: list[Row]) -> bool:
         """Store one batch, retrying while the store fails; False if given up after stdin ended."""
         failures = 0
         while True:
@@ -73,7 +76,7 @@ class Worker:
                 if self.store is None:
                     self.store = await open_store(self.url)
                 before, started = _stripped(), time.perf_counter()
-                await self.store.append(records)
+                await self.store.append_rows(records)
             except Exception as exc:  # report and retry: the engine must never lose a batch
                 failures += 1
                 self.send(Ack(batch_id, False, error=type(exc).__name__))
@@ -122,6 +125,8 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with contextlib.suppress(OSError):
+        os.nice(NICENESS)
     out_fd = os.dup(1)
     os.dup2(2, 1)  # a stray print goes to stderr, never into the acknowledgements
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")

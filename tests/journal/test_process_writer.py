@@ -173,3 +173,12 @@ async def test_the_worker_exits_when_its_parent_is_killed(sqlite_url: str) -> No
     finally:
         parent.kill()
         parent.wait()
+
+
+async def test_the_worker_runs_at_a_lower_cpu_priority(sqlite_url: str) -> None:
+    writer = ProcessJournalWriter(sqlite_url)
+    await writer.wait_ready()
+    assert writer.pid is not None
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, writer.pid) > mine or mine >= 19
+    await writer.close()
