@@ -10,7 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -46,6 +46,9 @@ class _Strict(BaseModel):
 class RouteConfig(_Strict):
     kind: RouteKind
     target: str = Field(min_length=1)
+    # how each gateway hands the call on for this route; unset: the route kind's default
+    twilio: Literal["enqueue", "sip", "redirect"] | None = None
+    jambonz: Literal["dial", "enqueue"] | None = None
 
 
 class ServiceLine(_Strict):

@@ -83,6 +83,7 @@ class JambonzAdapter:
         secrets: Sequence[str] | None = None,
         *,
         transfers: Mapping[RouteKind, JambonzTransfer] | None = None,
+        route_transfers: Mapping[str, JambonzTransfer] | None = None,
         tts_vendor: str | None = None,
         agent_target: str = "agent",
         clock: Callable[[], float] = time.time,
@@ -96,6 +97,7 @@ class JambonzAdapter:
         self._secrets = list(secrets) if secrets is not None else _secrets_from_env()
         self._transfers = dict(DEFAULT_TRANSFERS)
         self._transfers.update(transfers or {})
+        self._route_transfers = dict(route_transfers or {})  # by route name: wins over kind
         self._tts_vendor = tts_vendor
         self._agent_target = agent_target
         self._clock = clock
@@ -140,7 +142,11 @@ class JambonzAdapter:
 
     def render(self, actions: Sequence[Action], context: RenderContext) -> web.Response:
         verbs = render_verbs(
-            actions, context, transfers=self._transfers, tts_vendor=self._tts_vendor
+            actions,
+            context,
+            transfers=self._transfers,
+            by_route=self._route_transfers,
+            tts_vendor=self._tts_vendor,
         )
         return web.json_response(verbs)
 

@@ -43,6 +43,7 @@ def render_verbs(
     context: RenderContext,
     *,
     transfers: Mapping[RouteKind, JambonzTransfer] = DEFAULT_TRANSFERS,
+    by_route: Mapping[str, JambonzTransfer] | None = None,
     tts_vendor: str | None = None,
 ) -> list[Verb]:
     """The verb array for one turn. No actions: an empty array, which lets the stack go on."""
@@ -56,7 +57,7 @@ def render_verbs(
             verbs.extend(_gather(action, context, tts_vendor))
             waits = True
         elif isinstance(action, Transfer):
-            verbs.extend(transfer_verbs(action, transfers))
+            verbs.extend(transfer_verbs(action, transfers, by_route or {}))
             waits = True
         elif isinstance(action, Hangup):
             verbs.append({"verb": "hangup"})
@@ -157,13 +158,23 @@ def dial_target(target: str) -> dict[str, str]:
     return {"type": "user", "name": target}
 
 
-def transfer_verbs(action: Transfer, transfers: Mapping[RouteKind, JambonzTransfer]) -> list[Verb]:
-    """`tag` with the full hand-off, then `dial` (SIP headers + tag) / `enqueue` / `redirect`."""
+def transfer_verbs(
+    action: Transfer,
+    transfers: Mapping[RouteKind, JambonzTransfer],
+    by_route: Mapping[str, JambonzTransfer] | None = None,
+) -> list[Verb]:
+    """`tag` with the full hand-off, then `dial` (SIP headers + tag) / `enqueue` / `redirect`.
+
+    The route's own setting (`by_route`, from config/routes.yaml) wins over its kind's.
+    """
+    mode = (by_route or {}).get(action.route_name) or transfers.get(
+        action.kind, JambonzTransfer.DIAL
+    )
     data = tag_data(action)
     verbs: list[Verb] = [{"verb": "tag", "data": data}]
     if action.target.startswith(("http://", "https://")):
         verbs.append({"verb": "redirect", "actionHook": action.target})
-    elif transfers.get(action.kind, JambonzTransfer.DIAL) is JambonzTransfer.ENQUEUE:
+    elif mode is JambonzTransfer.ENQUEUE:
         verbs.append({"verb": "enqueue", "name": action.target})
     else:
         verbs.append(

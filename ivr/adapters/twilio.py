@@ -69,6 +69,7 @@ class TwilioAdapter:
         *,
         public_url: str | None = None,
         transfers: Mapping[RouteKind, TwilioTransfer] | None = None,
+        route_transfers: Mapping[str, TwilioTransfer] | None = None,
         agent_target: str = "agent",
     ) -> None:
         """`auth_token` defaults to $IVR_TWILIO_AUTH_TOKEN; without one every request is refused.
@@ -81,6 +82,7 @@ class TwilioAdapter:
         self._public_url = public_url.rstrip("/") if public_url else None
         self._transfers = dict(DEFAULT_TRANSFERS)
         self._transfers.update(transfers or {})
+        self._route_transfers = dict(route_transfers or {})  # by route name: wins over kind
         self._agent_target = agent_target
 
     # -- inbound -----------------------------------------------------------------------------
@@ -154,7 +156,7 @@ class TwilioAdapter:
 
     def render(self, actions: Sequence[Action], context: RenderContext) -> web.Response:
         return web.Response(
-            text=render_twiml(actions, context, self._transfers),
+            text=render_twiml(actions, context, self._transfers, self._route_transfers),
             content_type=TWIML_TYPE,
             charset="utf-8",
         )

@@ -43,8 +43,13 @@ def render_twiml(
     actions: Sequence[Action],
     context: RenderContext,
     transfers: Mapping[RouteKind, TwilioTransfer] = DEFAULT_TRANSFERS,
+    by_route: Mapping[str, TwilioTransfer] | None = None,
 ) -> str:
-    """One TwiML document playing, collecting, transferring or hanging up, in action order."""
+    """One TwiML document playing, collecting, transferring or hanging up, in action order.
+
+    A transfer is rendered as its route asks (`by_route`, from config/routes.yaml), else as
+    its route kind's default (`transfers`).
+    """
     parts: list[str] = []
     waits = False  # whether the document ends by calling us back or leaving the engine
     for action in actions:
@@ -55,7 +60,7 @@ def render_twiml(
             parts.append(_gather(action, context))
             waits = True
         elif isinstance(action, Transfer):
-            parts.append(_transfer(action, transfers))
+            parts.append(_transfer(action, transfers, by_route or {}))
             waits = True
         elif isinstance(action, Hangup):
             parts.append("<Hangup />")
@@ -102,8 +107,12 @@ def _gather(action: CollectDigits, context: RenderContext) -> str:
     return gather if action.barge_in else prompts + gather
 
 
-def _transfer(action: Transfer, transfers: Mapping[RouteKind, TwilioTransfer]) -> str:
-    mode = transfers.get(action.kind, TwilioTransfer.SIP)
+def _transfer(
+    action: Transfer,
+    transfers: Mapping[RouteKind, TwilioTransfer],
+    by_route: Mapping[str, TwilioTransfer],
+) -> str:
+    mode = by_route.get(action.route_name) or transfers.get(action.kind, TwilioTransfer.SIP)
     if action.target.startswith(("http://", "https://")):
         mode = TwilioTransfer.REDIRECT  # neither a queue nor a SIP URI can be a web address
     if mode is TwilioTransfer.ENQUEUE:

@@ -9,27 +9,44 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+from collections.abc import Mapping
 
 from ivr.adapters.base import Adapter
+from ivr.adapters.jambonz_verbs import JambonzTransfer
 from ivr.adapters.json_webhook import JsonWebhookAdapter
-from ivr.config import ConfigError, load_config
+from ivr.adapters.twiml import TwilioTransfer
+from ivr.config import ConfigError, RouteConfig, load_config
 from ivr.web.settings import WEBHOOK_SECRET_ENV, ServeSettings
 
 _log = logging.getLogger(__name__)
 
 
+def _routes(settings: ServeSettings) -> dict[str, RouteConfig]:
+    try:
+        return dict(load_config(settings.project.config).routes)
+    except ConfigError:
+        return {}  # the engine refuses to start on a broken config and says why
+
+
 def agent_target(settings: ServeSettings) -> str:
     """Where a caller on an unknown or lost call goes: the `agent` route of the config."""
-    try:
-        route = load_config(settings.project.config).routes.get("agent")
-    except ConfigError:
-        return "agent"
+    route = _routes(settings).get("agent")
     return route.target if route is not None else "agent"
+
+
+def twilio_transfers(routes: Mapping[str, RouteConfig]) -> dict[str, TwilioTransfer]:
+    """Each route's `twilio:` hand-off from config/routes.yaml, by route name."""
+    return {name: TwilioTransfer(r.twilio) for name, r in routes.items() if r.twilio}
+
+
+def jambonz_transfers(routes: Mapping[str, RouteConfig]) -> dict[str, JambonzTransfer]:
+    return {name: JambonzTransfer(r.jambonz) for name, r in routes.items() if r.jambonz}
 
 
 def default_adapters(settings: ServeSettings) -> list[Adapter]:
     adapters: list[Adapter] = []
     to_agent = agent_target(settings)
+    routes = _routes(settings)
     if settings.webhook_secret:
         adapters.append(JsonWebhookAdapter(settings.webhook_secret, agent_target=to_agent))
     else:
@@ -37,11 +54,19 @@ def default_adapters(settings: ServeSettings) -> list[Adapter]:
     if os.environ.get("IVR_TWILIO_AUTH_TOKEN") and _present("ivr.adapters.twilio"):
         from ivr.adapters.twilio import TwilioAdapter
 
-        adapters.append(TwilioAdapter(public_url=settings.public_url, agent_target=to_agent))
+        adapters.append(
+            TwilioAdapter(
+                public_url=settings.public_url,
+                agent_target=to_agent,
+                route_transfers=twilio_transfers(routes),
+            )
+        )
     if os.environ.get("IVR_JAMBONZ_SECRET") and _present("ivr.adapters.jambonz"):
         from ivr.adapters.jambonz import JambonzAdapter
 
-        adapters.append(JambonzAdapter(agent_target=to_agent))
+        adapters.append(
+            JambonzAdapter(agent_target=to_agent, route_transfers=jambonz_transfers(routes))
+        )
     return adapters
 
 
