@@ -115,17 +115,16 @@ class CompiledFlow:
         next state) for each `skip_if`, `decide` and `set` taken. Synchronous on purpose:
         nothing else can touch the shared instance between swapping a call's state in and out.
 
-        A hop with no guard into a state with no eventless transitions is read from the same
-        definition table the StateChart class was built from (`static_routes`); the library's
-        engine, at about 150 µs a send here, runs the hops that evaluate guards or actions.
+        A hop with no guard and no action is read from the same definition table the StateChart
+        class was built from (`static_routes`); the library's engine, at about 150 µs a
+        microstep here, runs only what evaluates guards or actions (`skip_if`, `decide`, `set`).
         """
-        if outcome is None:
-            if current_state in self.settled_states:
-                return current_state, []
-        else:
+        if outcome is not None:
             target = self.static_routes.get((current_state, outcome))
             if target is not None:
-                return target, []
+                current_state, outcome = target, None  # taken; the target may still move on
+        if outcome is None and current_state in self.settled_states:
+            return current_state, []
         machine, model = self.machine()
         model.state = current_state
         model.scope = scope

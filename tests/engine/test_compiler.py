@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from ivr.bootstrap import Loaded
@@ -28,11 +30,37 @@ def big_flow(loaded: Loaded) -> CompiledFlow:
     return compile_flow(flow.flow, flow.path, flow.step_lines)
 
 
+def library_hop(flow: CompiledFlow, state: str, outcome: str, scope: dict[str, Any]) -> str:
+    """The state the library itself reaches, every microstep in its own engine."""
+    machine, model = flow.machine()
+    model.state, model.scope, model.variables, model.trace = state, scope, {}, []
+    machine.send(outcome_event(outcome))
+    return str(model.state)
+
+
+SCOPES: list[dict[str, Any]] = [
+    {"settings": {"identify_by_ani": True}},
+    {"settings": {"identify_by_ani": False}},
+    {},
+]
+
+
 def test_every_static_hop_is_what_the_statechart_does(loaded: Loaded) -> None:
     for flow in (loaded.registry.current("idv"), big_flow(loaded)):
         assert flow.static_routes
-        for (state, outcome), target in flow.static_routes.items():
-            assert machine_hop(flow, state, outcome) == target, (state, outcome)
+        for state, outcome in flow.static_routes:
+            for scope in SCOPES:
+                expected = library_hop(flow, state, outcome, scope)
+                got, _trace = flow.advance(state, outcome, dict(scope), {})
+                assert got == expected, (state, outcome, scope)
+
+
+def test_a_hop_into_a_skippable_step_runs_only_its_guard_in_the_library(
+    loaded: Loaded,
+) -> None:
+    flow = loaded.registry.current("idv")
+    assert flow.static_routes[("s_welcome", "done")] == "e_by_ani"
+    assert "e_by_ani" not in flow.settled_states
 
 
 def test_every_routed_outcome_has_a_transition_in_the_statechart(loaded: Loaded) -> None:
