@@ -52,8 +52,8 @@ class RecordQueue:
             self.dropped += overflow
             RECORDS_DROPPED.inc(overflow)
         queue.extend(records)
-        QUEUE_DEPTH.set(len(queue))
-        if len(queue) >= self.batch_size:
+        if len(queue) >= self.batch_size:  # the gauge is set here and per batch, not per call
+            QUEUE_DEPTH.set(len(queue))  # (a locked Prometheus set is ~1 µs on the engine's path)
             self._wake.set()
 
     def _take(self) -> list[JournalRecord]:

@@ -6,10 +6,11 @@ import asyncio
 from collections.abc import Sequence
 
 from ivr.journal.hub import JournalHub
+from ivr.journal.metrics import QUEUE_DEPTH
 from ivr.journal.records import JournalRecord, RecordKind
 from ivr.journal.store import JournalStore
 from ivr.journal.synthetic import CallScript, build_call
-from ivr.journal.writer import JournalWriter
+from ivr.journal.writer import JournalWriter, RecordQueue
 
 T0 = 1_717_200_000.0
 
@@ -106,3 +107,16 @@ async def test_hub_sees_records_before_the_store(store: JournalStore) -> None:
     got = [r async for r in sub]
     assert len(got) == len(records) - 1
     await writer.close()
+
+
+async def test_queue_depth_gauge_follows_full_batches_and_takes() -> None:
+    """The gauge is set when a batch is due and when one is taken, not on every write."""
+    queue = RecordQueue(None, max_queue=1000, batch_size=10)
+    QUEUE_DEPTH.set(0)
+    call = many_calls(1)[0][:4]
+    queue.write(call)
+    assert QUEUE_DEPTH._value.get() == 0  # below a batch: left for the next take
+    queue.write(call * 3)
+    assert QUEUE_DEPTH._value.get() == 16
+    queue._take()
+    assert QUEUE_DEPTH._value.get() == 6
