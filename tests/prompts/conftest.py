@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
-
-NEEDED = ("ffmpeg", "sox", "espeak-ng")
-missing = [tool for tool in NEEDED if shutil.which(tool) is None]
-requires_audio_tools = pytest.mark.skipif(
-    bool(missing), reason=f"needs {', '.join(missing)} (Debian packages; .ci/run installs them)"
-)
 
 TONE_S = 1.5
 PAD_S = 0.5

@@ -19,9 +19,7 @@ from ivr.prompts.audio import (
 from ivr.prompts.build import build_placeholders, build_recordings
 from ivr.prompts.catalog import PromptCatalog
 from ivr.prompts.manifest import Manifest
-from tests.prompts.conftest import TONE_S, make_speech_flac, requires_audio_tools, write_catalog
-
-pytestmark = requires_audio_tools
+from tests.prompts.conftest import TONE_S, make_speech_flac, write_catalog
 
 
 def test_build_converts_mp3_and_flac_to_pcm_and_ulaw(prompt_tree: Path) -> None:

@@ -23,7 +23,6 @@ from ivr.prompts.call_recording import (
 )
 from ivr.prompts.catalog import PromptCatalog
 from ivr.prompts.render import PromptAudio
-from tests.prompts.conftest import requires_audio_tools
 
 RATE = 8000
 ROWS = sorted({low for low, _ in DTMF_FREQUENCIES.values()})
@@ -88,7 +87,6 @@ def test_unknown_key_is_rejected() -> None:
         dtmf_tones("12x")
 
 
-@requires_audio_tools
 def test_call_recording_length_and_keys(prompt_tree: Path, tmp_path: Path) -> None:
     catalog = PromptCatalog.load(prompt_tree / "prompts")
     welcome = catalog.resolve("welcome", "en-GB")
@@ -124,7 +122,6 @@ def test_call_recording_length_and_keys(prompt_tree: Path, tmp_path: Path) -> No
     assert detect_keys(read_samples(out)) == "12*#0A9"
 
 
-@requires_audio_tools
 def test_a_cut_longer_than_the_prompt_plays_it_whole(prompt_tree: Path, tmp_path: Path) -> None:
     catalog = PromptCatalog.load(prompt_tree / "prompts")
     welcome = catalog.resolve("welcome", "en-GB")

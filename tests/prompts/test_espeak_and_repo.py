@@ -10,7 +10,6 @@ from ivr.cli.main import main
 from ivr.prompts.audio import decode
 from ivr.prompts.catalog import PromptCatalog
 from ivr.prompts.espeak import SpeechError, synthesize, synthesize_async, voice_for
-from tests.prompts.conftest import requires_audio_tools
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -23,20 +22,17 @@ def test_voice_mapping(language: str, voice: str) -> None:
     assert voice_for(language) == voice
 
 
-@requires_audio_tools
 def test_voice_fallbacks_use_installed_voices() -> None:
     assert voice_for("fr-BE") == "fr-be"  # lower-cased tag exists
     assert voice_for("da-DK") == "da"  # falls back to the language part
 
 
-@requires_audio_tools
 async def test_async_synthesis_writes_a_decodable_file(tmp_path: Path) -> None:
     out = tmp_path / "s.wav"
     await synthesize_async("-1 is not an option here", "en-gb", out)
     assert len(decode(out)) > 500
 
 
-@requires_audio_tools
 def test_unknown_voice_is_a_speech_error(tmp_path: Path) -> None:
     with pytest.raises(SpeechError, match="voice xx-nope"):
         synthesize("hello", "xx-nope", tmp_path / "s.wav")
@@ -52,7 +48,6 @@ def test_fragments_are_found_by_name_in_any_format(tmp_path: Path) -> None:
     assert sorted(fragments) == ["digit_1", "digit_2"]
 
 
-@requires_audio_tools
 def test_repository_prompts_pass_the_check(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(
         ["prompts", "check", "--prompts", str(REPO / "prompts"), "--flows", str(REPO / "flows")]

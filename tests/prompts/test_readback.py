@@ -19,7 +19,7 @@ from ivr.prompts.readback import (
     render_readback,
 )
 from ivr.prompts.render import PromptAudio
-from tests.prompts.conftest import requires_audio_tools, run, write_catalog
+from tests.prompts.conftest import run, write_catalog
 
 
 @pytest.fixture
@@ -95,7 +95,6 @@ def test_bad_input_is_refused(catalog: PromptCatalog) -> None:
         readback_amount(Decimal(1), "en-GB", catalog, "JPY")
 
 
-@requires_audio_tools
 def test_fragments_are_used_where_recorded(catalog: PromptCatalog, tmp_path: Path) -> None:
     fragments = catalog.root / "en-GB" / "fragments"
     fragments.mkdir()

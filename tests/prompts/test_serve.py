@@ -14,11 +14,8 @@ from ivr.prompts.audio import WAVE_FORMAT_MULAW, read_wav_info
 from ivr.prompts.build import build_recordings
 from ivr.prompts.catalog import PromptCatalog
 from ivr.prompts.serve import CACHE_CONTROL, create_prompt_routes
-from tests.prompts.conftest import requires_audio_tools
 
 Client = TestClient[web.Request, web.Application]
-
-pytestmark = requires_audio_tools
 
 
 @pytest.fixture
