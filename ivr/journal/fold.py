@@ -146,7 +146,7 @@ def _apply(row: CallRow, r: Row) -> None:
     if kind == RecordKind.STEP_OUTCOME:
         row.steps += 1
     elif kind == RecordKind.STEP_ENTERED:
-        pass
+        pass  # a step counts once, when its outcome arrives; entering only moves last_step
     elif kind == RecordKind.OPERATION:
         op = data.get("operation")
         if outcome in ERROR_OUTCOMES:

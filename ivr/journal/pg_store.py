@@ -8,7 +8,6 @@ open), which is how tests and several deployments share one database.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from decimal import Decimal
@@ -19,11 +18,11 @@ import asyncpg
 
 from ivr.journal import rollup
 from ivr.journal.fold import CALL_COLUMNS, call_upsert_sql, call_values, day_and_hour, fold_rows
-from ivr.journal.records import JournalRecord, RecordKind, as_row
+from ivr.journal.records import JournalRecord, as_row
 from ivr.journal.records import Row as RecordRow
 from ivr.journal.schema import POSTGRES_MIGRATIONS, VERSION_DDL, call_column_type
 from ivr.journal.sqlite_store import insert_rows
-from ivr.journal.store import JournalError, Row, clean_rows
+from ivr.journal.store import JournalError, Row, clean_rows, row_record
 
 _PG_ARRAY = {"text": "text[]", "real": "float8[]", "int": "int[]"}
 RECORD_INSERT = (
@@ -164,23 +163,7 @@ class PostgresJournal:
                 " ORDER BY seq",
                 call_id,
             )
-        return [
-            JournalRecord(
-                call_id=row[0],
-                seq=row[1],
-                at=row[2],
-                kind=RecordKind(row[3]),
-                flow_id=row[4],
-                flow_version=row[5],
-                service_line=row[6],
-                step=row[7],
-                outcome=row[8],
-                attempt=row[9],
-                duration_ms=row[10],
-                data=json.loads(row[11]) if row[11] else {},
-            )
-            for row in rows
-        ]
+        return [row_record(tuple(row)) for row in rows]
 
     async def fetch(self, sql: str, params: Mapping[str, Any]) -> list[Row]:
         query, args = to_positional(sql, params)

@@ -7,7 +7,6 @@ the writes (WAL lets readers and the writer proceed together).
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -17,10 +16,10 @@ import aiosqlite
 
 from ivr.journal import rollup
 from ivr.journal.fold import CALL_COLUMNS, call_upsert_sql, call_values, day_and_hour, fold_rows
-from ivr.journal.records import JournalRecord, RecordKind, as_row, data_json
+from ivr.journal.records import JournalRecord, as_row, data_json
 from ivr.journal.records import Row as RecordRow
 from ivr.journal.schema import SQLITE_MIGRATIONS, VERSION_DDL
-from ivr.journal.store import JournalError, Row, clean_rows
+from ivr.journal.store import JournalError, Row, clean_rows, row_record
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -49,24 +48,6 @@ def insert_rows(rows: Sequence[RecordRow]) -> list[tuple[Any, ...]]:
         (c, seq, at, str(kind), f, v, line, step, out, att, dur, data_json(data) if data else None)
         for (c, seq, at, kind, f, v, line, step, out, att, dur, data) in rows
     ]
-
-
-def row_record(row: Row) -> JournalRecord:
-    data = row[11]
-    return JournalRecord(
-        call_id=row[0],
-        seq=row[1],
-        at=row[2],
-        kind=RecordKind(row[3]),
-        flow_id=row[4],
-        flow_version=row[5],
-        service_line=row[6],
-        step=row[7],
-        outcome=row[8],
-        attempt=row[9],
-        duration_ms=row[10],
-        data=json.loads(data) if data else {},
-    )
 
 
 async def _connect(path: str) -> aiosqlite.Connection:

@@ -7,6 +7,7 @@ renumbering to `$n`). So one report definition serves both stores.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ivr.journal.metrics import SECRETS_STRIPPED
-from ivr.journal.records import DATA, JournalRecord, scrub_record, scrub_row
+from ivr.journal.records import DATA, JournalRecord, RecordKind, scrub_record, scrub_row
 from ivr.journal.records import Row as RecordRow
 
 DEFAULT_URL = "sqlite:///var/journal.db"
@@ -176,3 +177,22 @@ def parse_age(text: str) -> float:
     if not match:
         raise ValueError(f"not an age: {text!r} (use e.g. 90d, 12h, 4w)")
     return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def row_record(row: Row) -> JournalRecord:
+    """A stored `records` row (in column order) back into a JournalRecord."""
+    data = row[11]
+    return JournalRecord(
+        call_id=row[0],
+        seq=row[1],
+        at=row[2],
+        kind=RecordKind(row[3]),
+        flow_id=row[4],
+        flow_version=row[5],
+        service_line=row[6],
+        step=row[7],
+        outcome=row[8],
+        attempt=row[9],
+        duration_ms=row[10],
+        data=json.loads(data) if data else {},
+    )
