@@ -31,6 +31,14 @@ async def _delete(prefix: str) -> None:
 
 
 @pytest.fixture
+async def raw_redis() -> AsyncIterator[aioredis.Redis]:
+    """redis-py, a client independent of ours, to look at and disturb what the store wrote."""
+    client = aioredis.from_url(REDIS_URL, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
 async def redis_store(prefix: str) -> AsyncIterator[RedisSessionStore]:
     store = await RedisSessionStore.open(REDIS_URL, prefix)
     yield store

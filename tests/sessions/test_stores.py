@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
 from ivr.sessions import LockTimeout, MemorySessionStore, SessionStore
 from ivr.sessions.redis_store import RedisSessionStore
@@ -74,10 +76,11 @@ async def test_memory_state_expires_after_its_ttl() -> None:
     assert await store.claim("k", 10)
 
 
-async def test_redis_state_has_a_ttl(redis_store: RedisSessionStore) -> None:
+async def test_redis_state_has_a_ttl(redis_store: RedisSessionStore, raw_redis: Redis) -> None:
     await redis_store.commit(await redis_store.acquire("c1"), STATE, ttl_s=60)
-    ttl = await redis_store._redis.ttl(f"{redis_store.prefix}call:{{c1}}")
+    ttl = await raw_redis.ttl(f"{redis_store.prefix}call:{{c1}}")
     assert 0 < ttl <= 60
+    assert json.loads(await raw_redis.get(f"{redis_store.prefix}call:{{c1}}")) == STATE
 
 
 async def test_another_worker_continues_the_call(
@@ -112,10 +115,10 @@ async def test_lock_wait_is_bounded(
 
 
 async def test_a_lost_lease_cannot_save(
-    redis_store: RedisSessionStore, other_worker: RedisSessionStore
+    redis_store: RedisSessionStore, other_worker: RedisSessionStore, raw_redis: Redis
 ) -> None:
     lease = await redis_store.acquire("c1")
-    await redis_store._redis.delete(f"{redis_store.prefix}lock:{{c1}}")  # as if it expired
+    await raw_redis.delete(f"{redis_store.prefix}lock:{{c1}}")  # as if it expired
     taken = await other_worker.acquire("c1")
     stale: dict[str, Any] = {**STATE, "state": "stale"}
     assert not await redis_store.commit(lease, stale, ttl_s=60)
@@ -124,10 +127,10 @@ async def test_a_lost_lease_cannot_save(
 
 
 async def test_release_does_not_drop_another_workers_lock(
-    redis_store: RedisSessionStore, other_worker: RedisSessionStore
+    redis_store: RedisSessionStore, other_worker: RedisSessionStore, raw_redis: Redis
 ) -> None:
     lease = await redis_store.acquire("c1")
-    await redis_store._redis.delete(f"{redis_store.prefix}lock:{{c1}}")
+    await raw_redis.delete(f"{redis_store.prefix}lock:{{c1}}")
     taken = await other_worker.acquire("c1")
     await redis_store.release(lease)  # late release of a lost lease
     with pytest.raises(LockTimeout):

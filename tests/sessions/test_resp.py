@@ -1,0 +1,172 @@
+"""The lean Redis client: its wire format, and its behaviour against the real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from redis.asyncio import Redis
+
+from ivr.sessions import SessionError
+from ivr.sessions.redis_store import RedisSessionStore
+from ivr.sessions.resp import (
+    RedisAddress,
+    RespClient,
+    RespConnectionError,
+    RespError,
+    Script,
+    _Protocol,
+    encode_command,
+    parse_reply,
+)
+from tests.sessions.conftest import REDIS_URL
+
+STREAM = (
+    b"+OK\r\n-ERR wrong\r\n:42\r\n$5\r\nhe\r\nl\r\n$-1\r\n*3\r\n$1\r\na\r\n:7\r\n*1\r\n$0\r\n\r\n"
+)
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[RespClient]:
+    resp = RespClient.from_url(REDIS_URL, timeout_s=1.0)
+    yield resp
+    await resp.close()
+
+
+@pytest.fixture
+def key() -> str:
+    return f"ivr-test-resp-{uuid.uuid4().hex[:12]}"
+
+
+def test_commands_are_arrays_of_bulk_strings() -> None:
+    assert encode_command(("SET", "k", b"v\r\n", 5)) == (
+        b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\nv\r\n\r\n$1\r\n5\r\n"
+    )
+
+
+def test_every_reply_type_is_read() -> None:
+    replies = []
+    position = 0
+    while position < len(STREAM):
+        reply, position = parse_reply(STREAM, position)
+        replies.append(reply)
+    assert replies[0] == "OK"
+    assert isinstance(replies[1], RespError)
+    assert str(replies[1]) == "ERR wrong"
+    assert replies[2:] == [42, b"he\r\nl", None, [b"a", 7, [b""]]]
+
+
+@given(st.lists(st.integers(min_value=1, max_value=len(STREAM) - 1), max_size=6))
+def test_replies_split_anywhere_across_reads_come_out_whole(cuts: list[int]) -> None:
+    """TCP may cut a reply at any byte: the protocol waits for the rest, never misreads."""
+    loop = asyncio.new_event_loop()
+    try:
+        protocol = _Protocol()
+        futures = [loop.create_future() for _ in range(6)]
+        protocol.waiting.extend(futures)
+        edges = [0, *sorted(set(cuts)), len(STREAM)]
+        for start, end in zip(edges, edges[1:], strict=False):
+            protocol.data_received(STREAM[start:end])
+        assert all(future.done() for future in futures)
+        assert [f.result() for f in futures if f.exception() is None] == [
+            "OK",
+            42,
+            b"he\r\nl",
+            None,
+            [b"a", 7, [b""]],
+        ]
+        assert not protocol.buffer
+    finally:
+        loop.close()
+
+
+def test_urls_give_host_port_database_and_credentials() -> None:
+    address = RedisAddress.from_url("rediss://svc:p%40ss@cache.example:6380/3")
+    assert address == RedisAddress("cache.example", 6380, 3, "svc", "p@ss", tls=True)
+    assert RedisAddress.from_url("redis://127.0.0.1") == RedisAddress("127.0.0.1", 6379)
+    with pytest.raises(ValueError, match="redis://"):
+        RedisAddress.from_url("http://127.0.0.1:6379")
+    with pytest.raises(ValueError, match="database number"):
+        RedisAddress.from_url("redis://127.0.0.1:6379/cache")
+
+
+async def test_commands_and_error_replies(client: RespClient, key: str) -> None:
+    assert await client.execute("SET", key, "v", "EX", 60) == "OK"
+    assert await client.execute("GET", key) == b"v"
+    with pytest.raises(RespError, match="WRONGTYPE"):
+        await client.execute("LPUSH", key, "x")
+    assert await client.execute("DEL", key) == 1  # the connection is still in step
+
+
+async def test_concurrent_commands_each_get_their_own_reply(client: RespClient, key: str) -> None:
+    values = [f"value-{n}" for n in range(300)]
+    await asyncio.gather(*(client.execute("SET", f"{key}:{n}", v) for n, v in enumerate(values)))
+    got = await asyncio.gather(*(client.execute("GET", f"{key}:{n}") for n in range(300)))
+    assert got == [v.encode() for v in values]
+    await client.execute("DEL", *(f"{key}:{n}" for n in range(300)))
+
+
+async def test_a_command_past_its_deadline_does_not_shift_later_replies(key: str) -> None:
+    """The late reply is read and dropped: the next command gets its own answer."""
+    resp = RespClient.from_url(REDIS_URL, timeout_s=0.4)
+    try:
+        with pytest.raises(RespConnectionError, match="did not answer"):
+            await resp.execute("BLPOP", key, 0.6)  # Redis answers nil after 0.6 s
+        # sent while the BLPOP still holds the connection: its reply comes after the nil
+        assert await resp.execute("SET", key, "after", "EX", 60) == "OK"
+        assert await resp.execute("GET", key) == b"after"
+        await resp.execute("DEL", key)
+    finally:
+        await resp.close()
+
+
+async def test_it_connects_again_after_the_connection_drops(
+    client: RespClient, raw_redis: Redis
+) -> None:
+    assert await client.execute("CLIENT", "SETNAME", "ivr-resp-test") == "OK"
+    own_id = await client.execute("CLIENT", "ID")
+    await raw_redis.execute_command("CLIENT", "KILL", "ID", own_id)
+    await asyncio.sleep(0.05)
+    assert await client.execute("PING") == "PONG"
+    assert await client.execute("CLIENT", "ID") != own_id
+
+
+async def test_the_database_in_the_url_is_selected(key: str) -> None:
+    resp = RespClient.from_url(REDIS_URL.rsplit("/", 1)[0] + "/3")
+    other = Redis.from_url(REDIS_URL.rsplit("/", 1)[0] + "/3", decode_responses=True)
+    try:
+        await resp.execute("SET", key, "in-3", "EX", 60)
+        assert await other.get(key) == "in-3"
+        await other.delete(key)
+    finally:
+        await resp.close()
+        await other.aclose()
+
+
+async def test_a_refused_password_is_an_error_not_a_hang() -> None:
+    resp = RespClient.from_url("redis://:wrong@127.0.0.1:6379/0", timeout_s=1.0)
+    try:
+        with pytest.raises(RespError, match="AUTH|password|WRONGPASS"):
+            await resp.execute("PING")
+    finally:
+        await resp.close()
+
+
+async def test_a_script_unknown_to_the_server_is_sent_whole(
+    client: RespClient, raw_redis: Redis, key: str
+) -> None:
+    script = Script(f"return redis.call('SET', KEYS[1], ARGV[1]) -- {key}")
+    assert await client.evalsha(script, [key], ["first"]) == "OK"
+    assert await raw_redis.get(key) == "first"
+    await raw_redis.delete(key)
+
+
+async def test_an_unreachable_redis_is_a_session_error() -> None:
+    with pytest.raises(SessionError, match="PING"):
+        await RedisSessionStore.open("redis://127.0.0.1:1/0")
+    with pytest.raises(SessionError, match="redis://"):
+        await RedisSessionStore.open("memcached://127.0.0.1:11211")
