@@ -9,9 +9,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote_plus, unquote, urlencode, urlsplit, urlunsplit
 
 from ivr.engine.actions import CollectDigits, PromptRef
 
@@ -51,11 +52,28 @@ def with_query(url: str, params: Iterable[tuple[str, str]]) -> str:
     """`url` with `params` appended to its query (existing ones kept, same names replaced)."""
     new = list(params)
     if "?" not in url and "#" not in url:  # the usual action URL: nothing to merge
-        return f"{url}?{urlencode(new)}" if new else url
+        return f"{url}?{encode_query(new)}" if new else url
     parts = urlsplit(url)
     names = {name for name, _ in new}
     kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in names]
     return urlunsplit(parts._replace(query=urlencode(kept + new)))
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_.~-]*")  # what urlencode leaves as it is
+
+
+def encode_query(params: Sequence[tuple[str, str]]) -> str:
+    """`urlencode(params)` for text pairs, without its per-pair type checks: an action URL's
+    step ids and numbers are plain, so most pairs need no quoting at all."""
+    match = _PLAIN.fullmatch
+    return "&".join(
+        [
+            (name if match(name) else quote_plus(name))
+            + "="
+            + (value if match(value) else quote_plus(value))
+            for name, value in params
+        ]
+    )
 
 
 def collect_query(action: CollectDigits) -> list[tuple[str, str]]:
