@@ -6,11 +6,15 @@ so memory per active call does not grow with the size of the flow.
 
 States are the flow's steps (`s_<step>`) and the places a call leaves the flow (`t_...`:
 results, routes, returns, hang-up). Events are step outcomes (`o_<outcome>`). `skip_if`,
-`decide` and `set` compile to eventless transitions with Python guards and actions, so the
-machine runs them within the same macrostep. A `skip_if` sits in an entry state (`e_<step>`)
-in front of its step: the library re-checks a state's eventless transitions before taking
-an event, and a step's condition must be checked on entry only, not again when its outcome
-arrives (an operation may have changed what the condition reads).
+`decide` and `set` compile to eventless transitions with Python guards and actions, taken
+within the same macrostep. A `skip_if` sits in an entry state (`e_<step>`) in front of its
+step: the library re-checks a state's eventless transitions before taking an event, and a
+step's condition must be checked on entry only, not again when its outcome arrives (an
+operation may have changed what the condition reads).
+
+From the same definition the compiler reads two tables the runtime routes with instead of
+the library (`CompiledFlow.advance`): outcome hops, and each state's eventless transitions
+in document order with the same guard and action callables.
 
 Terminal states are not `final`: a final state stops the shared instance for every call.
 They loop on an event that is never sent instead, and this module checks itself that every
@@ -29,6 +33,7 @@ from ivr.engine.operations import BUILTIN_SPECS, ERROR_OUTCOME, OperationSpec
 from ivr.flow.expressions import Expression, parse_expression
 from ivr.flow.machine import (
     NEVER_SENT,
+    Hop,
     MachineModel,
     StepPlan,
     entry_state_id,
@@ -228,9 +233,10 @@ def compile_flow(
         states[initial] = {"on": {NEVER_SENT: [{"target": initial}]}, "transitions": []}
     states[initial]["initial"] = True
     _check_every_step_can_leave(states, plans)
-    # read the table before the library sees it: building the class consumes some keys
-    settled = frozenset(sid for sid, definition in states.items() if not definition["transitions"])
-    static_routes = _static_routes(states, settled)
+    # read the tables before the library sees the definition: building the class consumes keys
+    eventless = _eventless_table(states)
+    _check_no_eventless_loop(eventless)
+    static_routes = _static_routes(states)
     try:
         machine_class = create_machine_class_from_definition(
             f"Flow_{flow.flow.id}_{flow.flow.version}".replace(".", "_").replace("-", "_"),
@@ -246,34 +252,76 @@ def compile_flow(
         initial_state=initial,
         machine_class=machine_class,
         static_routes=static_routes,
-        settled_states=settled,
+        settled_states=frozenset(states) - eventless.keys(),
+        eventless=eventless,
     )
 
 
-def _static_routes(
-    states: Mapping[str, Mapping[str, Any]], settled: frozenset[str]
-) -> dict[tuple[str, str], str]:
-    """(state, outcome) -> next state, for every hop with no guard and no action.
+def _eventless_table(states: Mapping[str, Mapping[str, Any]]) -> dict[str, tuple[Hop, ...]]:
+    """State -> its eventless transitions in document order, for every state that has some.
 
-    The source must be settled: the library re-checks a state's eventless transitions before
-    it takes an event, so a hop from a state with `skip_if` or `decide` always runs in it. A
-    target with eventless transitions is fine: the runtime takes the hop from this table and
-    lets the library run only the target's guards (one microstep instead of two).
+    The same guard and action callables the StateChart class gets, so the table and the
+    library note the same trace; the runtime walks this table instead of the library.
+    """
+    table: dict[str, tuple[Hop, ...]] = {}
+    for sid, definition in states.items():
+        hops = tuple(_hop(sid, transition) for transition in definition.get("transitions", ()))
+        if hops:
+            table[sid] = hops
+    return table
+
+
+def _hop(source: str, transition: Mapping[str, Any]) -> Hop:
+    guard, action = transition.get("cond"), transition.get("on")
+    if not (guard is None or callable(guard)) or not (action is None or callable(action)):
+        raise CompileError(f"state {source}: a guard or action is not a Python callable")
+    return Hop(transition["target"], guard, action)
+
+
+def _check_no_eventless_loop(eventless: Mapping[str, tuple[Hop, ...]]) -> None:
+    """Refuse eventless transitions that can lead back to where they started.
+
+    The checks refuse such flows already (`unbounded-loop`: a step with `skip_if` does not
+    count as waiting); this keeps the guarantee for a flow compiled without them, so routing
+    a call always ends, within as many hops as the flow has states with eventless transitions.
+    """
+    done: set[str] = set()
+    for root in eventless:
+        path: list[str] = []
+        on_path: set[str] = set()
+        work: list[tuple[str, bool]] = [(root, True)]
+        while work:
+            sid, entering = work.pop()
+            if not entering:
+                on_path.discard(path.pop())
+                done.add(sid)
+                continue
+            if sid in done or sid not in eventless:
+                continue
+            if sid in on_path:
+                loop = path[path.index(sid) :] + [sid]
+                raise CompileError("eventless transitions loop: " + " -> ".join(loop))
+            path.append(sid)
+            on_path.add(sid)
+            work.append((sid, False))
+            work.extend((hop.target, True) for hop in eventless[sid])
+
+
+def _static_routes(states: Mapping[str, Mapping[str, Any]]) -> dict[tuple[str, str], str]:
+    """(state, outcome) -> next state, for every outcome transition.
+
+    An outcome transition has no guard and no action and is the only one for its event: the
+    runtime reads it from this table, so anything else would be a compiler bug, refused here.
     """
     routes: dict[tuple[str, str], str] = {}
     for sid, definition in states.items():
-        if sid not in settled:
-            continue
         for event, transitions in definition.get("on", {}).items():
-            only = transitions[0] if len(transitions) == 1 else None
-            if (
-                only is not None
-                and event.startswith("o_")
-                and event != NEVER_SENT
-                and "cond" not in only
-                and "on" not in only
-            ):
-                routes[(sid, event[2:])] = only["target"]
+            if event == NEVER_SENT:
+                continue
+            only = transitions[0] if len(transitions) == 1 else {}
+            if not event.startswith("o_") or "target" not in only or only.keys() != {"target"}:
+                raise CompileError(f"state {sid}: event {event} is not a plain hop")
+            routes[(sid, event[2:])] = only["target"]
     return routes
 
 
