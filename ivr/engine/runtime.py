@@ -172,16 +172,8 @@ class Engine:
         """Route `outcome` from the current state, then run steps until the caller must act."""
         state = turn.state
         while True:
-            settings = self.config.service_line(state.service_line).settings
-            new_state, trace = flow.advance(
-                state.state, outcome, call_scope(state, settings), state.variables
-            )
-            for how, source, _target in trace:  # steps passed without the caller
-                passed = flow.plan_for_state(source)
-                if passed is not None:
-                    label = "done" if how == "set" else how
-                    turn.record(RecordKind.STEP_OUTCOME, step=passed.step_id, outcome=label)
-            state.state = new_state
+            new_state = flow.plain_hop(state.state, outcome)
+            state.state = self._route(turn, flow, outcome) if new_state is None else new_state
             entered = await self._enter(turn, flow)
             flow = self._flow(state)
             if isinstance(entered, _Settle):
@@ -190,6 +182,20 @@ class Engine:
             if entered is None or state.ended:
                 return
             outcome = entered
+
+    def _route(self, turn: Turn, flow: CompiledFlow, outcome: str | None) -> str:
+        """Route through guards and actions with the call's scope; journal the steps passed."""
+        state = turn.state
+        settings = self.config.service_line(state.service_line).settings
+        new_state, trace = flow.advance(
+            state.state, outcome, call_scope(state, settings), state.variables
+        )
+        for how, source, _target in trace:  # steps passed without the caller
+            passed = flow.plan_for_state(source)
+            if passed is not None:
+                label = "done" if how == "set" else how
+                turn.record(RecordKind.STEP_OUTCOME, step=passed.step_id, outcome=label)
+        return new_state
 
     async def _enter(self, turn: Turn, flow: CompiledFlow) -> str | _Settle | None:
         """Run the step just entered. Returns its outcome, or None when waiting or ended."""

@@ -155,6 +155,19 @@ class CompiledFlow:
                 state = self._settle(state, model)
         return state, model.trace
 
+    def plain_hop(self, current_state: str, outcome: str | None) -> str | None:
+        """Where `outcome` leads when no guard or action runs on the way, else None.
+
+        Most hops are plain: the runtime then routes without building the call's scope.
+        """
+        settled = self.settled_states
+        if current_state not in settled:
+            return None
+        if outcome is None:
+            return current_state
+        target = self.static_routes.get((current_state, outcome), current_state)
+        return target if target in settled else None
+
     def _settle(self, state: str, model: MachineModel) -> str:
         """Take eventless transitions until a state has none enabled.
 

@@ -160,6 +160,22 @@ def test_every_state_and_outcome_routes_as_the_statechart_does(loaded: Loaded) -
                     assert_table_is_the_library(flow, state, outcome, scope, {})
 
 
+def test_a_plain_hop_is_what_advance_answers_when_no_guard_runs(loaded: Loaded) -> None:
+    for flow in every_flow(loaded):
+        for state in states_of(flow):
+            for outcome in outcomes_of(flow):
+                hop = flow.plain_hop(state, outcome)
+                routed = flow.advance(state, outcome, {}, {})
+                if hop is not None:
+                    assert routed == (hop, []), (state, outcome)
+                else:  # a guard or an action runs on the way
+                    assert state in flow.eventless or routed[1] or routed[0] != state
+    idv = every_flow(loaded)[0]
+    assert idv.plain_hop("s_welcome", "done") is None  # into by_ani's skip_if
+    assert idv.plain_hop("s_account_number", "found") == "s_date_of_birth"
+    assert idv.plain_hop("s_account_number", None) == "s_account_number"
+
+
 def test_the_tables_cover_every_kind_of_eventless_transition(loaded: Loaded) -> None:
     idv, _big, all_kinds, chains = every_flow(loaded)
     assert idv.static_routes[("s_welcome", "done")] == "e_by_ani"
