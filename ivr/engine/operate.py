@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+import types
+from collections.abc import Awaitable, Coroutine, Generator
+from typing import Any, TypeVar
 
 from ivr.engine.events import CallerIdTrust
 from ivr.engine.operations import ERROR_OUTCOME, OperationCall, OperationRegistry, OperationResult
@@ -16,6 +18,8 @@ from ivr.engine.turn import Turn
 from ivr.flow.machine import StepPlan
 from ivr.flow.model import AskStep, OperationStep
 from ivr.journal.records import RecordKind
+
+T = TypeVar("T")
 
 
 async def run_operation(
@@ -39,13 +43,12 @@ async def run_operation(
     )
     started = time.perf_counter()
     try:
-        async with asyncio.timeout(deadline_s):
-            result = await implementation(call)
+        result = await within(deadline_s, implementation(call))
     except TimeoutError:
         result = OperationResult(ERROR_OUTCOME, detail="deadline")
     except Exception as error:  # the message may not be safe to journal: name the class
         result = OperationResult(ERROR_OUTCOME, detail=type(error).__name__)
-    if result.outcome not in spec.outcomes | spec.retry_outcomes:
+    if result.outcome not in spec.outcomes and result.outcome not in spec.retry_outcomes:
         result = OperationResult(ERROR_OUTCOME, detail=f"unexpected outcome from {name}")
     turn.record(
         RecordKind.OPERATION,
@@ -63,3 +66,45 @@ async def run_operation(
     elif result.outcome == "locked":
         state.locked = True
     return result.outcome
+
+
+async def within(deadline_s: float, work: Awaitable[T]) -> T:
+    """`work`'s result, or TimeoutError once `deadline_s` has passed while it waits.
+
+    As `asyncio.timeout`, but the timer (about 12 µs to arm and cancel) is armed only when the
+    coroutine suspends: until its first wait no timer could interrupt it anyway, and an
+    operation answered from memory never waits. The deadline still counts from the start.
+    """
+    if not isinstance(work, types.CoroutineType):
+        async with asyncio.timeout(deadline_s):
+            return await work
+    deadline = asyncio.get_running_loop().time() + deadline_s
+    try:
+        waiting_on = work.send(None)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+    async with asyncio.timeout_at(deadline):
+        return await _resume(work, waiting_on)
+
+
+@types.coroutine
+def _resume(work: Coroutine[Any, Any, T], waiting_on: Any) -> Generator[Any, Any, T]:
+    """The rest of `await work` after its first step ran and yielded `waiting_on`: what the
+    task sends or throws in (a result, a cancellation) is passed on, as `await` does."""
+    while True:
+        try:
+            sent = yield waiting_on
+        except GeneratorExit:
+            work.close()
+            raise
+        except BaseException as error:
+            try:
+                waiting_on = work.throw(error)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+        else:
+            try:
+                waiting_on = work.send(sent)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
