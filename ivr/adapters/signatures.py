@@ -33,8 +33,7 @@ def _twilio_params_text(params: Iterable[tuple[str, str]]) -> str:
 
 
 def _twilio_hmac(token: str, message: str) -> str:
-    digest = hmac.new(token.encode(), message.encode(), hashlib.sha1).digest()
-    return base64.b64encode(digest).decode()
+    return base64.b64encode(hmac.digest(token.encode(), message.encode(), "sha1")).decode()
 
 
 def url_port_variants(url: str) -> tuple[str, str]:
