@@ -15,6 +15,7 @@ from ivr.sessions import SessionError
 from ivr.sessions.redis_store import RedisSessionStore
 from ivr.sessions.resp import (
     RedisAddress,
+    Reply,
     RespClient,
     RespConnectionError,
     RespError,
@@ -63,25 +64,26 @@ def test_every_reply_type_is_read() -> None:
 @given(st.lists(st.integers(min_value=1, max_value=len(STREAM) - 1), max_size=6))
 def test_replies_split_anywhere_across_reads_come_out_whole(cuts: list[int]) -> None:
     """TCP may cut a reply at any byte: the protocol waits for the rest, never misreads."""
-    loop = asyncio.new_event_loop()
-    try:
-        protocol = _Protocol()
-        futures = [loop.create_future() for _ in range(6)]
-        protocol.waiting.extend(futures)
+
+    async def feed() -> list[asyncio.Future[Reply]]:
+        protocol = _Protocol(timeout_s=60)
+        futures = [protocol.send(b"") for _ in range(6)]
         edges = [0, *sorted(set(cuts)), len(STREAM)]
         for start, end in zip(edges, edges[1:], strict=False):
             protocol.data_received(STREAM[start:end])
-        assert all(future.done() for future in futures)
-        assert [f.result() for f in futures if f.exception() is None] == [
-            "OK",
-            42,
-            b"he\r\nl",
-            None,
-            [b"a", 7, [b""]],
-        ]
         assert not protocol.buffer
-    finally:
-        loop.close()
+        return futures
+
+    futures = asyncio.run(feed())
+    assert all(future.done() for future in futures)
+    assert isinstance(futures[1].exception(), RespError)
+    assert [f.result() for f in futures if f.exception() is None] == [
+        "OK",
+        42,
+        b"he\r\nl",
+        None,
+        [b"a", 7, [b""]],
+    ]
 
 
 def test_urls_give_host_port_database_and_credentials() -> None:
@@ -110,16 +112,29 @@ async def test_concurrent_commands_each_get_their_own_reply(client: RespClient, 
     await client.execute("DEL", *(f"{key}:{n}" for n in range(300)))
 
 
-async def test_a_command_past_its_deadline_does_not_shift_later_replies(key: str) -> None:
-    """The late reply is read and dropped: the next command gets its own answer."""
+async def test_a_reply_whose_caller_gave_up_is_not_handed_to_the_next_command(
+    client: RespClient, key: str
+) -> None:
+    blocked = asyncio.create_task(client.execute("BLPOP", key, 0.3))  # nil after 0.3 s
+    await asyncio.sleep(0.05)
+    blocked.cancel()
+    # queued behind the BLPOP on the same connection: its reply comes after the nil
+    assert await client.execute("SET", key, "after", "EX", 60) == "OK"
+    assert await client.execute("GET", key) == b"after"
+    await client.execute("DEL", key)
+
+
+async def test_a_command_past_its_deadline_fails_and_the_next_one_reconnects(key: str) -> None:
     resp = RespClient.from_url(REDIS_URL, timeout_s=0.4)
     try:
-        with pytest.raises(RespConnectionError, match="did not answer"):
-            await resp.execute("BLPOP", key, 0.6)  # Redis answers nil after 0.6 s
-        # sent while the BLPOP still holds the connection: its reply comes after the nil
-        assert await resp.execute("SET", key, "after", "EX", 60) == "OK"
-        assert await resp.execute("GET", key) == b"after"
-        await resp.execute("DEL", key)
+        blocked = asyncio.create_task(resp.execute("BLPOP", key, 2))
+        await asyncio.sleep(0.05)
+        behind = asyncio.create_task(resp.execute("PING"))
+        with pytest.raises(RespConnectionError, match="did not answer within 0.4 s"):
+            await blocked
+        with pytest.raises(RespConnectionError):
+            await behind  # the connection was given up with everything on it
+        assert await resp.execute("PING") == "PONG"
     finally:
         await resp.close()
 
