@@ -1,9 +1,9 @@
 """The PostgreSQL journal, via an asyncpg pool.
 
-A batch is written with one `INSERT ... SELECT FROM unnest(arrays)` per table, in one
-transaction: a single round trip per table whatever the batch size. Extracts read through a
-server-side cursor. `?schema=NAME` in the URL puts the tables in their own schema (created on
-open), which is how tests and several deployments share one database.
+A batch is written with one `INSERT ... SELECT FROM jsonb_array_elements($1)` per table, in one
+transaction: a single round trip and one JSON parameter per table whatever the batch size.
+Extracts read through a server-side cursor. `?schema=NAME` in the URL puts the tables in their
+own schema (created on open), which is how tests and several deployments share one database.
 """
 
 from __future__ import annotations
@@ -18,33 +18,49 @@ import asyncpg
 
 from ivr.journal import rollup
 from ivr.journal.fold import CALL_COLUMNS, call_upsert_sql, call_values, day_and_hour, fold_rows
-from ivr.journal.records import JournalRecord, as_row
+from ivr.journal.records import JournalRecord, as_row, json_text
 from ivr.journal.records import Row as RecordRow
 from ivr.journal.schema import POSTGRES_MIGRATIONS, VERSION_DDL, call_column_type
-from ivr.journal.sqlite_store import insert_rows
 from ivr.journal.store import JournalError, Row, clean_rows, row_record
 
-_PG_ARRAY = {"text": "text[]", "real": "float8[]", "int": "int[]"}
+_PG_TYPE = {"text": "text", "real": "float8", "int": "int"}
+
+
+def _from_json(types: Sequence[str]) -> str:
+    """A SELECT list over `jsonb_array_elements($1)`: element i of each array as types[i].
+
+    The batch travels as one JSON text: asyncpg encodes array parameters element by element
+    with abstract-class checks (~1 µs each, 20 µs per record), json's C encoder does the whole
+    batch in ~1 µs per record. Numbers keep their exact value (jsonb holds them as numeric, the
+    cast to float8 rounds correctly), and a record's data goes in as jsonb, never re-encoded.
+    """
+    cols = []
+    for i, kind in enumerate(types):
+        if kind == "jsonb":  # no data ({}) is kept as NULL, as it always was
+            cols.append(f"NULLIF(NULLIF(e->{i}, 'null'::jsonb), '{{}}'::jsonb)")
+        elif kind == "text":
+            cols.append(f"e->>{i}")
+        else:
+            cols.append(f"(e->>{i})::{kind}")
+    return f"SELECT {', '.join(cols)} FROM jsonb_array_elements($1::jsonb) AS e"
+
+
+RECORD_TYPES = ("text", "int", "float8", "text", "text", "text", "text", "text", "text", "int")
 RECORD_INSERT = (
     "INSERT INTO records (call_id, seq, at, kind, flow_id, flow_version, service_line, step,"
-    " outcome, attempt, duration_ms, data) SELECT * FROM unnest($1::text[], $2::int[],"
-    " $3::float8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],"
-    " $10::int[], $11::float8[], $12::jsonb[]) ON CONFLICT (call_id, seq) DO NOTHING"
+    f" outcome, attempt, duration_ms, data) {_from_json((*RECORD_TYPES, 'float8', 'jsonb'))}"
+    " ON CONFLICT (call_id, seq) DO NOTHING"
 )
 STEP_UPSERT = (
     "INSERT INTO step_daily (day, service_line, flow_id, flow_version, step, outcome, n, timed,"
-    " duration_ms) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
-    " $5::text[], $6::text[], $7::int[], $8::int[], $9::float8[])"
+    f" duration_ms) {_from_json(['text'] * 6 + ['int', 'int', 'float8'])}"
     " ON CONFLICT (day, service_line, flow_id, flow_version, step, outcome) DO UPDATE SET"
     " n = step_daily.n + excluded.n, timed = step_daily.timed + excluded.timed,"
     " duration_ms = step_daily.duration_ms + excluded.duration_ms"
 )
-_CALL_ARRAYS = [
-    f"${i}::{_PG_ARRAY[call_column_type(col)]}" for i, col in enumerate(CALL_COLUMNS, start=1)
-]
 CALL_UPSERT = call_upsert_sql(["x"] * len(CALL_COLUMNS), "GREATEST").replace(
     f"VALUES ({', '.join(['x'] * len(CALL_COLUMNS))})",
-    f"SELECT * FROM unnest({', '.join(_CALL_ARRAYS)})",
+    _from_json([_PG_TYPE[call_column_type(col)] for col in CALL_COLUMNS]),
 )
 # A join to the touched ids, not `= ANY($1)`: a prepared statement's generic plan for ANY
 # turned into a scan of the whole calls table as it grew (writes slowed from 11k to 5k rows/s).
@@ -83,10 +99,6 @@ def _number(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     return value
-
-
-def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    return [[row[i] for row in rows] for i in range(width)]
 
 
 class PostgresJournal:
@@ -142,18 +154,15 @@ class PostgresJournal:
             return
         batch = clean_rows(rows)
         calls, steps = fold_rows(batch)
-        record_rows = insert_rows(batch)
         step_rows = [(*key, c.n, c.timed, c.duration_ms) for key, c in steps.items()]
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(RECORD_INSERT, *_columns(record_rows, 12))
+            await conn.execute(RECORD_INSERT, json_text(batch))
             ids = [c.call_id for c in calls]
             await conn.execute(ROLLUP_SUBTRACT, ids)
-            await conn.execute(
-                CALL_UPSERT, *_columns([call_values(c) for c in calls], len(CALL_COLUMNS))
-            )
+            await conn.execute(CALL_UPSERT, json_text([call_values(c) for c in calls]))
             await conn.execute(ROLLUP_ADD, ids)
             if step_rows:
-                await conn.execute(STEP_UPSERT, *_columns(step_rows, 9))
+                await conn.execute(STEP_UPSERT, json_text(step_rows))
 
     async def journey(self, call_id: str) -> list[JournalRecord]:
         async with self._pool.acquire() as conn:

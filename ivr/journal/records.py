@@ -163,6 +163,13 @@ _c_encoder: Callable[[Any, int], list[str]] | None = (
 )
 
 
+def json_text(value: Any) -> str:
+    """Compact ASCII JSON of any value (str() for other objects), with the encoder built once."""
+    if _c_encoder is not None:
+        return "".join(_c_encoder(value, 0))
+    return _encode_data(value)
+
+
 def data_json(data: dict[str, Any]) -> str | None:
     """A record's `data` as stores keep it: compact JSON, None when empty."""
     if not data:

@@ -23,11 +23,22 @@ from ivr.journal.store import JournalError, Row, clean_rows, row_record
 
 BUSY_TIMEOUT_MS = 10_000
 
-RECORD_INSERT = (
-    "INSERT INTO records (call_id, seq, at, kind, flow_id, flow_version, service_line, step,"
-    " outcome, attempt, duration_ms, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (call_id, seq) DO NOTHING"
-)
+
+def _record_insert(rows: int) -> str:
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
+    return (
+        "INSERT INTO records (call_id, seq, at, kind, flow_id, flow_version, service_line, step,"
+        f" outcome, attempt, duration_ms, data) VALUES {values}"
+        " ON CONFLICT (call_id, seq) DO NOTHING"
+    )
+
+
+RECORD_INSERT = _record_insert(1)
+# Records go in by statements of CHUNK rows (the remainder one by one): binding a flat list to
+# one multi-row statement costs SQLite and the driver ~2 µs per record less than executemany
+# (one statement step per row). The statement text is fixed, so sqlite3 prepares it once.
+CHUNK = 250  # x 12 parameters, well under SQLite's 32,766
+RECORD_INSERT_CHUNK = _record_insert(CHUNK)
 STEP_UPSERT = (
     "INSERT INTO step_daily (day, service_line, flow_id, flow_version, step, outcome, n, timed,"
     " duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -40,6 +51,15 @@ CALL_UPSERT = call_upsert_sql(["?"] * len(CALL_COLUMNS), "MAX")
 
 def record_row(r: JournalRecord) -> tuple[Any, ...]:
     return insert_rows([as_row(r)])[0]
+
+
+def insert_params(rows: Sequence[RecordRow]) -> list[Any]:
+    """`insert_rows` flattened, as multi-row statements take their parameters."""
+    flat: list[Any] = []
+    extend = flat.extend
+    for c, seq, at, kind, f, v, line, step, out, att, dur, data in rows:
+        extend((c, seq, at, str(kind), f, v, line, step, out, att, dur, data_json(data)))
+    return flat
 
 
 def insert_rows(rows: Sequence[RecordRow]) -> list[tuple[Any, ...]]:
@@ -120,7 +140,7 @@ class SqliteJournal:
         conn = self._conn
         await conn.execute("BEGIN IMMEDIATE")
         try:
-            await conn.executemany(RECORD_INSERT, insert_rows(batch))
+            await self._insert_records(batch)
             await conn.execute(rollup.add_sql(-1, touched), ids)
             await conn.executemany(CALL_UPSERT, [call_values(c) for c in calls])
             await conn.execute(rollup.add_sql(1, touched), ids)
@@ -130,6 +150,15 @@ class SqliteJournal:
         except BaseException:
             await conn.execute("ROLLBACK")
             raise
+
+    async def _insert_records(self, rows: Sequence[RecordRow]) -> None:
+        full = len(rows) - len(rows) % CHUNK
+        params = insert_params(rows)
+        width = CHUNK * 12
+        for start in range(0, full * 12, width):
+            await self._conn.execute(RECORD_INSERT_CHUNK, params[start : start + width])
+        if full < len(rows):
+            await self._conn.executemany(RECORD_INSERT, insert_rows(rows[full:]))
 
     async def journey(self, call_id: str) -> list[JournalRecord]:
         rows = await self.fetch(

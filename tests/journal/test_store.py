@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from ivr.journal.records import JournalRecord, RecordKind, scrub_record
+from ivr.journal.records import JournalRecord, RecordKind, as_row, scrub_record
 from ivr.journal.store import JournalStore, open_store
 from ivr.journal.synthetic import CallScript, build_call
 
@@ -143,3 +143,38 @@ async def test_bad_url_is_refused() -> None:
 
     with pytest.raises(JournalError):
         await open_store("mysql://nope")
+
+
+async def test_a_large_batch_round_trips_exactly(store: JournalStore) -> None:
+    """Several multi-row statements plus a remainder (SQLite), one JSON parameter (PostgreSQL):
+    every record comes back as it went in, times and durations to the last bit, data as data."""
+    from ivr.journal.sqlite_store import CHUNK
+
+    calls = [
+        build_call(CallScript(f"b{i:03d}", T0 + i * 0.123456789, ani_found=True, verify=["x"]))
+        for i in range(2 * CHUNK // 10 + 3)
+    ]
+    extra = JournalRecord(
+        "odd",
+        0,
+        T0 + 1 / 3,
+        RecordKind.OPERATION,
+        "idv",
+        "1",
+        "retail",
+        step="s",
+        outcome="error",
+        duration_ms=0.1 + 0.2,
+        data={"operation": "x", "nested": {"pin": "1234", "list": [1, 2.5, None, True]}, "é": "ü"},
+    )
+    records = [r for call in calls for r in call] + [extra]
+    assert len(records) > 2 * CHUNK
+    assert len(records) % CHUNK
+    await store.append_rows([(*as_row(r)[:3], str(r.kind), *as_row(r)[4:]) for r in records])
+    assert await store.fetch("SELECT COUNT(*) FROM records", {}) == [(len(records),)]
+    for call_id in ("b000", "b017", f"b{len(calls) - 1:03d}", "odd"):
+        expected = [scrub_record(r)[0] for r in records if r.call_id == call_id]
+        assert await store.journey(call_id) == expected
+    assert (await store.journey("odd"))[0].data["nested"] == {"list": [1, 2.5, None, True]}
+    empty = await store.fetch("SELECT COUNT(*) FROM records WHERE data IS NULL", {})
+    assert empty == [(sum(1 for r in records if not r.data),)]
