@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from itertools import repeat, starmap
 from types import TracebackType
 
 from ivr.journal.hub import JournalHub
@@ -60,7 +61,7 @@ class RecordQueue:
         """The next batch off the queue (oldest first)."""
         queue = self._queue
         n = min(self.batch_size, len(queue))
-        batch = [queue.popleft() for _ in range(n)]
+        batch = list(starmap(queue.popleft, repeat((), n)))  # popped in C, not by a Python loop
         QUEUE_DEPTH.set(len(queue))
         return batch
 
