@@ -62,3 +62,63 @@ def test_calls_gone_quiet_are_swept() -> None:
     assert {c.call_id for c in hub.active()} == {"old", "new"}
     hub.publish([record("new", 1, T0 + SWEEP_SECONDS + 5, RecordKind.INPUT)])
     assert [c.call_id for c in hub.active()] == ["new"]
+
+
+def _views_record_by_record(records: list[JournalRecord]) -> dict[str, object]:
+    """The views as the hub defines them, computed the plain way (one record at a time)."""
+    active: dict[str, dict[str, object]] = {}
+    pulse: dict[int, list[int]] = {}
+    for r in records:
+        counts = pulse.setdefault(int(r.at), [0, 0])
+        counts[0] += 1
+        if r.outcome in ("error", "timeout") and r.kind in (
+            RecordKind.OPERATION,
+            RecordKind.STEP_OUTCOME,
+        ):
+            counts[1] += 1
+        if r.kind is RecordKind.CALL_ENDED:
+            active.pop(r.call_id, None)
+            continue
+        call = active.setdefault(
+            r.call_id, {"call_id": r.call_id, "started_at": r.at, "step": None, "idv": None}
+        )
+        call["step"] = r.step or call["step"]
+        if r.kind is RecordKind.IDV_STATUS:
+            call["idv"] = r.outcome
+        call["last"] = (r.kind, r.at)
+        call.setdefault("records", []).append(r)  # type: ignore[attr-defined]
+    return {"active": active, "pulse": pulse}
+
+
+def test_runs_of_one_call_give_the_views_of_a_record_by_record_walk() -> None:
+    calls = [
+        build_call(CallScript(f"c{i}", T0 + i * 0.37, ani_found=i % 2 == 0, verify=["verified"]))
+        for i in range(8)
+    ]
+    turns = [call[start : start + 3] for call in calls for start in range(0, len(call), 3)]
+    turns.insert(5, [calls[7][0], calls[6][0], calls[7][1]])  # calls interleaved in one list
+    turns.append([record("e", 0, T0 + 8, RecordKind.OPERATION, outcome="error")])
+    turns.append([record("e", 1, T0 + 8.5, RecordKind.STEP_OUTCOME, outcome="timeout")])
+    hub = JournalHub()
+    for turn in turns:
+        hub.publish(turn)
+    expected = _views_record_by_record([r for turn in turns for r in turn])
+    got = {
+        c.call_id: {
+            "call_id": c.call_id,
+            "started_at": c.started_at,
+            "step": c.step,
+            "idv": c.idv_status,
+            "last": (c.last_kind, c.last_at),
+            "records": list(c.records),
+        }
+        for c in hub.active()
+    }
+    assert got == expected["active"]
+    pulse = expected["pulse"]
+    assert isinstance(pulse, dict)
+    assert [p for p in hub.pulse(120, now=max(pulse)) if p[1]] == [
+        (s, *pulse[s]) for s in sorted(pulse)
+    ]
+    assert hub.errors == 2
+    assert got  # some calls are still in progress
