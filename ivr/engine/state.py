@@ -61,6 +61,12 @@ class CallState:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CallState:
+        """The state saved by `to_dict`; `data` is left as it was (it may be loaded again)."""
+        stack = data.get("stack")
+        if not stack:  # the usual case: no called flow, nothing to copy or convert
+            state = cls(**data)
+            state.stack = []
+            return state
         values = dict(data)
-        values["stack"] = [Frame(**frame) for frame in values.get("stack", [])]
+        values["stack"] = [Frame(**frame) for frame in stack]
         return cls(**values)

@@ -4,6 +4,9 @@ State is kept as a pickled snapshot, not live objects, so a discarded event (dea
 lost lease) cannot leak half-applied changes into the stored call, exactly as with Redis, and
 each load is a fresh copy. Pickle rather than JSON: a third of the cost of the JSON round trip
 per event; the data is the server's own plain state, never anything read from outside.
+Only the values are pickled, the keys are kept once per shape (every call's state has the same
+keys in the same order): unpickling 26 key strings per load cost more than the values
+(pickle round trip ~16 -> ~8 µs per event).
 In-process serialisation of a call's events is the server core's per-call lock.
 """
 
@@ -24,7 +27,9 @@ class MemorySessionStore:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._calls: dict[str, tuple[bytes, float]] = {}  # call id -> (pickle, expires at)
+        # call id -> (keys, pickle of the values, expires at)
+        self._calls: dict[str, tuple[tuple[str, ...], bytes, float]] = {}
+        self._shapes: dict[tuple[str, ...], tuple[str, ...]] = {}  # one keys tuple per shape
         self._claims: dict[str, float] = {}
         self._next_sweep = 0.0
 
@@ -33,7 +38,14 @@ class MemorySessionStore:
 
     async def commit(self, lease: Lease, data: dict[str, Any], ttl_s: int) -> bool:
         at = self._clock() + ttl_s
-        self._calls[lease.call_id] = (pickle.dumps(data, pickle.HIGHEST_PROTOCOL), at)
+        keys = tuple(data)
+        shared = self._shapes.get(keys)
+        if shared is None:
+            shared = keys
+            if len(self._shapes) < 64:  # the server saves one shape; never grow without bound
+                self._shapes[keys] = keys
+        values = pickle.dumps(tuple(data.values()), pickle.HIGHEST_PROTOCOL)
+        self._calls[lease.call_id] = (shared, values, at)
         return True
 
     async def release(self, lease: Lease) -> None:
@@ -42,10 +54,10 @@ class MemorySessionStore:
     async def get(self, call_id: str) -> dict[str, Any] | None:
         self._sweep()
         entry = self._calls.get(call_id)
-        if entry is None or entry[1] <= self._clock():
+        if entry is None or entry[2] <= self._clock():
             return None
-        data: dict[str, Any] = pickle.loads(entry[0])  # our own bytes, never input
-        return data
+        keys, values, _ = entry
+        return dict(zip(keys, pickle.loads(values), strict=True))  # our own bytes, never input
 
     async def claim(self, key: str, ttl_s: float) -> bool:
         self._sweep()
@@ -71,5 +83,5 @@ class MemorySessionStore:
         if now < self._next_sweep:
             return
         self._next_sweep = now + SWEEP_EVERY_S
-        self._calls = {k: v for k, v in self._calls.items() if v[1] > now}
+        self._calls = {k: v for k, v in self._calls.items() if v[2] > now}
         self._claims = {k: at for k, at in self._claims.items() if at > now}

@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import operator
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -23,6 +24,7 @@ from aiohttp import web
 from ivr.adapters.base import Adapter, BadRequest, Inbound, RenderContext, Unauthorized
 from ivr.engine.actions import Action, PromptRef
 from ivr.engine.events import CallStarted
+from ivr.engine.operate import within
 from ivr.engine.runtime import Engine, Turn
 from ivr.engine.state import CallState
 from ivr.journal.records import JournalRecord, RecordKind
@@ -47,26 +49,53 @@ class RendersSummary(Protocol):
 
 
 class CallLocks:
-    """One asyncio lock per call id, dropped when nobody holds or waits for it."""
+    """Serialises each call's events in this process, in arrival order.
+
+    A call nobody holds is taken at once, with no lock object and no await (the usual case:
+    a gateway sends a call's events one after another); a later event waits on a future of
+    its own. The entry is dropped when nobody holds or waits for the call. `take` and
+    `release` rather than a context manager: an async context manager costs two coroutines
+    per event.
+    """
 
     def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        # call id -> the events waiting for it, present while some event holds the call
+        self._waiting: dict[str, deque[asyncio.Future[None]]] = {}
 
-    @asynccontextmanager
-    async def hold(self, call_id: str) -> Any:
-        lock, users = self._locks.get(call_id, (None, 0))
-        if lock is None:
-            lock = asyncio.Lock()
-        self._locks[call_id] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[call_id]
-            if users == 1:
-                del self._locks[call_id]
-            else:
-                self._locks[call_id] = (lock, users - 1)
+    def take(self, call_id: str) -> asyncio.Future[None] | None:
+        """None: the call is now held by the caller. A future: await it, then the call is
+        held; a caller cancelled while waiting must call `abandon`."""
+        queue = self._waiting.get(call_id)
+        if queue is None:
+            self._waiting[call_id] = deque()
+            return None
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue.append(waiter)
+        return waiter
+
+    def abandon(self, call_id: str, waiter: asyncio.Future[None]) -> None:
+        """A waiter gave up (cancelled): if the call was already handed to it, pass it on."""
+        if waiter.done() and not waiter.cancelled():
+            self.release(call_id)
+            return
+        waiter.cancel()
+        queue = self._waiting.get(call_id)
+        if queue is not None and waiter in queue:
+            queue.remove(waiter)
+
+    def release(self, call_id: str) -> None:
+        """Hand the call to the next waiting event, or forget it when none waits."""
+        queue = self._waiting[call_id]
+        while queue:
+            waiter = queue.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        del self._waiting[call_id]
+
+    def __len__(self) -> int:
+        """Calls held or waited for (tests: nothing is left behind)."""
+        return len(self._waiting)
 
 
 def call_summary(state: CallState) -> dict[str, Any]:
@@ -82,20 +111,34 @@ def call_summary(state: CallState) -> dict[str, Any]:
 
 
 _STATE_FIELDS = tuple(field.name for field in dataclasses.fields(CallState))
+_state_values: Callable[[CallState], tuple[Any, ...]] = operator.attrgetter(*_STATE_FIELDS)
 
 
 def state_dict(state: CallState) -> dict[str, Any]:
     """CallState as plain data for the store, without `asdict`'s deep copy (~10x faster):
-    the store serialises it at once, so sharing the nested containers is safe."""
-    data = {name: getattr(state, name) for name in _STATE_FIELDS}
-    data["stack"] = [dataclasses.asdict(frame) for frame in state.stack]
+    the store serialises it at once, so sharing the nested containers is safe. The fields are
+    read by one C attrgetter (~5 -> ~1.5 µs)."""
+    data = dict(zip(_STATE_FIELDS, _state_values(state), strict=True))
+    if state.stack:
+        data["stack"] = [dataclasses.asdict(frame) for frame in state.stack]
+    else:
+        data["stack"] = []
     return data
+
+
+_CONTENT_TYPES: dict[str, str] = {}  # Content-Type header -> its media type, parsed once
 
 
 def _stored(response: web.Response) -> dict[str, Any]:
     body = response.body
     text = body.decode() if isinstance(body, bytes | bytearray) else ""
-    return {"status": response.status, "type": response.content_type, "body": text}
+    header = response.headers.get("Content-Type", "")
+    media_type = _CONTENT_TYPES.get(header)
+    if media_type is None:
+        media_type = response.content_type  # aiohttp's parse, ~1.4 µs: once per header text
+        if len(_CONTENT_TYPES) < 64:
+            _CONTENT_TYPES[header] = media_type
+    return {"status": response.status, "type": media_type, "body": text}
 
 
 def _replay(stored: Mapping[str, Any]) -> web.Response:
@@ -126,6 +169,7 @@ class CallService:
         # when its audio is there, and spoken from its text otherwise (never a 404 mid-call)
         self.served_audio: Callable[[str], bool] = lambda _path: False
         self.active: set[str] = set()  # calls started here and not ended (drain waits on them)
+        self._urls: dict[tuple[str, str, str], tuple[str, Callable[[PromptRef], str | None]]] = {}
         self.in_flight = 0
 
     def handler(self, adapter: Adapter) -> Callable[[web.Request], Awaitable[web.Response]]:
@@ -168,7 +212,15 @@ class CallService:
         kind = type(inbound.event).__name__
         call_id = inbound.event.call_id
         log.update(call_id=call_id, event=kind)
-        async with self.locks.hold(call_id):
+        locks = self.locks
+        waiter = locks.take(call_id)
+        if waiter is not None:
+            try:
+                await waiter
+            except BaseException:
+                locks.abandon(call_id, waiter)
+                raise
+        try:
             try:
                 lease = await self.store.acquire(call_id, self.lock_wait_s)
             except SessionError as error:
@@ -182,6 +234,8 @@ class CallService:
             finally:
                 if not committed:
                     await self.store.release(lease)
+        finally:
+            locks.release(call_id)
 
     def _store_failed(
         self,
@@ -236,8 +290,9 @@ class CallService:
             work = engine.handle(state, event)
             fallback = lambda: CallState.from_dict(before)  # noqa: E731
         try:
-            async with asyncio.timeout(self.deadline_s):
-                turn = await work
+            # the timer is armed only if the engine waits (a directory in memory never does);
+            # the deadline counts from here either way
+            turn = await within(self.deadline_s, work)
         except TimeoutError:
             metrics.OVERRUNS.inc()
             log["result"] = "deadline"
@@ -296,6 +351,16 @@ class CallService:
         self, adapter: Adapter, request: web.Request, call_id: str, language: str
     ) -> RenderContext:
         base = self.public_url or f"{request.scheme}://{request.host}"
+        urls = self._urls.get((adapter.name, base, language))
+        if urls is None:
+            urls = self._context_urls(adapter, base, language)
+        return RenderContext(call_id, language, urls[0], urls[1])
+
+    def _context_urls(
+        self, adapter: Adapter, base: str, language: str
+    ) -> tuple[str, Callable[[PromptRef], str | None]]:
+        """An adapter's action URL and prompt URLs for one base URL and language, built once:
+        they are the same for every request of that host and language."""
         # gateways post the caller's input back to the second path (twilio gather, jambonz
         # action); a one-path adapter (json) takes everything at its only path
         path = (
@@ -308,7 +373,10 @@ class CallService:
                 return None
             return f"{base}/prompts/{path}"
 
-        return RenderContext(call_id, language, f"{base}/{adapter.name}/{path}", prompt_url)
+        urls = (f"{base}/{adapter.name}/{path}", prompt_url)
+        if len(self._urls) < 256:  # hosts and languages are few; a bad Host header is not kept
+            self._urls[(adapter.name, base, language)] = urls
+        return urls
 
     def _reject(
         self, adapter: Adapter, status: int, reason: str, log: dict[str, Any]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import json
 
@@ -351,3 +352,19 @@ async def test_ani_lookup_can_require_an_attestation_level(loaded: Loaded, engin
         CallerIdTrust.PARTIAL: "agent",
         CallerIdTrust.UNKNOWN: "agent",
     }
+
+
+def test_call_state_from_dict_leaves_the_saved_data_as_it_was() -> None:
+    """The call core loads the same saved data twice when an event overruns its deadline."""
+    from ivr.engine.state import Frame
+
+    state = CallState("c", "idv", "1", "demo", "en-GB", None, None, "A", attempts={"x": 2})
+    for stack in ([], [Frame("outer", "1", "s_call")]):
+        state.stack = stack
+        saved = state.to_dict()
+        kept = copy.deepcopy(saved)
+        first, second = CallState.from_dict(saved), CallState.from_dict(saved)
+        assert first == second == state
+        first.stack.append(Frame("x", "1", "s_y"))
+        assert saved == kept
+        assert second.stack == stack

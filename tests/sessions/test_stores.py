@@ -143,3 +143,15 @@ async def test_claims_are_shared_between_workers(
 ) -> None:
     assert await redis_store.claim("jti:1", 60)
     assert not await other_worker.claim("jti:1", 60)
+
+
+async def test_memory_store_keeps_each_shape_and_key_order() -> None:
+    """Keys are kept once per shape: states of different shapes never borrow each other's."""
+    store = MemorySessionStore()
+    shapes = [{"a": 1, "b": [2]}, {"b": [2], "a": 1}, {"a": 1}, {}, {"a": {"c": None}, "z": "t"}]
+    for number, data in enumerate(shapes):
+        await store.commit(await store.acquire(f"c{number}"), data, ttl_s=60)
+    for number, data in enumerate(shapes):
+        loaded = await store.get(f"c{number}")
+        assert loaded == data
+        assert list(loaded or {}) == list(data)

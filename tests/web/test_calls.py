@@ -4,6 +4,7 @@ ended and unknown calls, per-call serialisation."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from typing import Any
 
@@ -188,3 +189,103 @@ def test_fast_state_dict_matches_to_dict() -> None:
     state.stack.append(Frame("idv", "1", "s_x"))
     state.variables["v"] = [1, {"a": 2}]
     assert state_dict(state) == state.to_dict()
+
+
+async def test_call_locks_serialise_in_arrival_order_and_forget_idle_calls() -> None:
+    from ivr.web.calls import CallLocks
+
+    locks = CallLocks()
+    order: list[str] = []
+
+    async def event(name: str, call_id: str = "c1") -> None:
+        waiter = locks.take(call_id)
+        if waiter is not None:
+            await waiter
+        try:
+            order.append(f"{name}+")
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            order.append(f"{name}-")
+        finally:
+            locks.release(call_id)
+
+    await asyncio.gather(event("a"), event("b"), event("c"), event("x", call_id="c2"))
+    in_c1 = [step for step in order if not step.startswith("x")]
+    assert in_c1 == ["a+", "a-", "b+", "b-", "c+", "c-"]
+    assert order.index("x+") < order.index("a-")  # another call does not wait
+    assert len(locks) == 0
+
+
+async def test_a_cancelled_waiter_neither_keeps_nor_loses_the_call() -> None:
+    from ivr.web.calls import CallLocks
+
+    locks = CallLocks()
+    assert locks.take("c") is None  # held
+    first = locks.take("c")
+    second = locks.take("c")
+    assert first is not None
+    assert second is not None
+    locks.abandon("c", first)  # cancelled while waiting: just leaves the queue
+    locks.release("c")
+    assert first.cancelled()
+    assert second.done()
+    assert not second.cancelled()
+    locks.release("c")  # the second is done: the call is free
+    assert len(locks) == 0
+    assert locks.take("c") is None
+    third = locks.take("c")
+    assert third is not None
+    locks.release("c")  # the call goes to the third...
+    locks.abandon("c", third)  # ...which was cancelled as it was handed over: passed on
+    assert len(locks) == 0
+
+
+class _MemoryDirectory:
+    """Alice in memory: operations answer without ever waiting."""
+
+    async def lookup_by_phone(self, e164: str) -> Any:
+        from ivr.directory.port import Customer, LookupResult, LookupStatus
+
+        if e164 == "+447700900123":
+            return LookupResult.found(Customer("C1001", "Alice Example"))
+        return LookupResult(LookupStatus.NOT_FOUND)
+
+    async def lookup_by_account(self, account_number: str) -> Any:
+        from ivr.directory.port import LookupResult, LookupStatus
+
+        return LookupResult(LookupStatus.NOT_FOUND)
+
+    async def verify_answer(self, customer_id: str, field: str, answer: str) -> Any:
+        from ivr.directory.port import VerifyStatus
+
+        return VerifyStatus.VERIFIED if answer == "01021980" else VerifyStatus.WRONG
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_an_engine_that_never_waits_arms_no_deadline_timer(
+    make_client: MakeClient, monkeypatch: Any
+) -> None:
+    """The in-memory path pays no timer; a waiting engine still does (test_deadlines)."""
+
+    armed: list[str] = []
+
+    def spy(original: Any) -> Any:
+        def arm(*args: Any) -> Any:
+            caller_module = sys._getframe(1).f_globals.get("__name__", "")
+            if caller_module.startswith("ivr."):  # the test client has timers of its own
+                armed.append(caller_module)
+            return original(*args)
+
+        return arm
+
+    client = await make_client(directory=_MemoryDirectory())
+    caller = Caller(client)
+    monkeypatch.setattr(asyncio, "timeout", spy(asyncio.timeout))
+    monkeypatch.setattr(asyncio, "timeout_at", spy(asyncio.timeout_at))
+    first = await caller.start()
+    assert first["call"]["customer_id"] == "C1001"
+    done = await caller.press("01021980#")
+    assert done["call"]["idv_status"] == "identified_and_verified"
+    assert armed == []
