@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from aiohttp import web
 
 from ivr.adapters.base import BadRequest, Inbound, RenderContext, Unauthorized
-from ivr.adapters.signatures import verify_twilio
+from ivr.adapters.signatures import verify_twilio_sorted
 from ivr.adapters.twiml import DEFAULT_TRANSFERS, TwilioTransfer, render_twiml
-from ivr.adapters.wire import TERMINAL_CALL_STATUSES, form_digest, parse_form, positive_int
+from ivr.adapters.wire import TERMINAL_CALL_STATUSES, parse_form, positive_int, sorted_form_digest
 from ivr.engine.actions import Action, RouteKind, Transfer
 from ivr.engine.events import (
     CallerIdTrust,
@@ -97,8 +97,9 @@ class TwilioAdapter:
             params = parse_form(body.decode("utf-8"))
         except UnicodeDecodeError as error:
             raise BadRequest("body is not a valid form") from error
-        if not verify_twilio(
-            self._token, self.signed_url(request), params, request.headers.get(SIGNATURE_HEADER)
+        ordered = sorted(params)  # once, for the signature and the delivery key
+        if not verify_twilio_sorted(
+            self._token, self.signed_url(request), ordered, request.headers.get(SIGNATURE_HEADER)
         ):
             raise Unauthorized("missing or invalid X-Twilio-Signature")
         form = dict(params)
@@ -108,7 +109,7 @@ class TwilioAdapter:
         kind = request.path.rstrip("/").rsplit("/", 1)[-1]
         query = request.rel_url.query
         step, attempt = query.get("step", ""), positive_int(query.get("attempt"))
-        key = f"twilio:{call_id}:{kind}:{step}:{attempt or ''}:{form_digest(params)}"
+        key = f"twilio:{call_id}:{kind}:{step}:{attempt or ''}:{sorted_form_digest(ordered)}"
         if kind == "voice":
             event: CallEvent = CallStarted(
                 call_id=call_id,

@@ -7,7 +7,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ivr.adapters.wire import digest, encode_query, form_digest, parse_form, with_query
+from ivr.adapters.wire import (
+    digest,
+    encode_query,
+    form_digest,
+    parse_form,
+    sorted_form_digest,
+    with_query,
+)
 
 _RAW = st.text(st.sampled_from("ab=&+%2041;éZ%zz%C3%A9"), max_size=40)
 _PAIRS = st.lists(st.tuples(st.text(max_size=8), st.text(max_size=12)), max_size=8)
@@ -26,6 +33,7 @@ def test_parse_form_reads_urlencoded_pairs(pairs: list[tuple[str, str]]) -> None
 @given(_PAIRS)
 def test_form_digest_keeps_delivery_keys(pairs: list[tuple[str, str]]) -> None:
     assert form_digest(pairs) == digest(sorted(pairs))
+    assert sorted_form_digest(sorted(pairs)) == digest(sorted(pairs))
 
 
 @given(_PAIRS)
