@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import time
-import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,6 +49,15 @@ def token_key() -> str:
         return key
     _log.warning("IVR_TOKEN_KEY is not set: visual-IVR tokens use an insecure development key")
     return _DEV_KEY
+
+
+def _random_uuid4_hex() -> str:
+    """`uuid.uuid4().hex` without building a UUID object (~5 -> ~1.4 µs): 16 random bytes
+    with the version (4) and variant (RFC 4122) bits set as uuid4 sets them."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40
+    raw[8] = raw[8] & 0x3F | 0x80
+    return raw.hex()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +102,7 @@ class TokenIssuer:
             "iat": now,
             "nbf": now,
             "exp": now + self.ttl_s,
-            "jti": uuid.uuid4().hex,
+            "jti": _random_uuid4_hex(),
             "call_id": call_id,
             "sub": customer_id or "",
             "idv_status": idv_status,

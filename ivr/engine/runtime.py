@@ -92,6 +92,9 @@ class Engine:
         self.tokens = tokens
         self.settings = settings or EngineSettings()
         self.clock = clock
+        # prompts without placeholders, resolved once per catalogue: (prompt id, language) -> ref
+        self._resolved_from: PromptCatalog | None = None
+        self._resolved: dict[tuple[str, str], PromptRef] = {}
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -379,8 +382,26 @@ class Engine:
         return collect_action(plan, attempt, lambda ids: self._prompts(state, ids))
 
     def _prompts(self, state: CallState, prompt_ids: Sequence[str]) -> tuple[PromptRef, ...]:
+        catalog = self.catalog
+        if catalog is not self._resolved_from:  # a reload replaced the catalogue
+            self._resolved_from, self._resolved = catalog, {}
+        language = state.language
+        refs = []
+        for pid in prompt_ids:
+            ref = self._resolved.get((pid, language))
+            if ref is None:
+                ref = self._resolve(catalog, state, pid)
+            refs.append(ref)
+        return tuple(refs)
+
+    def _resolve(self, catalog: PromptCatalog, state: CallState, prompt_id: str) -> PromptRef:
+        """The prompt for this call; one without placeholders is the same for every call, so
+        it is resolved once per catalogue and language (PromptRef is immutable)."""
         values = {"customer_name": state.customer_name or ""}
-        return tuple(self.catalog.resolve(pid, state.language, values) for pid in prompt_ids)
+        ref = catalog.resolve(prompt_id, state.language, values)
+        if not catalog.get(prompt_id, state.language).placeholders:
+            self._resolved[(prompt_id, state.language)] = ref
+        return ref
 
     def _say(self, turn: Turn, prompt_id: str | None) -> None:
         if prompt_id is not None:

@@ -6,6 +6,7 @@ import asyncio
 import copy
 import dataclasses
 import json
+from typing import Any
 
 from ivr.bootstrap import Loaded
 from ivr.engine.actions import CollectDigits, Hangup, Play, Transfer
@@ -368,3 +369,25 @@ def test_call_state_from_dict_leaves_the_saved_data_as_it_was() -> None:
         first.stack.append(Frame("x", "1", "s_y"))
         assert saved == kept
         assert second.stack == stack
+
+
+async def test_prompts_follow_a_replaced_catalogue_and_each_callers_name(engine: Engine) -> None:
+    """Prompts without placeholders are resolved once per catalogue; named ones per call."""
+    from ivr.engine.actions import PromptRef
+
+    state = CallState("c", "idv", "1", "demo", "en-GB", None, None, "A")
+    first = engine._prompts(state, ["welcome"])
+    assert engine._prompts(state, ["welcome"]) == first
+
+    class Replaced:
+        def resolve(self, prompt_id: str, language: str, values: dict[str, str]) -> PromptRef:
+            return PromptRef(prompt_id, f"{values['customer_name']} new", None)
+
+        def get(self, prompt_id: str, language: str) -> Any:
+            return type("Entry", (), {"placeholders": frozenset({"customer_name"})})()
+
+    engine.catalog = Replaced()  # type: ignore[assignment]
+    state.customer_name = "Alice"
+    assert engine._prompts(state, ["welcome"])[0].text == "Alice new"
+    state.customer_name = "Bob"
+    assert engine._prompts(state, ["welcome"])[0].text == "Bob new"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import jwt
 import pytest
 from hypothesis import given, settings
@@ -68,3 +70,17 @@ def test_the_key_is_not_in_the_issuers_repr() -> None:
     issuer = TokenIssuer(KEY)
     issuer.issue("c1", None, "not_identified")
     assert KEY not in repr(issuer)
+
+
+def test_a_token_id_is_a_random_uuid4() -> None:
+    """What `uuid.uuid4().hex` gave: 32 hex digits, version 4, the RFC 4122 variant."""
+    issuer = TokenIssuer(KEY)
+    seen = set()
+    for _ in range(200):
+        jti = issuer.verify(issuer.issue("c", "C1", "identified_only"))["jti"]
+        parsed = uuid.UUID(hex=jti)
+        assert parsed.hex == jti
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+        seen.add(jti)
+    assert len(seen) == 200
