@@ -11,7 +11,8 @@ store is down) and the worker exits, so it never outlives its engine. It ignores
 which a terminal or service manager sends to the whole group: the engine decides when it stops. It
 runs at a lower CPU priority (nice 10) so that on a machine with few cores it yields to the engine;
 the bounded queue and the acknowledgement window absorb the delay. With more than one core it keeps
-off the first, leaving the scheduler a core where the engine never meets it. Batches that arrived
+off the first, leaving the scheduler a core where the engine never meets it, or runs on the CPUs
+named in $IVR_JOURNAL_WORKER_CPUS. Batches that arrived
 while the previous one was written are stored together, in one transaction, and acknowledged one
 by one: when the worker falls behind, its cost per record drops (fewer commits and summary passes).
 """
@@ -77,9 +78,34 @@ async def _next_group(batches: asyncio.Queue[Batch | None]) -> list[Batch]:
     return group
 
 
-def _off_first_core() -> None:
-    """With several cores, keep off the first: the engine then has a core the worker never takes."""
+CPUS_ENV = "IVR_JOURNAL_WORKER_CPUS"  # e.g. "1" or "2-3,6": where an operator puts the worker
+
+
+def parse_cpus(text: str) -> set[int]:
+    """'1', '2-3,6' -> {1}, {2, 3, 6}; ValueError for anything else."""
+    cpus: set[int] = set()
+    for part in text.split(","):
+        first, _, last = part.strip().partition("-")
+        if not first.isdigit() or (last and not last.isdigit()):
+            raise ValueError(
+                f"{CPUS_ENV}: {text!r} is not a list of CPU numbers such as 1 or 2-3,6"
+            )
+        cpus.update(range(int(first), int(last or first) + 1))
+    return cpus
+
+
+def _place() -> None:
+    """On the CPUs in $IVR_JOURNAL_WORKER_CPUS when set (an engine pinned to one core with
+    taskset would otherwise pass its own single core on to the worker); else, with several
+    cores, off the first: the engine then has a core the worker never takes."""
     with contextlib.suppress(AttributeError, OSError):  # no sched_*affinity on macOS
+        chosen = os.environ.get(CPUS_ENV, "").strip()
+        if chosen:
+            try:
+                os.sched_setaffinity(0, parse_cpus(chosen))
+            except (ValueError, OSError) as error:  # a typo must not stop the journal
+                log.error("journal worker: %s; staying where it was started", error)
+            return
         cores = sorted(os.sched_getaffinity(0))
         if len(cores) > 1:
             os.sched_setaffinity(0, cores[1:])
@@ -162,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with contextlib.suppress(OSError):
         os.nice(NICENESS)
-    _off_first_core()
+    _place()
     out_fd = os.dup(1)
     os.dup2(2, 1)  # a stray print goes to stderr, never into the acknowledgements
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")

@@ -6,11 +6,13 @@ import asyncio
 import os
 from pathlib import Path
 
+import pytest
+
 from ivr.journal.process_writer import ProcessJournalWriter
 from ivr.journal.records import Row, as_row
 from ivr.journal.store import open_store
 from ivr.journal.wire import Ack
-from ivr.journal.worker import GROUP_RECORDS, Batch, Worker, _next_group
+from ivr.journal.worker import CPUS_ENV, GROUP_RECORDS, Batch, Worker, _next_group, parse_cpus
 from tests.journal.test_writer import many_calls
 
 
@@ -71,3 +73,23 @@ async def test_the_worker_keeps_off_the_first_core(sqlite_url: str) -> None:
     expected = mine[1:] if len(mine) > 1 else mine
     assert sorted(os.sched_getaffinity(writer.pid)) == expected
     await writer.close()
+
+
+async def test_the_worker_runs_on_the_cpus_it_is_given(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An engine pinned to one core (taskset) would pass that core on; the setting wins."""
+    last = max(os.sched_getaffinity(0))
+    monkeypatch.setenv(CPUS_ENV, str(last))
+    writer = ProcessJournalWriter(sqlite_url)
+    await writer.wait_ready()
+    assert writer.pid is not None
+    assert os.sched_getaffinity(writer.pid) == {last}
+    await writer.close()
+
+
+def test_cpu_lists_are_read_as_taskset_writes_them() -> None:
+    assert parse_cpus("1") == {1}
+    assert parse_cpus("2-3, 6") == {2, 3, 6}
+    with pytest.raises(ValueError, match="IVR_JOURNAL_WORKER_CPUS"):
+        parse_cpus("first")
