@@ -16,6 +16,10 @@ near 2,250 requests/s and the bare baseline measured the client, not the server.
 generator's own CPU per event and how busy its core was are printed with every figure: as
 long as that core has headroom, the rates are the server's.
 
+Every figure is measured `--rounds` times (default 3), the setups in a shuffled order each
+round, and printed as the median with the rounds' extremes: on this kind of shared virtual
+machine one run can move by +-30 %. Ratios are taken within a round, then the median.
+
 Figures:
 
 - closed loop (N callers, one connection each), events/s: ivr serve with in-memory state;
@@ -44,11 +48,14 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -224,65 +231,122 @@ def _measure(
             process.kill()
 
 
-def orchestrate(args: argparse.Namespace) -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="ivr-bench-"))
-    journal = f"sqlite:///{workdir}/journal.db"
-    prefix = f"ivr-bench-{uuid.uuid4().hex[:8]}:"
+MEMORY, BARE, REDIS = (
+    "ivr serve, in-memory state",
+    "bare aiohttp + signature",
+    "ivr serve, Redis state",
+)
+SQLITE_JOURNAL, PG_JOURNAL = "in-memory + SQLite journal", "in-memory + PostgreSQL journal"
+SQLITE_DIRECTORY = "ivr serve, SQLite directory"
+
+
+@dataclass(frozen=True)
+class Setup:
+    """One server configuration measured each round."""
+
+    label: str
+    server: list[str]
+    ready: str
+    loads: tuple[str, ...] = ("closed",)
+
+
+def _setups(args: argparse.Namespace, journal: str, prefix: str) -> list[Setup]:
     server = ["-m", "bench.webhooks", "--role", "server"]
-    print(
-        f"webhook benchmark: {args.seconds:g} s per figure, {args.concurrency} callers, "
-        f"server on core 0, load on core 1 (cpus: {os.cpu_count()}); directory in memory"
-    )
-    rows: list[tuple[str, dict[str, Any]]] = []
-    memory, latency = _measure(server, "/readyz", ["closed", "open"], args, workdir)
-    rows.append(("ivr serve, in-memory state", memory))
-    (bare,) = _measure(["-m", "bench.webhooks", "--role", "bare"], "/", ["closed"], args, workdir)
-    rows.append(("bare aiohttp + signature", bare))
-    with_redis = [*server, "--redis", REDIS_URL, "--redis-prefix", prefix]
-    (redis,) = _measure(with_redis, "/readyz", ["closed"], args, workdir)
-    rows.append(("ivr serve, Redis state", redis))
-    (journalled,) = _measure([*server, "--journal", journal], "/readyz", ["closed"], args, workdir)
-    rows.append(("in-memory + SQLite journal", journalled))
-    (pg_journalled,) = _measure(
-        [*server, "--journal", args.pg], "/readyz", ["closed"], args, workdir
-    )
-    rows.append(("in-memory + PostgreSQL journal", pg_journalled))
-    asyncio.run(drop_schema(args.pg))
-    _delete_prefix(prefix)
+    setups = [
+        Setup(MEMORY, server, "/readyz", ("closed", "open")),
+        Setup(BARE, ["-m", "bench.webhooks", "--role", "bare"], "/"),
+        Setup(REDIS, [*server, "--redis", REDIS_URL, "--redis-prefix", prefix], "/readyz"),
+        Setup(SQLITE_JOURNAL, [*server, "--journal", journal], "/readyz"),
+        Setup(PG_JOURNAL, [*server, "--journal", args.pg], "/readyz"),
+    ]
     if args.sqlite_directory:
         from ivr.directory.csv_import import import_file
 
-        db = workdir / "directory.db"
+        db = Path(journal.removeprefix("sqlite:///")).with_name("directory.db")
         asyncio.run(import_file(ROOT / "config" / "demo-customers.csv", db))
         serve = ["-m", "ivr.cli.serve", "--db", str(db), "--log-level", "warning"]
-        (sqlite,) = _measure([*serve, "--journal", journal], "/readyz", ["closed"], args, workdir)
-        rows.append(("ivr serve, SQLite directory", sqlite))
-    print(f"  {'':28}  {'events/s':>9}  {'server CPU/event':>16}  {'= events/s per core':>19}")
-    for label, result in rows:
-        rate = result["events"] / result["seconds"]
-        cpu = _server_cpu(result)
-        print(
-            f"  {label:28}: {rate:9.0f}  {cpu * 1e6:13.0f} µs  {1 / max(cpu, 1e-9):19.0f}"
-            f"  (errors {result['errors']}; {_load(result)})"
-        )
-    for label, result in (("SQLite", journalled), ("PostgreSQL", pg_journalled)):
-        lost = 1 - (result["events"] / result["seconds"]) / (memory["events"] / memory["seconds"])
-        more_cpu = _server_cpu(result) / _server_cpu(memory) - 1
-        print(
-            f"  {label + ' journal costs':28}: {lost:9.1%} of the event rate, server CPU/event "
-            f"{more_cpu:+.1%} (worker on core 1 with the load; target < 15 %)"
-        )
-    ratio = (memory["events"] / memory["seconds"]) / (bare["events"] / bare["seconds"])
-    cpu_ratio = _server_cpu(bare) / _server_cpu(memory)
-    print(f"  {'ratio in-memory / bare':28}: {ratio:9.2f}  (by CPU per event: {cpu_ratio:.2f})")
-    lat = latency
+        setups.append(Setup(SQLITE_DIRECTORY, [*serve, "--journal", journal], "/readyz"))
+    return setups
+
+
+def orchestrate(args: argparse.Namespace) -> None:
+    """Every setup once per round, in a shuffled order; medians over the rounds.
+
+    The host's other tenants move single figures by +-30 % on this kind of machine, so a
+    figure is the median of `--rounds` runs spread over the whole benchmark, and ratios are
+    taken within a round (both sides under the same conditions) before the median.
+    """
+    workdir = Path(tempfile.mkdtemp(prefix="ivr-bench-"))
+    journal = f"sqlite:///{workdir}/journal.db"
+    prefix = f"ivr-bench-{uuid.uuid4().hex[:8]}:"
     print(
-        f"  open loop, {lat['offered_per_s']:.0f} events/s offered: p50 {lat['p50_ms']:.2f} ms, "
-        f"p99 {lat['p99_ms']:.2f} ms, max {lat['max_ms']:.1f} ms "
-        f"({lat['events']} events, errors {lat['errors']}, {lat['connections']} connections; "
-        f"{_load(lat)})"
+        f"webhook benchmark: {args.rounds} rounds x {args.seconds:g} s per figure, "
+        f"{args.concurrency} callers, server on core 0, load on core 1 "
+        f"(cpus: {os.cpu_count()}); directory in memory; medians over rounds [min..max]"
     )
-    shutil.rmtree(workdir, ignore_errors=True)
+    setups = _setups(args, journal, prefix)
+    runs: dict[str, list[dict[str, Any]]] = {setup.label: [] for setup in setups}
+    latencies: list[dict[str, Any]] = []
+    rng = random.Random(args.seed)
+    try:
+        for _ in range(args.rounds):
+            for setup in rng.sample(setups, len(setups)):
+                results = _measure(setup.server, setup.ready, list(setup.loads), args, workdir)
+                runs[setup.label].append(results[0])
+                latencies.extend(results[1:])
+    finally:
+        asyncio.run(drop_schema(args.pg))
+        _delete_prefix(prefix)
+        shutil.rmtree(workdir, ignore_errors=True)
+    _report(runs, latencies)
+
+
+def _report(runs: dict[str, list[dict[str, Any]]], latencies: list[dict[str, Any]]) -> None:
+    print(f"  {'':30}  {'events/s':>17}  {'server CPU/event':>19}  {'= events/s/core':>15}")
+    for label, results in runs.items():
+        rates = [r["events"] / r["seconds"] for r in results]
+        cpus = [_server_cpu(r) * 1e6 for r in results]
+        errors = sum(r["errors"] for r in results)
+        loads = statistics.median(r["client_cpu_s"] / max(r["events"], 1) * 1e6 for r in results)
+        print(
+            f"  {label:30}: {_median_range(rates, '.0f'):>17}  {_median_range(cpus, '.0f'):>16} µs"
+            f"  {1e6 / statistics.median(cpus):15.0f}  (errors {errors}; load {loads:.0f} µs/event)"
+        )
+    memory = runs[MEMORY]
+    for label, name in ((SQLITE_JOURNAL, "SQLite"), (PG_JOURNAL, "PostgreSQL")):
+        lost = [100 * (1 - _rate(j) / _rate(m)) for j, m in zip(runs[label], memory, strict=True)]
+        more = [
+            100 * (_server_cpu(j) / _server_cpu(m) - 1)
+            for j, m in zip(runs[label], memory, strict=True)
+        ]
+        print(
+            f"  {name + ' journal costs':30}: {_median_range(lost, '.1f')} % of the event rate, "
+            f"server CPU/event {_median_range(more, '+.1f')} % (target < 15 %)"
+        )
+    ratios = [_rate(m) / _rate(b) for m, b in zip(memory, runs[BARE], strict=True)]
+    by_cpu = [_server_cpu(b) / _server_cpu(m) for m, b in zip(memory, runs[BARE], strict=True)]
+    print(
+        f"  {'ratio in-memory / bare':30}: {_median_range(ratios, '.2f')}  "
+        f"(by CPU per event: {_median_range(by_cpu, '.2f')})"
+    )
+    p50 = [lat["p50_ms"] for lat in latencies]
+    p99 = [lat["p99_ms"] for lat in latencies]
+    offered = latencies[0]["offered_per_s"]
+    print(
+        f"  open loop, {offered:.0f} events/s offered: p50 {_median_range(p50, '.2f')} ms, "
+        f"p99 {_median_range(p99, '.2f')} ms, max {max(lat['max_ms'] for lat in latencies):.1f} ms"
+        f" (errors {sum(lat['errors'] for lat in latencies)})"
+    )
+
+
+def _rate(result: dict[str, Any]) -> float:
+    return float(result["events"]) / float(result["seconds"])
+
+
+def _median_range(values: list[float], spec: str) -> str:
+    """'1912 [1700..1950]': the median and the extremes of the rounds."""
+    low, high = min(values), max(values)
+    return f"{statistics.median(values):{spec}} [{low:{spec}}..{high:{spec}}]"
 
 
 def _server_cpu(result: dict[str, Any]) -> float:
@@ -290,13 +354,6 @@ def _server_cpu(result: dict[str, Any]) -> float:
     events: int = result["events"] + result["warmup_events"]
     cpu: float = result["server_cpu_s"]
     return cpu / max(events, 1)
-
-
-def _load(result: dict[str, Any]) -> str:
-    """The load generator's own cost: CPU per event, and how busy its core was."""
-    cpu = result["client_cpu_s"]
-    per_event = cpu / max(result["events"], 1) * 1e6
-    return f"load {per_event:.0f} µs/event, its core {cpu / result['seconds']:.0%} busy"
 
 
 def _delete_prefix(prefix: str) -> None:
@@ -309,7 +366,9 @@ def _delete_prefix(prefix: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.webhooks", description=__doc__)
-    parser.add_argument("--seconds", type=float, default=5.0, help="per figure")
+    parser.add_argument("--seconds", type=float, default=5.0, help="per figure and round")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of every figure (medians)")
+    parser.add_argument("--seed", type=int, default=None, help="order of the setups per round")
     parser.add_argument("--concurrency", type=int, default=32, help="closed-loop callers")
     parser.add_argument("--rate", type=float, default=1000.0, help="open-loop events/s")
     parser.add_argument(
