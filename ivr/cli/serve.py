@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from ivr.bootstrap import Project
+from ivr.sessions import SessionError
 from ivr.web.app import create_app
 from ivr.web.keys import ADAPTERS, DRAIN, RUNTIME
 from ivr.web.logs import setup_logging
@@ -77,7 +78,11 @@ def journal_lines(settings: ServeSettings, base: str) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
-    return asyncio.run(serve(settings_from(args), args.host, args.port))
+    try:
+        return asyncio.run(serve(settings_from(args), args.host, args.port))
+    except SessionError as error:  # a wrong --redis URL or a Redis that is down: one line
+        print(f"ivr serve: session store: {error}", file=sys.stderr)
+        return 2
 
 
 async def serve(settings: ServeSettings, host: str, port: int) -> int:
