@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ivr.cli.serve import main
@@ -15,9 +17,11 @@ from ivr.cli.serve import main
     ],
 )
 def test_an_unusable_redis_is_one_line_and_exit_2(
-    url: str, message: str, capsys: pytest.CaptureFixture[str]
+    url: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["--redis", url, "--port", "0", "--journal", "none"]) == 2
+    args = ["--redis", url, "--port", "0", "--journal", "none", "--db", str(tmp_path / "d.db")]
+    args += ["--prompts-build", str(tmp_path / "prompts")]
+    assert main(args) == 2
     err = capsys.readouterr().err
     assert f"ivr serve: session store: {message}" in err
     assert "Traceback" not in err
