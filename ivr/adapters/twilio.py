@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from aiohttp import web
 
 from ivr.adapters.base import BadRequest, Inbound, RenderContext, Unauthorized
-from ivr.adapters.signatures import verify_twilio_sorted
+from ivr.adapters.signatures import verify_twilio
 from ivr.adapters.twiml import DEFAULT_TRANSFERS, TwilioTransfer, render_twiml
-from ivr.adapters.wire import TERMINAL_CALL_STATUSES, parse_form, positive_int, sorted_form_digest
+from ivr.adapters.wire import TERMINAL_CALL_STATUSES, parse_form, positive_int
 from ivr.engine.actions import Action, RouteKind, Transfer
 from ivr.engine.events import (
     CallerIdTrust,
@@ -97,10 +97,8 @@ class TwilioAdapter:
             params = parse_form(body.decode("utf-8"))
         except UnicodeDecodeError as error:
             raise BadRequest("body is not a valid form") from error
-        ordered = sorted(params)  # once, for the signature and the delivery key
-        if not verify_twilio_sorted(
-            self._token, self.signed_url(request), ordered, request.headers.get(SIGNATURE_HEADER)
-        ):
+        signature = request.headers.get(SIGNATURE_HEADER)
+        if not verify_twilio(self._token, self.signed_url(request), params, signature):
             raise Unauthorized("missing or invalid X-Twilio-Signature")
         form = dict(params)
         call_id = form.get("CallSid", "")
@@ -109,7 +107,9 @@ class TwilioAdapter:
         kind = request.path.rstrip("/").rsplit("/", 1)[-1]
         query = request.rel_url.query
         step, attempt = query.get("step", ""), positive_int(query.get("attempt"))
-        key = f"twilio:{call_id}:{kind}:{step}:{attempt or ''}:{sorted_form_digest(ordered)}"
+        # the verified signature is an HMAC of the URL and every field: a redelivery of the same
+        # event carries the same one, any other event another, so it keys the delivery
+        key = f"twilio:{call_id}:{kind}:{step}:{attempt or ''}:{signature}"
         if kind == "voice":
             event: CallEvent = CallStarted(
                 call_id=call_id,

@@ -10,7 +10,7 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, quote_plus, unquote, urlencode, urlsplit, urlunsplit
 
@@ -94,35 +94,6 @@ def digest(*parts: object) -> str:
     """A short stable hash of a request's content, for delivery keys (redeliveries match)."""
     text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
-
-
-def form_digest(params: Iterable[tuple[str, str]]) -> str:
-    """`digest(sorted(params))` for a parsed form, without the generic encoder's cost.
-
-    The text hashed is the same (the JSON of the sorted pairs), so delivery keys do not change
-    across a deploy.
-    """
-    return sorted_form_digest(sorted(params))
-
-
-def sorted_form_digest(ordered: list[tuple[str, str]]) -> str:
-    """`form_digest` of pairs already sorted: the JSON text written in one call of the json
-    module's own C encoder, built once with `digest`'s options."""
-    if _pairs_json is not None:
-        text = "".join(_pairs_json((ordered,), 0))
-    else:  # a Python without the C encoder: the same text, pair by pair
-        text = "[[" + ",".join([f"[{_json_str(n)},{_json_str(v)}]" for n, v in ordered]) + "]]"
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
-
-
-_json_str: Callable[[str], str] = json.encoder.encode_basestring_ascii  # C, like json.dumps
-_make_encoder = getattr(json.encoder, "c_make_encoder", None)
-# json.dumps(..., sort_keys=True, separators=(",", ":"), default=str)'s encoder, made once
-_pairs_json: Callable[[Any, int], list[str]] | None = (
-    _make_encoder(None, str, _json_str, None, ":", ",", True, False, True)
-    if _make_encoder is not None
-    else None
-)
 
 
 def parse_form(text: str) -> list[tuple[str, str]]:

@@ -1,4 +1,4 @@
-"""The fast form parser, delivery-key digest and query merge agree with the generic ones."""
+"""The fast form parser and query merge agree with the generic ones."""
 
 from __future__ import annotations
 
@@ -7,14 +7,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ivr.adapters.wire import (
-    digest,
-    encode_query,
-    form_digest,
-    parse_form,
-    sorted_form_digest,
-    with_query,
-)
+from ivr.adapters.wire import encode_query, parse_form, with_query
 
 _RAW = st.text(st.sampled_from("ab=&+%2041;éZ%zz%C3%A9"), max_size=40)
 _PAIRS = st.lists(st.tuples(st.text(max_size=8), st.text(max_size=12)), max_size=8)
@@ -28,12 +21,6 @@ def test_parse_form_is_parse_qsl(text: str) -> None:
 @given(_PAIRS)
 def test_parse_form_reads_urlencoded_pairs(pairs: list[tuple[str, str]]) -> None:
     assert parse_form(urlencode(pairs)) == parse_qsl(urlencode(pairs), keep_blank_values=True)
-
-
-@given(_PAIRS)
-def test_form_digest_keeps_delivery_keys(pairs: list[tuple[str, str]]) -> None:
-    assert form_digest(pairs) == digest(sorted(pairs))
-    assert sorted_form_digest(sorted(pairs)) == digest(sorted(pairs))
 
 
 @given(_PAIRS)
