@@ -4,8 +4,8 @@ Calls are realistic: a few thousand random journeys are built record by record
 (`ivr.journal.synthetic`) and folded exactly as the writer folds them; the resulting call rows
 and per-step counts are replicated with fresh call ids and start times over a year (busier in
 office hours) and bulk-loaded into `calls` and `step_daily`; `call_hourly` is then filled by the
-SQL of schema migration 2. The raw `records` table is only filled with `--records` (reports
-never read it; it costs ~17 rows per call).
+SQL of schema migration 2. The raw records are only stored with `--records` (reports never
+read them; one `record_chunks` row of ~17 records per call).
 
     .venv/bin/python -m bench.journal_reports --calls 1000000
 """
@@ -28,9 +28,8 @@ import asyncpg
 from ivr.journal import rollup
 from ivr.journal.fold import CALL_COLUMNS, CallRow, call_values, day_and_hour, fold
 from ivr.journal.pg_store import split_url
-from ivr.journal.records import JournalRecord
+from ivr.journal.records import JournalRecord, as_row, chunk_rows
 from ivr.journal.reports import REPORTS, run_report
-from ivr.journal.sqlite_store import record_row
 from ivr.journal.store import ReportFilter, open_store
 from ivr.journal.synthetic import build_call, random_script
 
@@ -58,7 +57,7 @@ def templates(rng: random.Random) -> list[tuple[Template, list[JournalRecord]]]:
 def generate(
     n: int, seed: int = 7, with_records: bool = False
 ) -> tuple[list[tuple[Any, ...]], dict[StepKey, list[float]], list[tuple[Any, ...]]]:
-    """Call rows, step_daily rows keyed by day, and (optionally) raw record rows."""
+    """Call rows, step_daily rows keyed by day, and (optionally) record chunks, one per call."""
     rng = random.Random(seed)
     temps = templates(rng)
     hours = rng.choices(range(24), HOUR_WEIGHTS, k=n)
@@ -84,8 +83,8 @@ def generate(
             acc[1] += timed
             acc[2] += dur
         if with_records:
-            for r in records:
-                raw.append((row.call_id, *record_row(r)[1:2], r.at + start, *record_row(r)[3:]))
+            shifted = [(row.call_id, r.seq, r.at + start, *as_row(r)[3:]) for r in records]
+            raw.extend(chunk_rows([shifted]))
     return rows, steps, raw
 
 
@@ -104,7 +103,7 @@ def load_sqlite(
         [(*k, int(v[0]), int(v[1]), v[2]) for k, v in steps.items()],
     )
     if raw:
-        conn.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", raw)
+        conn.executemany("INSERT INTO record_chunks VALUES (?, ?, ?, ?, ?, ?)", raw)
     conn.execute(rollup.BACKFILL)  # what the writer maintains call by call
     conn.execute("COMMIT")
     conn.execute("ANALYZE")
@@ -129,7 +128,7 @@ async def load_postgres(
             schema_name=schema,
         )
         if raw:
-            await conn.copy_records_to_table("records", records=raw, schema_name=schema)
+            await conn.copy_records_to_table("record_chunks", records=raw, schema_name=schema)
         await conn.execute(rollup.BACKFILL)  # what the writer maintains call by call
         await conn.execute("VACUUM ANALYZE calls")
         await conn.execute("VACUUM ANALYZE call_hourly")

@@ -15,13 +15,21 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
+import orjson
 
 from ivr.journal import rollup
 from ivr.journal.fold import CALL_COLUMNS, call_upsert_sql, call_values, day_and_hour, fold_rows
-from ivr.journal.records import JournalRecord, as_row, json_text
+from ivr.journal.records import Chunk, JournalRecord, as_row, chunk_rows, json_text
 from ivr.journal.records import Row as RecordRow
 from ivr.journal.schema import POSTGRES_MIGRATIONS, VERSION_DDL, call_column_type
-from ivr.journal.store import JournalError, Row, clean_rows, row_record
+from ivr.journal.store import (
+    JOURNEY,
+    PRUNED_RECORDS,
+    JournalError,
+    Row,
+    clean_rows,
+    journey_records,
+)
 
 _PG_TYPE = {"text": "text", "real": "float8", "int": "int"}
 
@@ -45,12 +53,19 @@ def _from_json(types: Sequence[str]) -> str:
     return f"SELECT {', '.join(cols)} FROM jsonb_array_elements($1::jsonb) AS e"
 
 
-RECORD_TYPES = ("text", "int", "float8", "text", "text", "text", "text", "text", "text", "int")
-RECORD_INSERT = (
-    "INSERT INTO records (call_id, seq, at, kind, flow_id, flow_version, service_line, step,"
-    f" outcome, attempt, duration_ms, data) {_from_json((*RECORD_TYPES, 'float8', 'jsonb'))}"
-    " ON CONFLICT (call_id, seq) DO NOTHING"
+# One row per call and batch (records.chunk_rows), the body inserted as parsed once with the rest.
+CHUNK_INSERT = (
+    "INSERT INTO record_chunks (call_id, seq, at, last_at, n, body)"
+    " SELECT e->>0, (e->>1)::int, (e->>2)::float8, (e->>3)::float8, (e->>4)::int, e->5"
+    " FROM jsonb_array_elements($1::jsonb) AS e ON CONFLICT (call_id, seq) DO NOTHING"
 )
+
+
+def chunks_json(chunks: Sequence[Chunk]) -> str:
+    """Chunks as one JSON array, each body embedded as JSON (not as a string to parse again)."""
+    return orjson.dumps([(*c[:5], orjson.Fragment(c[5])) for c in chunks]).decode()
+
+
 STEP_UPSERT = (
     "INSERT INTO step_daily (day, service_line, flow_id, flow_version, step, outcome, n, timed,"
     f" duration_ms) {_from_json(['text'] * 6 + ['int', 'int', 'float8'])}"
@@ -150,13 +165,17 @@ class PostgresJournal:
         await self.append_rows([as_row(r) for r in records])
 
     async def append_rows(self, rows: Sequence[RecordRow]) -> None:
-        if not rows:
+        await self.append_batches([rows])
+
+    async def append_batches(self, batches: Sequence[Sequence[RecordRow]]) -> None:
+        clean = [clean_rows(rows) for rows in batches if rows]
+        if not clean:
             return
-        batch = clean_rows(rows)
-        calls, steps = fold_rows(batch)
+        calls, steps = fold_rows(row for rows in clean for row in rows)
+        chunks = chunks_json(chunk_rows(clean))
         step_rows = [(*key, c.n, c.timed, c.duration_ms) for key, c in steps.items()]
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(RECORD_INSERT, json_text(batch))
+            await conn.execute(CHUNK_INSERT, chunks)
             ids = [c.call_id for c in calls]
             await conn.execute(ROLLUP_SUBTRACT, ids)
             await conn.execute(CALL_UPSERT, json_text([call_values(c) for c in calls]))
@@ -166,13 +185,8 @@ class PostgresJournal:
 
     async def journey(self, call_id: str) -> list[JournalRecord]:
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT call_id, seq, at, kind, flow_id, flow_version, service_line, step,"
-                " outcome, attempt, duration_ms, data FROM records WHERE call_id = $1"
-                " ORDER BY seq",
-                call_id,
-            )
-        return [row_record(tuple(row)) for row in rows]
+            rows = await conn.fetch(JOURNEY.replace(":call_id", "$1"), call_id)
+        return journey_records([tuple(row) for row in rows])
 
     async def fetch(self, sql: str, params: Mapping[str, Any]) -> list[Row]:
         query, args = to_positional(sql, params)
@@ -192,14 +206,17 @@ class PostgresJournal:
         cutoff_day, _ = day_and_hour(before)
         deleted: dict[str, int] = {}
         async with self._pool.acquire() as conn, conn.transaction():
+            pruned = await conn.fetchval(PRUNED_RECORDS.replace(":before", "$1"), before)
+            deleted["records"] = int(pruned)
             for table, sql, arg in (
-                ("records", "DELETE FROM records WHERE at < $1", before),
+                ("record_chunks", "DELETE FROM record_chunks WHERE last_at < $1", before),
                 ("calls", "DELETE FROM calls WHERE started_at < $1", before),
                 ("step_daily", "DELETE FROM step_daily WHERE day < $1", cutoff_day),
                 ("call_hourly", "DELETE FROM call_hourly WHERE day < $1", cutoff_day),
             ):
                 status = await conn.execute(sql, arg)
-                deleted[table] = int(status.split()[-1])
+                if table != "record_chunks":
+                    deleted[table] = int(status.split()[-1])
         return deleted
 
     async def close(self) -> None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import json.encoder
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any, Protocol
+
+import orjson
 
 
 class RecordKind(StrEnum):
@@ -181,3 +183,45 @@ def data_json(data: dict[str, Any]) -> str | None:
     if _c_encoder is not None:
         return "".join(_c_encoder(data, 0))
     return _encode_data(data)
+
+
+# -- stored chunks ------------------------------------------------------------------------------
+# The store keeps a call's records from one batch as one row of `record_chunks` (call_id, first
+# seq, earliest and latest time, count, body), the body a JSON array of the records without their
+# call id: [seq, at, kind, flow_id, flow_version, service_line, step, outcome, attempt,
+# duration_ms, data]. A per-record row cost SQLite ~4 µs and PostgreSQL ~15 µs of server time
+# (three B-trees, a row header, WAL), and a call has ~17 records: one row per call and batch cuts
+# both stores' cost per record several times over. The `records` view reads the chunks back as
+# one row per record, with the columns the records table had.
+Chunk = tuple[str, int, float, float, int, str]
+_BODY_FIELDS = slice(1, None)
+
+
+def body_json(rows: Sequence[Row]) -> str:
+    """A chunk's body: the rows without their call id, as compact JSON (floats exact)."""
+    body = [row[_BODY_FIELDS] for row in rows]
+    try:
+        return orjson.dumps(body, default=str).decode()
+    except TypeError:  # a key that is not a string, an integer beyond 64 bits...
+        return json_text([json.loads(json_text(item)) for item in body])
+
+
+def chunk_rows(batches: Iterable[Sequence[Row]]) -> list[Chunk]:
+    """Each call's records within each batch as one chunk, in the order the calls appear.
+
+    Chunks follow batch boundaries, never a regrouping of them: a batch that is sent again (the
+    worker died before acknowledging it) gives the same chunks, which the store then ignores.
+    """
+    chunks: list[Chunk] = []
+    for rows in batches:
+        by_call: dict[str, list[Row]] = {}
+        for row in rows:
+            same = by_call.get(row[0])
+            if same is None:
+                by_call[row[0]] = [row]
+            else:
+                same.append(row)
+        for call_id, same in by_call.items():
+            ats = [row[2] for row in same]
+            chunks.append((call_id, same[0][1], min(ats), max(ats), len(same), body_json(same)))
+    return chunks

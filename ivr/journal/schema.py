@@ -88,13 +88,80 @@ def _rollup(real: str) -> tuple[str, ...]:
     return (rollup.ddl(real), rollup.BACKFILL)
 
 
+# Migration 3: records are stored as chunks, one row per call and batch (see records.chunk_rows),
+# and read through a `records` view with the old table's columns (plus the chunk's time range,
+# `chunk_at` and `chunk_last_at`, for a time filter that an index can serve). Existing records
+# become one chunk each, with their values exact (SQLite's json_array() would print a REAL with 15
+# digits, so the body is spelled out with 17).
+RECORD_CHUNKS_DDL = """CREATE TABLE record_chunks (
+    call_id TEXT NOT NULL, seq INTEGER NOT NULL, at {real} NOT NULL, last_at {real} NOT NULL,
+    n INTEGER NOT NULL, body {json} NOT NULL, PRIMARY KEY (call_id, seq))"""
+CHUNKS_LAST_AT = "CREATE INDEX record_chunks_last_at ON record_chunks (last_at)"
+
+
+def _sqlite_number(col: str) -> str:
+    return f"CASE WHEN {col} IS NULL THEN 'null' ELSE printf('%!.17g', {col}) END"
+
+
+_SQLITE_BODY = (
+    "'[[' || seq || ',' || printf('%!.17g', at) || ',' || json_quote(kind) || ','"
+    " || json_quote(flow_id) || ',' || json_quote(flow_version) || ','"
+    " || json_quote(service_line) || ',' || json_quote(step) || ',' || json_quote(outcome)"
+    f" || ',' || COALESCE(attempt, 'null') || ',' || {_sqlite_number('duration_ms')}"
+    " || ',' || COALESCE(json(data), 'null') || ']]'"
+)
+
+
+def _sqlite_view_column(i: int, cast: str = "") -> str:
+    value = f"json_extract(j.value, '$[{i}]')"
+    return f"CAST({value} AS {cast})" if cast else value
+
+
+SQLITE_RECORDS_VIEW = (
+    "CREATE VIEW records AS SELECT c.call_id AS call_id,"
+    f" {_sqlite_view_column(0)} AS seq, {_sqlite_view_column(1, 'REAL')} AS at,"
+    f" {_sqlite_view_column(2)} AS kind, {_sqlite_view_column(3)} AS flow_id,"
+    f" {_sqlite_view_column(4)} AS flow_version, {_sqlite_view_column(5)} AS service_line,"
+    f" {_sqlite_view_column(6)} AS step, {_sqlite_view_column(7)} AS outcome,"
+    f" {_sqlite_view_column(8)} AS attempt, {_sqlite_view_column(9, 'REAL')} AS duration_ms,"
+    f" NULLIF({_sqlite_view_column(10)}, '{{}}') AS data,"
+    " c.at AS chunk_at, c.last_at AS chunk_last_at"
+    " FROM record_chunks AS c, json_each(c.body) AS j"
+)
+POSTGRES_RECORDS_VIEW = (
+    "CREATE VIEW records AS SELECT c.call_id AS call_id, (e->>0)::int AS seq,"
+    " (e->>1)::float8 AS at, e->>2 AS kind, e->>3 AS flow_id, e->>4 AS flow_version,"
+    " e->>5 AS service_line, e->>6 AS step, e->>7 AS outcome, (e->>8)::int AS attempt,"
+    " (e->>9)::float8 AS duration_ms, NULLIF(NULLIF(e->10, 'null'::jsonb), '{}'::jsonb) AS data,"
+    " c.at AS chunk_at, c.last_at AS chunk_last_at"
+    " FROM record_chunks AS c CROSS JOIN LATERAL jsonb_array_elements(c.body) AS e"
+)
+SQLITE_CHUNKS: tuple[str, ...] = (
+    RECORD_CHUNKS_DDL.format(real="REAL", json="TEXT"),
+    f"INSERT INTO record_chunks SELECT call_id, seq, at, at, 1, {_SQLITE_BODY} FROM records",
+    "DROP TABLE records",
+    CHUNKS_LAST_AT,
+    SQLITE_RECORDS_VIEW,
+)
+POSTGRES_CHUNKS: tuple[str, ...] = (
+    RECORD_CHUNKS_DDL.format(real="DOUBLE PRECISION", json="JSONB"),
+    "INSERT INTO record_chunks SELECT call_id, seq, at, at, 1, jsonb_build_array(jsonb_build_array("
+    "seq, at, kind, flow_id, flow_version, service_line, step, outcome, attempt, duration_ms,"
+    " data)) FROM records",
+    "DROP TABLE records",
+    CHUNKS_LAST_AT,
+    POSTGRES_RECORDS_VIEW,
+)
+
 SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     (1, _common("REAL", "TEXT")),
     (2, _rollup("REAL")),
+    (3, SQLITE_CHUNKS),
 )
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     (1, _common("DOUBLE PRECISION", "JSONB")),
     (2, _rollup("DOUBLE PRECISION")),
+    (3, POSTGRES_CHUNKS),
 )
 
 VERSION_DDL = (

@@ -16,29 +16,26 @@ import aiosqlite
 
 from ivr.journal import rollup
 from ivr.journal.fold import CALL_COLUMNS, call_upsert_sql, call_values, day_and_hour, fold_rows
-from ivr.journal.records import JournalRecord, as_row, data_json
+from ivr.journal.records import JournalRecord, as_row, chunk_rows
 from ivr.journal.records import Row as RecordRow
 from ivr.journal.schema import SQLITE_MIGRATIONS, VERSION_DDL
-from ivr.journal.store import JournalError, Row, clean_rows, row_record
+from ivr.journal.store import (
+    JOURNEY,
+    PRUNED_RECORDS,
+    JournalError,
+    Row,
+    clean_rows,
+    journey_records,
+)
 
 BUSY_TIMEOUT_MS = 10_000
 
 
-def _record_insert(rows: int) -> str:
-    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
-    return (
-        "INSERT INTO records (call_id, seq, at, kind, flow_id, flow_version, service_line, step,"
-        f" outcome, attempt, duration_ms, data) VALUES {values}"
-        " ON CONFLICT (call_id, seq) DO NOTHING"
-    )
-
-
-RECORD_INSERT = _record_insert(1)
-# Records go in by statements of CHUNK rows (the remainder one by one): binding a flat list to
-# one multi-row statement costs SQLite and the driver ~2 µs per record less than executemany
-# (one statement step per row). The statement text is fixed, so sqlite3 prepares it once.
-CHUNK = 250  # x 12 parameters, well under SQLite's 32,766
-RECORD_INSERT_CHUNK = _record_insert(CHUNK)
+# One row per call and batch (records.chunk_rows); a chunk sent again is ignored.
+CHUNK_INSERT = (
+    "INSERT INTO record_chunks (call_id, seq, at, last_at, n, body) VALUES (?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (call_id, seq) DO NOTHING"
+)
 STEP_UPSERT = (
     "INSERT INTO step_daily (day, service_line, flow_id, flow_version, step, outcome, n, timed,"
     " duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -47,27 +44,6 @@ STEP_UPSERT = (
     " duration_ms = step_daily.duration_ms + excluded.duration_ms"
 )
 CALL_UPSERT = call_upsert_sql(["?"] * len(CALL_COLUMNS), "MAX")
-
-
-def record_row(r: JournalRecord) -> tuple[Any, ...]:
-    return insert_rows([as_row(r)])[0]
-
-
-def insert_params(rows: Sequence[RecordRow]) -> list[Any]:
-    """`insert_rows` flattened, as multi-row statements take their parameters."""
-    flat: list[Any] = []
-    extend = flat.extend
-    for c, seq, at, kind, f, v, line, step, out, att, dur, data in rows:
-        extend((c, seq, at, str(kind), f, v, line, step, out, att, dur, data_json(data)))
-    return flat
-
-
-def insert_rows(rows: Sequence[RecordRow]) -> list[tuple[Any, ...]]:
-    """Rows as the `records` table takes them: kind as plain text, data as JSON (None if empty)."""
-    return [
-        (c, seq, at, str(kind), f, v, line, step, out, att, dur, data_json(data) if data else None)
-        for (c, seq, at, kind, f, v, line, step, out, att, dur, data) in rows
-    ]
 
 
 async def _connect(path: str) -> aiosqlite.Connection:
@@ -130,17 +106,21 @@ class SqliteJournal:
         await self.append_rows([as_row(r) for r in records])
 
     async def append_rows(self, rows: Sequence[RecordRow]) -> None:
-        if not rows:
+        await self.append_batches([rows])
+
+    async def append_batches(self, batches: Sequence[Sequence[RecordRow]]) -> None:
+        clean = [clean_rows(rows) for rows in batches if rows]
+        if not clean:
             return
-        batch = clean_rows(rows)
-        calls, steps = fold_rows(batch)
+        calls, steps = fold_rows(row for rows in clean for row in rows)
+        chunks = chunk_rows(clean)
         step_rows = [(*key, c.n, c.timed, c.duration_ms) for key, c in steps.items()]
         ids = [c.call_id for c in calls]
         touched = f"call_id IN ({', '.join('?' * len(ids))})"
         conn = self._conn
         await conn.execute("BEGIN IMMEDIATE")
         try:
-            await self._insert_records(batch)
+            await conn.executemany(CHUNK_INSERT, chunks)
             await conn.execute(rollup.add_sql(-1, touched), ids)
             await conn.executemany(CALL_UPSERT, [call_values(c) for c in calls])
             await conn.execute(rollup.add_sql(1, touched), ids)
@@ -151,20 +131,9 @@ class SqliteJournal:
             await conn.execute("ROLLBACK")
             raise
 
-    async def _insert_records(self, rows: Sequence[RecordRow]) -> None:
-        full = len(rows) - len(rows) % CHUNK
-        params = insert_params(rows)
-        width = CHUNK * 12
-        for start in range(0, full * 12, width):
-            await self._conn.execute(RECORD_INSERT_CHUNK, params[start : start + width])
-        if full < len(rows):
-            await self._conn.executemany(RECORD_INSERT, insert_rows(rows[full:]))
-
     async def journey(self, call_id: str) -> list[JournalRecord]:
-        rows = await self.fetch(
-            "SELECT * FROM records WHERE call_id = :call_id ORDER BY seq", {"call_id": call_id}
-        )
-        return [row_record(row) for row in rows]
+        rows = await self.fetch(JOURNEY, {"call_id": call_id})
+        return journey_records(rows)
 
     async def fetch(self, sql: str, params: Mapping[str, Any]) -> list[Row]:
         if self._reader is None:
@@ -189,14 +158,18 @@ class SqliteJournal:
         conn = self._conn
         await conn.execute("BEGIN IMMEDIATE")
         try:
+            async with conn.execute(PRUNED_RECORDS.replace(":before", "?"), (before,)) as cur:
+                row = await cur.fetchone()
+            deleted["records"] = int(row[0]) if row else 0
             for table, sql, arg in (
-                ("records", "DELETE FROM records WHERE at < ?", before),
+                ("record_chunks", "DELETE FROM record_chunks WHERE last_at < ?", before),
                 ("calls", "DELETE FROM calls WHERE started_at < ?", before),
                 ("step_daily", "DELETE FROM step_daily WHERE day < ?", cutoff_day),
                 ("call_hourly", "DELETE FROM call_hourly WHERE day < ?", cutoff_day),
             ):
                 cur = await conn.execute(sql, (arg,))
-                deleted[table] = cur.rowcount
+                if table != "record_chunks":
+                    deleted[table] = cur.rowcount
                 await cur.close()
             await conn.execute("COMMIT")
         except BaseException:

@@ -39,6 +39,10 @@ class JournalStore(Protocol):
     async def append_rows(self, rows: Sequence[RecordRow]) -> None:
         """`append` for records as rows (`records.as_row`), as the journal worker receives them."""
 
+    async def append_batches(self, batches: Sequence[Sequence[RecordRow]]) -> None:
+        """`append_rows` for several batches in one transaction, each chunked on its own (a batch
+        sent again then gives the same chunks, which are ignored)."""
+
     async def journey(self, call_id: str) -> list[JournalRecord]: ...
 
     async def fetch(self, sql: str, params: Mapping[str, Any]) -> list[Row]: ...
@@ -127,14 +131,15 @@ class ReportFilter:
         return self._line_flow(clauses, params)
 
     def records_where(self) -> tuple[str, dict[str, Any]]:
-        """WHERE clause over `records` (time range on `at`, which is indexed)."""
+        """WHERE clause over the `records` view: time range on `at`, and on the chunk's time
+        range first (`chunk_last_at` is indexed), so that only chunks in range are unpacked."""
         clauses: list[str] = []
         params: dict[str, Any] = {}
         if self.from_day:
-            clauses.append("at >= :from_at")
+            clauses += ["chunk_last_at >= :from_at", "at >= :from_at"]
             params["from_at"] = _midnight(self.from_day)
         if self.to_day:
-            clauses.append("at < :to_at")
+            clauses += ["chunk_at < :to_at", "at < :to_at"]
             params["to_at"] = _midnight(self.to_day + timedelta(days=1))
         return self._line_flow(clauses or ["1 = 1"], params)
 
@@ -177,6 +182,27 @@ def parse_age(text: str) -> float:
     if not match:
         raise ValueError(f"not an age: {text!r} (use e.g. 90d, 12h, 4w)")
     return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+RECORD_COLUMNS = (
+    "call_id, seq, at, kind, flow_id, flow_version, service_line, step, outcome, attempt,"
+    " duration_ms, data"
+)
+JOURNEY = f"SELECT {RECORD_COLUMNS} FROM records WHERE call_id = :call_id ORDER BY seq"
+# Prune deletes the chunks whose records are all older than the cutoff (a chunk spans one call's
+# records of one batch: seconds, so a call that straddles the cutoff keeps its newer chunks).
+PRUNED_RECORDS = "SELECT COALESCE(SUM(n), 0) FROM record_chunks WHERE last_at < :before"
+
+
+def journey_records(rows: Sequence[Row]) -> list[JournalRecord]:
+    """A call's stored rows (JOURNEY, in seq order) as records; a record stored twice (in two
+    chunks, after a batch was retried in other company) appears once."""
+    records: list[JournalRecord] = []
+    for row in rows:
+        if records and records[-1].seq == row[1]:
+            continue
+        records.append(row_record(row))
+    return records
 
 
 def row_record(row: Row) -> JournalRecord:

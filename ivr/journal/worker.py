@@ -3,7 +3,7 @@
     python -m ivr.journal.worker [URL]     (URL defaults to $IVR_JOURNAL_URL)
 
 Started by `ProcessJournalWriter`, which sends batches on stdin (see `ivr.journal.wire`). Here each
-batch, plain tuples, is scrubbed, folded and stored (`JournalStore.append_rows`, one transaction)
+batch, plain tuples, is scrubbed, folded and stored (`JournalStore.append_batches`, one transaction)
 and acknowledged on stdout, so none of that Python work competes with the engine for its process's
 GIL. A failed batch is reported and retried until it is stored, in order. End of stdin means the
 engine closed the writer or died: what was received is still written (a few retries only if the
@@ -128,14 +128,13 @@ class Worker:
 
     async def store_group(self, group: list[Batch]) -> bool:
         """Store batches in one transaction, retrying while it fails, and acknowledge each."""
-        rows = group[0][1] if len(group) == 1 else [r for _, batch in group for r in batch]
         failures = 0
         while True:
             try:
                 if self.store is None:
                     self.store = await open_store(self.url)
                 before, started = _stripped(), time.perf_counter()
-                await self.store.append_rows(rows)
+                await self.store.append_batches([batch for _, batch in group])
             except Exception as exc:  # report and retry: the engine must never lose a batch
                 failures += 1
                 for batch_id, _ in group:

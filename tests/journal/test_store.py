@@ -19,34 +19,87 @@ async def test_migrations_are_idempotent(store_url: str) -> None:
     version = await first.schema_version()
     await first.close()
     again = await open_store(store_url)  # opening again must not re-apply or fail
-    assert await again.schema_version() == version == 2
+    assert await again.schema_version() == version == 3
     rows = await again.fetch("SELECT COUNT(*) FROM schema_version", {})
-    assert rows == [(2,)]
+    assert rows == [(3,)]
     await again.close()
 
 
 async def test_rollup_migration_backfills_existing_calls(store_url: str) -> None:
-    store = await open_store(store_url)
-    await store.append(build_call(CallScript("c1", T0, ani_found=True, verify=["verified"])))
-    before = await store.fetch("SELECT calls, verified, steps_sum FROM call_hourly", {})
-    await store.close()
-    # Put the journal back to schema 1 with data in it, as an older release left it.
-    await _downgrade_to_v1(store_url)
+    records = build_call(CallScript("c1", T0, ani_found=True, verify=["verified"]))
+    # A journal at schema 1 with this call in it, as an older release left it.
+    await _old_journal(store_url, 1, records)
     again = await open_store(store_url)
-    assert await again.schema_version() == 2
-    assert await again.fetch("SELECT calls, verified, steps_sum FROM call_hourly", {}) == before
-    assert before == [(1, 1, 3)]  # welcome, by_ani, date_of_birth
+    assert await again.schema_version() == 3
+    rollup = await again.fetch("SELECT calls, verified, steps_sum FROM call_hourly", {})
+    assert rollup == [(1, 1, 3)]  # welcome, by_ani, date_of_birth
     await again.close()
 
 
-async def _downgrade_to_v1(url: str) -> None:
+async def test_chunk_migration_keeps_every_record(store_url: str) -> None:
+    """A journal at schema 2 (one `records` row per record) holding data: after migration 3 the
+    records are chunks, read back through the `records` view exactly as they were stored."""
+    calls = [
+        build_call(CallScript(f"m{i}", T0 + i * 0.123456789, ani_found=True, verify=["x"]))
+        for i in range(5)
+    ]
+    odd = JournalRecord(
+        "odd", 0, T0 + 1 / 3, RecordKind.OPERATION, "idv", "1", "retail", step="s",
+        outcome="error", attempt=2, duration_ms=0.1 + 0.2, data={"operation": "x", "é": [1, 2.5]},
+    )  # fmt: skip
+    records = [r for call in calls for r in call] + [odd]
+    await _old_journal(store_url, 2, records)
+    store = await open_store(store_url)
+    try:
+        assert await store.schema_version() == 3
+        assert await store.fetch("SELECT COUNT(*) FROM records", {}) == [(len(records),)]
+        for call_id in ("m0", "m4", "odd"):
+            expected = [scrub_record(r)[0] for r in records if r.call_id == call_id]
+            assert await store.journey(call_id) == expected
+        empty = await store.fetch("SELECT COUNT(*) FROM records WHERE data IS NULL", {})
+        assert empty == [(sum(1 for r in records if not r.data),)]
+        calls_before = await store.fetch("SELECT call_id, steps FROM calls ORDER BY call_id", {})
+        assert len(calls_before) == 6
+        # The migrated journal takes new records beside the old ones.
+        late = JournalRecord("m0", len(calls[0]), T0 + 20, RecordKind.HANGUP, "idv", "1", "retail")
+        await store.append([late])
+        assert [r.seq for r in await store.journey("m0")] == list(range(len(calls[0]) + 1))
+    finally:
+        await store.close()
+
+
+async def _old_journal(url: str, version: int, records: list[JournalRecord]) -> None:
+    """A journal at an older schema `version` holding `records`, written as that release did:
+    one `records` row per record, calls and step_daily upserted (and the rollup, from 2 on)."""
+    from ivr.journal import rollup
+    from ivr.journal.fold import call_upsert_sql, call_values, fold
+    from ivr.journal.records import data_json
+    from ivr.journal.schema import POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, VERSION_DDL
+
+    clean = [scrub_record(r)[0] for r in records]
+    calls, steps = fold(clean)
+    rows = [
+        (r.call_id, r.seq, r.at, str(r.kind), r.flow_id, r.flow_version, r.service_line, r.step,
+         r.outcome, r.attempt, r.duration_ms, data_json(r.data))
+        for r in clean
+    ]  # fmt: skip
+    step_rows = [(*key, c.n, c.timed, c.duration_ms) for key, c in steps.items()]
     if url.startswith("sqlite"):
         import sqlite3
 
-        conn = sqlite3.connect(url.removeprefix("sqlite:///"))
-        conn.execute("DROP TABLE call_hourly")
-        conn.execute("DELETE FROM schema_version WHERE version = 2")
-        conn.commit()
+        from ivr.journal.sqlite_store import CALL_UPSERT, STEP_UPSERT
+
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        conn.execute(VERSION_DDL)
+        for number, statements in SQLITE_MIGRATIONS[:version]:
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version VALUES (?, 'old')", (number,))
+        conn.executemany(f"INSERT INTO records VALUES ({', '.join('?' * 12)})", rows)
+        conn.executemany(CALL_UPSERT, [call_values(c) for c in calls])
+        conn.executemany(STEP_UPSERT, step_rows)
+        if version >= 2:
+            conn.execute(rollup.BACKFILL)
         conn.close()
         return
     import asyncpg
@@ -54,10 +107,27 @@ async def _downgrade_to_v1(url: str) -> None:
     from ivr.journal.pg_store import split_url
 
     dsn, schema = split_url(url)
-    conn2 = await asyncpg.connect(dsn, server_settings={"search_path": schema})
-    await conn2.execute("DROP TABLE call_hourly")
-    await conn2.execute("DELETE FROM schema_version WHERE version = 2")
-    await conn2.close()
+    pg = await asyncpg.connect(dsn)
+    try:
+        await pg.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        await pg.execute(f'SET search_path = "{schema}"')
+        await pg.execute(VERSION_DDL)
+        for number, statements in POSTGRES_MIGRATIONS[:version]:
+            for statement in statements:
+                await pg.execute(statement)
+            await pg.execute("INSERT INTO schema_version VALUES ($1, 'old')", number)
+        marks = ", ".join(f"${i}" for i in range(1, 13))
+        await pg.executemany(f"INSERT INTO records VALUES ({marks})", rows)
+        upsert = call_upsert_sql(
+            [f"${i + 1}" for i in range(len(call_values(calls[0])))], "GREATEST"
+        )
+        await pg.executemany(upsert, [call_values(c) for c in calls])
+        step_marks = ", ".join(f"${i}" for i in range(1, 10))
+        await pg.executemany(f"INSERT INTO step_daily VALUES ({step_marks})", step_rows)
+        if version >= 2:
+            await pg.execute(rollup.BACKFILL)
+    finally:
+        await pg.close()
 
 
 async def test_append_and_journey(store: JournalStore) -> None:
@@ -146,10 +216,9 @@ async def test_bad_url_is_refused() -> None:
 
 
 async def test_a_large_batch_round_trips_exactly(store: JournalStore) -> None:
-    """Several multi-row statements plus a remainder (SQLite), one JSON parameter (PostgreSQL):
-    every record comes back as it went in, times and durations to the last bit, data as data."""
-    from ivr.journal.sqlite_store import CHUNK
-
+    """Every record of a large batch comes back as it went in (through the chunks), times and
+    durations to the last bit, data as data."""
+    CHUNK = 250
     calls = [
         build_call(CallScript(f"b{i:03d}", T0 + i * 0.123456789, ani_found=True, verify=["x"]))
         for i in range(2 * CHUNK // 10 + 3)
@@ -178,3 +247,18 @@ async def test_a_large_batch_round_trips_exactly(store: JournalStore) -> None:
     assert (await store.journey("odd"))[0].data["nested"] == {"list": [1, 2.5, None, True]}
     empty = await store.fetch("SELECT COUNT(*) FROM records WHERE data IS NULL", {})
     assert empty == [(sum(1 for r in records if not r.data),)]
+
+
+async def test_each_calls_records_of_a_batch_are_one_chunk(store: JournalStore) -> None:
+    """One stored row per call and batch; a batch stored again, alone or beside others as the
+    worker groups them, adds nothing."""
+    one = build_call(CallScript("k1", T0, ani_found=True, verify=["verified"]))
+    two = build_call(CallScript("k2", T0 + 1, ani_found=True))
+    first = [as_row(r) for r in one[:5] + two]
+    second = [as_row(r) for r in one[5:]]
+    await store.append_batches([first, second])
+    assert await store.fetch("SELECT COUNT(*) FROM record_chunks", {}) == [(3,)]
+    await store.append_batches([second])
+    await store.append_rows(first)
+    assert await store.fetch("SELECT COUNT(*) FROM records", {}) == [(len(one) + len(two),)]
+    assert await store.journey("k1") == [scrub_record(r)[0] for r in one]
