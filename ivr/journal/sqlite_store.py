@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, cast
 
 import aiosqlite
 
 from ivr.journal import rollup
 from ivr.journal.fold import CALL_COLUMNS, call_upsert_sql, call_values, day_and_hour, fold_rows
-from ivr.journal.records import JournalRecord, as_row, chunk_rows
+from ivr.journal.records import Chunk, JournalRecord, as_row, chunk_rows
 from ivr.journal.records import Row as RecordRow
 from ivr.journal.schema import SQLITE_MIGRATIONS, VERSION_DDL
 from ivr.journal.store import (
@@ -44,6 +44,30 @@ STEP_UPSERT = (
     " duration_ms = step_daily.duration_ms + excluded.duration_ms"
 )
 CALL_UPSERT = call_upsert_sql(["?"] * len(CALL_COLUMNS), "MAX")
+
+
+def _write(
+    db: sqlite3.Connection,
+    chunks: list[Chunk],
+    call_rows: list[tuple[Any, ...]],
+    step_rows: list[tuple[Any, ...]],
+) -> None:
+    """One batch's transaction, on the connection's own thread: chunks, calls and the rollup
+    (old contributions out, new ones in), step counts."""
+    ids = [row[0] for row in call_rows]
+    touched = f"call_id IN ({', '.join('?' * len(ids))})"
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.executemany(CHUNK_INSERT, chunks)
+        db.execute(rollup.add_sql(-1, touched), ids)
+        db.executemany(CALL_UPSERT, call_rows)
+        db.execute(rollup.add_sql(1, touched), ids)
+        if step_rows:
+            db.executemany(STEP_UPSERT, step_rows)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
 
 async def _connect(path: str) -> aiosqlite.Connection:
@@ -115,21 +139,12 @@ class SqliteJournal:
         calls, steps = fold_rows(row for rows in clean for row in rows)
         chunks = chunk_rows(clean)
         step_rows = [(*key, c.n, c.timed, c.duration_ms) for key, c in steps.items()]
-        ids = [c.call_id for c in calls]
-        touched = f"call_id IN ({', '.join('?' * len(ids))})"
+        call_rows = [call_values(c) for c in calls]
+        # The whole transaction in one trip to aiosqlite's thread (its `_execute`, which all its
+        # methods use): six trips, each a future and a thread hand-off, cost ~3 µs per record.
         conn = self._conn
-        await conn.execute("BEGIN IMMEDIATE")
-        try:
-            await conn.executemany(CHUNK_INSERT, chunks)
-            await conn.execute(rollup.add_sql(-1, touched), ids)
-            await conn.executemany(CALL_UPSERT, [call_values(c) for c in calls])
-            await conn.execute(rollup.add_sql(1, touched), ids)
-            if step_rows:
-                await conn.executemany(STEP_UPSERT, step_rows)
-            await conn.execute("COMMIT")
-        except BaseException:
-            await conn.execute("ROLLBACK")
-            raise
+        on_thread = cast(Callable[[Callable[[], None]], Awaitable[None]], conn._execute)
+        await on_thread(lambda: _write(conn._conn, chunks, call_rows, step_rows))
 
     async def journey(self, call_id: str) -> list[JournalRecord]:
         rows = await self.fetch(JOURNEY, {"call_id": call_id})
