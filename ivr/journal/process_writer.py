@@ -137,6 +137,8 @@ class ProcessJournalWriter(RecordQueue):
                     await asyncio.sleep(min(5.0, 0.2 * failures))
                     continue
                 failures = 0
+            if len(self._inflight) < self.window:
+                self._arm()
             timed_out = False
             if not self._closing:
                 try:
@@ -215,6 +217,8 @@ class ProcessJournalWriter(RecordQueue):
             if ack.secrets:
                 SECRETS_STRIPPED.inc(ack.secrets)
             FLUSH_SECONDS.observe(ack.seconds)
-            if self._closing or len(self._queue) >= self.batch_size:
+            if self._closing:
                 self._wake.set()
+            else:
+                self._arm()  # a slot in the window is free
         self._wake.set()  # the worker ended: the sender restarts it or finishes closing

@@ -182,3 +182,34 @@ async def test_the_worker_runs_at_a_lower_cpu_priority(sqlite_url: str) -> None:
     mine = os.getpriority(os.PRIO_PROCESS, 0)
     assert os.getpriority(os.PRIO_PROCESS, writer.pid) > mine or mine >= 19
     await writer.close()
+
+
+async def test_a_full_window_is_not_woken_by_every_write(sqlite_url: str) -> None:
+    """While the worker holds the whole window, writes queue silently: waking the sender on
+    each (a task switch and a new timed wait, ~15 µs) once cost the engine more than the hub."""
+    writer = ProcessJournalWriter(sqlite_url, batch_size=20, window=2, interval=10.0)
+    await writer.wait_ready()
+    assert writer.pid is not None
+    sends = 0
+    send = writer._send
+
+    async def counted(partial: bool) -> None:
+        nonlocal sends
+        sends += 1
+        await send(partial)
+
+    writer._send = counted  # type: ignore[method-assign]
+    calls = many_calls(60)
+    os.kill(writer.pid, signal.SIGSTOP)  # the worker stores nothing, acknowledges nothing
+    try:
+        for records in calls:
+            writer.write(records)
+            await asyncio.sleep(0)
+        assert len(writer._inflight) == 2  # the window is full and the rest waits in the queue
+        assert sends <= 3  # woken for the two batches sent, not for each of the 60 writes
+    finally:
+        os.kill(writer.pid, signal.SIGCONT)
+    await writer.close()
+    total = sum(len(c) for c in calls)
+    assert (writer.written, writer.dropped) == (total, 0)
+    assert await count(sqlite_url, "SELECT COUNT(*) FROM records") == total
