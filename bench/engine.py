@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import cProfile
 import gc
-import platform
 import pstats
 import statistics
 import tempfile
@@ -25,6 +24,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+from bench.machine import describe
 from ivr.bootstrap import Loaded, Project, load_project
 from ivr.directory.port import Customer, LookupResult, LookupStatus, VerifyStatus
 from ivr.directory.sqlite_store import SqliteDirectory
@@ -184,10 +184,7 @@ async def run(calls: int, events: int) -> None:
     big = load_flow_text(big_text, "big.yaml", context)
     registry = loaded.registry
     registry.add(compile_flow(big.flow, big.path, big.step_lines))
-    print(
-        f"machine: {platform.machine()}, {platform.python_implementation()} "
-        f"{platform.python_version()}, {len(__import__('os').sched_getaffinity(0))} cores"
-    )
+    print(describe())
 
     sink = CountingSink()
     engine = _engine(loaded, registry, DictDirectory())

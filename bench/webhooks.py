@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -62,6 +63,7 @@ from urllib.parse import parse_qsl
 
 from bench.journal_overhead import drop_schema
 from bench.loadgen import TwilioCalls, closed_loop, open_loop
+from bench.machine import describe, services_on
 from ivr.directory.port import Customer, LookupResult, LookupStatus, VerifyStatus
 from ivr.journal.worker import CPUS_ENV
 
@@ -199,7 +201,9 @@ def _run_load(port: int, mode: str, args: argparse.Namespace) -> dict[str, Any]:
     command = [sys.executable, "-m", "bench.webhooks", "--role", mode, "--port", str(port)]
     command += ["--seconds", str(args.seconds), "--concurrency", str(args.concurrency)]
     command += ["--rate", str(args.rate)]
-    done = subprocess.run(_pinned(1, command), cwd=ROOT, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        _pinned(LOAD_CORE, command), cwd=ROOT, capture_output=True, text=True, check=True
+    )
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
@@ -238,6 +242,15 @@ MEMORY, BARE, REDIS = (
 )
 SQLITE_JOURNAL, PG_JOURNAL = "in-memory + SQLite journal", "in-memory + PostgreSQL journal"
 SQLITE_DIRECTORY = "ivr serve, SQLite directory"
+SETUP_KEYS = {  # what `--only` calls each setup
+    MEMORY: "memory",
+    BARE: "bare",
+    REDIS: "redis",
+    SQLITE_JOURNAL: "sqlite-journal",
+    PG_JOURNAL: "pg-journal",
+    SQLITE_DIRECTORY: "sqlite-directory",
+}
+LOAD_CORE = 1
 
 
 @dataclass(frozen=True)
@@ -269,6 +282,20 @@ def _setups(args: argparse.Namespace, journal: str, prefix: str) -> list[Setup]:
     return setups
 
 
+def _chosen(setups: list[Setup], only: str | None) -> list[Setup]:
+    """The setups named in `--only` (comma-separated keys), always with in-memory state: every
+    other figure is compared with it within its round."""
+    if not only:
+        return setups
+    keys = {key.strip() for key in only.split(",")} | {"memory"}
+    unknown = keys - set(SETUP_KEYS.values())
+    if unknown:
+        raise SystemExit(
+            f"--only: unknown {sorted(unknown)}; choose from {sorted(SETUP_KEYS.values())}"
+        )
+    return [setup for setup in setups if SETUP_KEYS[setup.label] in keys]
+
+
 def orchestrate(args: argparse.Namespace) -> None:
     """Every setup once per round, in a shuffled order; medians over the rounds.
 
@@ -279,21 +306,31 @@ def orchestrate(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="ivr-bench-"))
     journal = f"sqlite:///{workdir}/journal.db"
     prefix = f"ivr-bench-{uuid.uuid4().hex[:8]}:"
+    print(describe())
     print(
         f"webhook benchmark: {args.rounds} rounds x {args.seconds:g} s per figure, "
         f"{args.concurrency} callers, server on core 0, load on core 1 "
         f"(cpus: {os.cpu_count()}); directory in memory; medians over rounds [min..max]"
     )
-    setups = _setups(args, journal, prefix)
+    setups = _chosen(_setups(args, journal, prefix), args.only)
     runs: dict[str, list[dict[str, Any]]] = {setup.label: [] for setup in setups}
     latencies: list[dict[str, Any]] = []
     rng = random.Random(args.seed)
+    services: contextlib.AbstractContextManager[list[int]] = (
+        contextlib.nullcontext([]) if args.services_anywhere else services_on(LOAD_CORE)
+    )
     try:
-        for _ in range(args.rounds):
-            for setup in rng.sample(setups, len(setups)):
-                results = _measure(setup.server, setup.ready, list(setup.loads), args, workdir)
-                runs[setup.label].append(results[0])
-                latencies.extend(results[1:])
+        with services as moved:
+            if moved:
+                print(
+                    f"PostgreSQL and Redis on core {LOAD_CORE} for the run ({len(moved)} threads)"
+                )
+            for _ in range(args.rounds):
+                for setup in rng.sample(setups, len(setups)):
+                    loads = list(setup.loads)
+                    results = _measure(setup.server, setup.ready, loads, args, workdir)
+                    runs[setup.label].append(results[0])
+                    latencies.extend(results[1:])
     finally:
         asyncio.run(drop_schema(args.pg))
         _delete_prefix(prefix)
@@ -314,6 +351,8 @@ def _report(runs: dict[str, list[dict[str, Any]]], latencies: list[dict[str, Any
         )
     memory = runs[MEMORY]
     for label, name in ((SQLITE_JOURNAL, "SQLite"), (PG_JOURNAL, "PostgreSQL")):
+        if label not in runs:
+            continue
         lost = [100 * (1 - _rate(j) / _rate(m)) for j, m in zip(runs[label], memory, strict=True)]
         more = [
             100 * (_server_cpu(j) / _server_cpu(m) - 1)
@@ -323,12 +362,22 @@ def _report(runs: dict[str, list[dict[str, Any]]], latencies: list[dict[str, Any
             f"  {name + ' journal costs':30}: {_median_range(lost, '.1f')} % of the event rate, "
             f"server CPU/event {_median_range(more, '+.1f')} % (target < 15 %)"
         )
-    ratios = [_rate(m) / _rate(b) for m, b in zip(memory, runs[BARE], strict=True)]
-    by_cpu = [_server_cpu(b) / _server_cpu(m) for m, b in zip(memory, runs[BARE], strict=True)]
+    if BARE in runs:
+        _report_ratio(memory, runs[BARE])
+    if latencies:
+        _report_latency(latencies)
+
+
+def _report_ratio(memory: list[dict[str, Any]], bare: list[dict[str, Any]]) -> None:
+    ratios = [_rate(m) / _rate(b) for m, b in zip(memory, bare, strict=True)]
+    by_cpu = [_server_cpu(b) / _server_cpu(m) for m, b in zip(memory, bare, strict=True)]
     print(
         f"  {'ratio in-memory / bare':30}: {_median_range(ratios, '.2f')}  "
         f"(by CPU per event: {_median_range(by_cpu, '.2f')})"
     )
+
+
+def _report_latency(latencies: list[dict[str, Any]]) -> None:
     p50 = [lat["p50_ms"] for lat in latencies]
     p99 = [lat["p99_ms"] for lat in latencies]
     offered = latencies[0]["offered_per_s"]
@@ -385,6 +434,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--redis-prefix", default="ivr-bench:")
     parser.add_argument(
         "--sqlite-directory", action="store_true", help="also measure with the SQLite directory"
+    )
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated setups: memory, bare, redis, sqlite-journal, pg-journal,"
+        " sqlite-directory (in-memory state is always run: the others are compared with it)",
+    )
+    parser.add_argument(
+        "--services-anywhere",
+        action="store_true",
+        help="leave PostgreSQL and Redis where the scheduler puts them (default: on the load core)",
     )
     args = parser.parse_args(argv)
     if args.role == "bare":
