@@ -241,6 +241,7 @@ MEMORY, BARE, REDIS = (
     "ivr serve, Redis state",
 )
 SQLITE_JOURNAL, PG_JOURNAL = "in-memory + SQLite journal", "in-memory + PostgreSQL journal"
+REDIS_JOURNAL = "Redis + SQLite journal + live bus"
 SQLITE_DIRECTORY = "ivr serve, SQLite directory"
 SETUP_KEYS = {  # what `--only` calls each setup
     MEMORY: "memory",
@@ -248,6 +249,7 @@ SETUP_KEYS = {  # what `--only` calls each setup
     REDIS: "redis",
     SQLITE_JOURNAL: "sqlite-journal",
     PG_JOURNAL: "pg-journal",
+    REDIS_JOURNAL: "redis-journal",
     SQLITE_DIRECTORY: "sqlite-directory",
 }
 LOAD_CORE = 1
@@ -265,12 +267,14 @@ class Setup:
 
 def _setups(args: argparse.Namespace, journal: str, prefix: str) -> list[Setup]:
     server = ["-m", "bench.webhooks", "--role", "server"]
+    redis = [*server, "--redis", REDIS_URL, "--redis-prefix", prefix]
     setups = [
         Setup(MEMORY, server, "/readyz", ("closed", "open")),
         Setup(BARE, ["-m", "bench.webhooks", "--role", "bare"], "/"),
-        Setup(REDIS, [*server, "--redis", REDIS_URL, "--redis-prefix", prefix], "/readyz"),
+        Setup(REDIS, redis, "/readyz"),
         Setup(SQLITE_JOURNAL, [*server, "--journal", journal], "/readyz"),
         Setup(PG_JOURNAL, [*server, "--journal", args.pg], "/readyz"),
+        Setup(REDIS_JOURNAL, [*redis, "--journal", journal], "/readyz"),
     ]
     if args.sqlite_directory:
         from ivr.directory.csv_import import import_file
@@ -350,14 +354,13 @@ def _report(runs: dict[str, list[dict[str, Any]]], latencies: list[dict[str, Any
             f"  {1e6 / statistics.median(cpus):15.0f}  (errors {errors}; load {loads:.0f} µs/event)"
         )
     memory = runs[MEMORY]
-    for label, name in ((SQLITE_JOURNAL, "SQLite"), (PG_JOURNAL, "PostgreSQL")):
-        if label not in runs:
+    journals = ((SQLITE_JOURNAL, MEMORY, "SQLite"), (PG_JOURNAL, MEMORY, "PostgreSQL"))
+    for label, base, name in (*journals, (REDIS_JOURNAL, REDIS, "Redis: SQLite + bus")):
+        if label not in runs or base not in runs:
             continue
-        lost = [100 * (1 - _rate(j) / _rate(m)) for j, m in zip(runs[label], memory, strict=True)]
-        more = [
-            100 * (_server_cpu(j) / _server_cpu(m) - 1)
-            for j, m in zip(runs[label], memory, strict=True)
-        ]
+        pairs = list(zip(runs[label], runs[base], strict=True))
+        lost = [100 * (1 - _rate(j) / _rate(m)) for j, m in pairs]
+        more = [100 * (_server_cpu(j) / _server_cpu(m) - 1) for j, m in pairs]
         print(
             f"  {name + ' journal costs':30}: {_median_range(lost, '.1f')} % of the event rate, "
             f"server CPU/event {_median_range(more, '+.1f')} % (target < 15 %)"
@@ -439,7 +442,8 @@ def main(argv: list[str] | None = None) -> None:
         "--only",
         default=None,
         help="comma-separated setups: memory, bare, redis, sqlite-journal, pg-journal,"
-        " sqlite-directory (in-memory state is always run: the others are compared with it)",
+        " redis-journal, sqlite-directory (in-memory state is always run: the others are"
+        " compared with it)",
     )
     parser.add_argument(
         "--services-anywhere",

@@ -107,7 +107,7 @@ class Engine:
             RecordKind.CALL_STARTED,
             data={
                 "service_line": line.name,
-                "dnis": event.dnis,
+                "dnis": mask_number(event.dnis),  # as stored: the live view shows the same
                 "ani_presented": usable_number(event.ani) is not None,
                 "ani": mask_number(usable_number(event.ani)),
                 "ani_trust": event.caller_id_trust.value,

@@ -2,15 +2,17 @@
 
 Everything here is per process and in memory, fed synchronously by `JournalWriter.write` before
 any database is involved, so the dashboard and `/calls/stream` see a record the moment the engine
-produces it. With several workers, each has its own hub (a shared bus is future work).
+produces it. Workers that share calls through Redis share these views through the live bus
+(`ivr.journal.live_bus`), which feeds each hub the other processes' records (`receive`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import operator
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +31,7 @@ class ActiveCall:
     step: str | None = None
     last_kind: str = ""
     last_at: float = 0.0
+    last_seq: int = -1  # the latest record seen: an older one arriving late changes no field
     idv_status: str | None = None
     records: deque[JournalRecord] = field(default_factory=lambda: deque(maxlen=500))
 
@@ -80,9 +83,11 @@ class Subscription:
 ERROR_KINDS: frozenset[RecordKind] = frozenset({RecordKind.OPERATION, RecordKind.STEP_OUTCOME})
 ERROR_OUTCOMES: frozenset[str] = frozenset({"error", "timeout"})
 SWEEP_SECONDS = 60  # how often calls gone quiet are looked for (a walk over every active call)
+ENDED_KEPT = 10_000  # ended calls remembered, so that a record arriving late does not revive one
 
 
 _CALL_ENDED = RecordKind.CALL_ENDED
+_by_seq = operator.attrgetter("seq")
 _IDV_STATUS = RecordKind.IDV_STATUS
 
 
@@ -109,6 +114,8 @@ class JournalHub:
         self._second = -1  # the second `_bucket` counts
         self._bucket = [0, 0]
         self._swept = 0
+        self._ended: dict[str, None] = {}  # recently ended call ids, oldest first
+        self.forward: Callable[[list[JournalRecord]], None] | None = None  # e.g. the live bus
         self.events = 0
         self.errors = 0
 
@@ -118,15 +125,66 @@ class JournalHub:
         return sub
 
     def publish(self, records: Iterable[JournalRecord]) -> None:
-        """Update the active-call view and hand each record to every subscriber (never blocks)."""
-        if not self._subscribers:
-            self._track(records)
-            return
-        records = list(records)
+        """This process's records: update the active-call view, hand each record to every
+        subscriber (never blocks) and to `forward` (the other processes' hubs) when set."""
+        if not isinstance(records, list):
+            records = list(records)  # read once, for the views, the fan-out and the forward
         self._track(records)
+        if self._subscribers:
+            self._fan_out(records)
+        if self.forward is not None:
+            self.forward(records)
+
+    def receive(self, records: Iterable[JournalRecord]) -> None:
+        """Records another process produced (through the live bus): the same views, built record
+        by record because they may arrive after newer ones of the same call or after its end."""
+        records = list(records)
+        for r in records:
+            self._merge(r)
+        if self._subscribers:
+            self._fan_out(records)
+
+    def _fan_out(self, records: list[JournalRecord]) -> None:
         for sub in tuple(self._subscribers):
             for record in records:
                 sub.put(record)
+
+    def _merge(self, r: JournalRecord) -> None:
+        second, bucket = self._second, self._bucket
+        if int(r.at) != second:
+            second, bucket = self._move_to(int(r.at))
+        bucket[0] += 1
+        self.events += 1
+        if is_error(r):
+            bucket[1] += 1
+            self.errors += 1
+        call_id = r.call_id
+        if call_id in self._ended:
+            return
+        if r.kind is _CALL_ENDED:
+            self._active.pop(call_id, None)
+            self._remember_ended(call_id)
+            return
+        call = self._active.get(call_id)
+        if call is None:
+            call = self._active[call_id] = ActiveCall(
+                call_id, r.at, r.service_line, r.flow_id, r.flow_version
+            )
+        call.records.append(r)
+        if r.seq < call.last_seq:
+            call.started_at = min(call.started_at, r.at)
+            return
+        call.last_kind, call.last_at, call.last_seq = r.kind, r.at, r.seq
+        if r.step:
+            call.step = r.step
+        if r.kind is _IDV_STATUS:
+            call.idv_status = r.outcome
+
+    def _remember_ended(self, call_id: str) -> None:
+        ended = self._ended
+        ended[call_id] = None
+        if len(ended) > ENDED_KEPT:
+            del ended[next(iter(ended))]
 
     def _track(self, records: Iterable[JournalRecord]) -> None:
         """One pass; what holds for a run of records of one call is written once per run.
@@ -147,7 +205,7 @@ class JournalHub:
                 events += in_second
                 in_second = 0
                 if call is not None and last is not None:  # before a sweep looks at last_at
-                    call.last_kind, call.last_at = last.kind, last.at
+                    call.last_kind, call.last_at, call.last_seq = last.kind, last.at, last.seq
                 call = last = None  # and looked up again: the sweep may have dropped it
                 second, bucket = self._move_to(int(at))
             in_second += 1
@@ -159,7 +217,7 @@ class JournalHub:
             call_id = r.call_id
             if call is None or call_id != call.call_id:
                 if call is not None and last is not None:
-                    call.last_kind, call.last_at = last.kind, last.at
+                    call.last_kind, call.last_at, call.last_seq = last.kind, last.at, last.seq
                 call = active.get(call_id)
                 if call is None:
                     call = active[call_id] = ActiveCall(
@@ -167,6 +225,7 @@ class JournalHub:
                     )
             if kind is _CALL_ENDED:
                 active.pop(call_id, None)
+                self._remember_ended(call_id)
                 call = last = None
                 continue
             last = r
@@ -176,7 +235,7 @@ class JournalHub:
                 call.idv_status = outcome
             call.records.append(r)
         if call is not None and last is not None:
-            call.last_kind, call.last_at = last.kind, last.at
+            call.last_kind, call.last_at, call.last_seq = last.kind, last.at, last.seq
         bucket[0] += in_second
         self.events += events + in_second
         self.errors += errors
@@ -204,8 +263,10 @@ class JournalHub:
         return sorted(self._active.values(), key=lambda c: c.started_at)
 
     def journey(self, call_id: str) -> list[JournalRecord] | None:
+        """The call's records so far in their order (records from other processes may have
+        arrived out of it)."""
         call = self._active.get(call_id)
-        return list(call.records) if call else None
+        return sorted(call.records, key=_by_seq) if call else None
 
     def pulse(self, seconds: int = 60, now: float | None = None) -> list[tuple[int, int, int]]:
         """(second, events, errors) for each of the last `seconds` seconds, oldest first."""

@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import ssl
 from collections import deque
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -231,6 +232,15 @@ class RespClient:
             protocol = await self._connection()
         return await protocol.send(encode_command(args))
 
+    def send_now(self, *args: Arg) -> asyncio.Future[Reply] | None:
+        """Queue a command on the open connection without a task or a wait (for a reply nobody
+        waits for, such as a PUBLISH): its future gets the reply. None when not connected yet
+        (then `execute`, which connects)."""
+        protocol = self._protocol
+        if protocol is None or protocol.closed:
+            return None
+        return protocol.send(encode_command(args))
+
     async def evalsha(self, script: Script, keys: list[str], args: list[Arg]) -> Reply:
         """Run a Lua script by its hash, loading it first if this server does not know it."""
         try:
@@ -294,3 +304,53 @@ class Script:
     def __init__(self, source: str) -> None:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+
+async def subscribe(
+    address: RedisAddress,
+    channel: str,
+    *,
+    timeout_s: float = 2.0,
+    on_subscribed: Callable[[], None] | None = None,
+) -> AsyncGenerator[bytes, None]:
+    """The payloads published on `channel`, on a connection of their own (a subscribed RESP2
+    connection takes no other command); `on_subscribed` runs once Redis confirms. Ends by
+    raising RespConnectionError when the connection drops."""
+    context = ssl.create_default_context() if address.tls else None
+    try:
+        async with asyncio.timeout(timeout_s):
+            reader, writer = await asyncio.open_connection(address.host, address.port, ssl=context)
+    except (OSError, TimeoutError) as error:
+        raise RespConnectionError(f"could not connect to Redis: {type(error).__name__}") from error
+    try:
+        if address.password is not None:
+            user, password = address.username, address.password
+            writer.write(encode_command(("AUTH", user, password) if user else ("AUTH", password)))
+        writer.write(encode_command(("SUBSCRIBE", channel)))
+        buffer = bytearray()
+        while True:
+            try:
+                reply, used = parse_reply(buffer, 0) if buffer else (None, -1)
+            except _Incomplete:
+                used = -1
+            if used < 0:
+                data = await reader.read(65536)
+                if not data:
+                    raise RespConnectionError("Redis closed the subscription")
+                buffer += data
+                continue
+            del buffer[:used]
+            if isinstance(reply, RespError):
+                raise RespConnectionError(f"Redis refused the subscription: {reply}")
+            if not isinstance(reply, list) or len(reply) != 3:
+                continue
+            if reply[0] == b"message" and isinstance(reply[2], bytes):
+                yield reply[2]
+            elif reply[0] == b"subscribe" and on_subscribed is not None:
+                on_subscribed()
+    except RespConnectionError:
+        raise
+    except OSError as error:
+        raise RespConnectionError(f"the subscription dropped: {type(error).__name__}") from error
+    finally:
+        writer.close()

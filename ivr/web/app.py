@@ -147,7 +147,15 @@ def _journal_context(app: web.Application, settings: ServeSettings) -> Context |
         writer = ProcessJournalWriter(url, hub)
         writer.start()
         app[JOURNAL] = writer
+        bus = None
+        if settings.redis_url:  # workers share calls: share the live view too (every call whole)
+            from ivr.journal.live_bus import LiveBus
+
+            bus = LiveBus(settings.redis_url, hub, f"{settings.redis_prefix}journal:live")
+            await bus.start()
         yield
+        if bus is not None:
+            await bus.close()
         await writer.close()
         await store.close()
 

@@ -391,3 +391,15 @@ async def test_prompts_follow_a_replaced_catalogue_and_each_callers_name(engine:
     assert engine._prompts(state, ["welcome"])[0].text == "Alice new"
     state.customer_name = "Bob"
     assert engine._prompts(state, ["welcome"])[0].text == "Bob new"
+
+
+async def test_numbers_are_masked_in_the_records_the_engine_writes(engine: Engine) -> None:
+    """Masked at the source, so the live views (this process's and the others' through the live
+    bus) show what the store keeps."""
+    turn = await play(engine, ALICE, ["01021980#"])
+    started = turn.records[0]
+    assert started.kind is RecordKind.CALL_STARTED
+    assert started.data["ani"] == "*********0123"
+    assert started.data["dnis"].startswith("*")
+    assert started.data["dnis"][-4:].isdigit()
+    assert ALICE not in json.dumps([dataclasses.asdict(r) for r in turn.records], default=str)

@@ -122,3 +122,50 @@ def test_runs_of_one_call_give_the_views_of_a_record_by_record_walk() -> None:
     ]
     assert hub.errors == 2
     assert got  # some calls are still in progress
+
+
+def test_records_from_other_processes_join_the_same_views() -> None:
+    """`receive` (the live bus) builds the views `publish` builds, and is not forwarded again."""
+    hub = JournalHub()
+    forwarded: list[list[JournalRecord]] = []
+    hub.forward = forwarded.append
+    sub = hub.subscribe()
+    records = build_call(CallScript("c1", T0, ani_found=True, verify=["verified"]))
+    hub.publish(records[:2])
+    hub.receive(records[2:-1])
+    (call,) = hub.active()
+    assert call.last_seq == records[-2].seq
+    assert call.step == next(r.step for r in reversed(records[:-1]) if r.step)
+    assert hub.journey("c1") == records[:-1]
+    assert forwarded == [records[:2]]
+    assert hub.events == len(records) - 1
+    hub.receive(records[-1:])
+    assert hub.active() == []
+    got = []
+    while not sub._queue.empty():
+        got.append(sub._queue.get_nowait())
+    assert got == records
+
+
+def test_a_late_record_from_another_process_changes_nothing_newer() -> None:
+    """Records of a call may cross the bus after the next event's were produced here."""
+    hub = JournalHub()
+    older = [
+        JournalRecord("c1", 0, T0, RecordKind.CALL_STARTED, "idv", "1", "demo"),
+        JournalRecord("c1", 1, T0 + 1, RecordKind.STEP_ENTERED, "idv", "1", "demo", step="ani"),
+    ]
+    newer = JournalRecord("c1", 2, T0 + 2, RecordKind.STEP_ENTERED, "idv", "1", "demo", step="dob")
+    hub.publish([newer])
+    hub.receive(older)
+    (call,) = hub.active()
+    assert (call.step, call.last_seq, call.last_at, call.started_at) == ("dob", 2, T0 + 2, T0)
+    assert [r.seq for r in hub.journey("c1") or []] == [0, 1, 2]
+
+
+def test_a_record_arriving_after_its_call_ended_does_not_revive_it() -> None:
+    hub = JournalHub()
+    records = build_call(CallScript("c1", T0, ani_found=True, verify=["verified"]))
+    hub.publish([records[0], records[-1]])  # started, ended
+    hub.receive(records[1:-1])  # the middle of the call, late, from another worker
+    assert hub.active() == []
+    assert hub.events == len(records)  # still counted in the pulse: they happened

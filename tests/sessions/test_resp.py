@@ -23,6 +23,7 @@ from ivr.sessions.resp import (
     _Protocol,
     encode_command,
     parse_reply,
+    subscribe,
 )
 from tests.sessions.conftest import REDIS_URL
 
@@ -185,3 +186,20 @@ async def test_an_unreachable_redis_is_a_session_error() -> None:
         await RedisSessionStore.open("redis://127.0.0.1:1/0")
     with pytest.raises(SessionError, match="redis://"):
         await RedisSessionStore.open("memcached://127.0.0.1:11211")
+
+
+async def test_a_subscription_yields_what_is_published_and_reports_a_refusal() -> None:
+    channel = f"ivr-test-{uuid.uuid4().hex}"
+    subscribed = asyncio.Event()
+    messages = subscribe(RedisAddress.from_url(REDIS_URL), channel, on_subscribed=subscribed.set)
+    first = asyncio.ensure_future(anext(messages))
+    await asyncio.wait_for(subscribed.wait(), 2)
+    async with Redis.from_url(REDIS_URL) as client:
+        await client.publish(channel, b"one\r\n$3\r\ntwo")  # RESP framing inside a payload
+        await client.publish(channel, b"")
+    assert await asyncio.wait_for(first, 2) == b"one\r\n$3\r\ntwo"
+    assert await asyncio.wait_for(anext(messages), 2) == b""
+    await messages.aclose()
+    refused = subscribe(RedisAddress.from_url("redis://:wrong@127.0.0.1:6379/0"), channel)
+    with pytest.raises(RespConnectionError, match="refused"):
+        await asyncio.wait_for(anext(refused), 2)

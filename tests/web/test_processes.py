@@ -7,7 +7,7 @@ import asyncio
 import shutil
 import signal
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,8 @@ from redis import asyncio as aioredis
 from tests.sessions.conftest import REDIS_URL
 from tests.web.conftest import ALICE, CARDS_LINE, DEMO_LINE, ROOT
 from tests.web.servers import ADMIN_KEY, HttpCaller, Server
+
+REPORTS_KEY = "test-reports-key"
 
 
 @pytest.fixture
@@ -74,6 +76,71 @@ async def test_two_workers_share_calls_through_redis(
         last = await by_account.send(b, "hangup")
         assert last["call"]["customer_id"] == "C1002"
         assert last["call"]["ended"] is True
+    finally:
+        client = aioredis.from_url(REDIS_URL)
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+async def _live(session: aiohttp.ClientSession, server: Server, path: str) -> Any:
+    headers = {"Authorization": f"Bearer {REPORTS_KEY}"}
+    async with session.get(f"{server.url}{path}", headers=headers) as response:
+        assert response.status == 200, await response.text()
+        return await response.json()
+
+
+async def _settled(
+    session: aiohttp.ClientSession, servers: list[Server], path: str, want: Callable[[Any], bool]
+) -> list[Any]:
+    """What each server shows at `path` once every one shows what `want` accepts (the live bus
+    carries records between them within milliseconds; a few seconds is the limit)."""
+    for _ in range(300):
+        seen = [await _live(session, server, path) for server in servers]
+        if all(want(view) for view in seen):
+            return seen
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{path}: {seen}")
+
+
+async def test_every_worker_shows_every_call_whole(
+    workdir: Path,
+    demo_db: str,
+    servers: list[Server],
+    session: aiohttp.ClientSession,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Workers sharing calls through Redis share the live view too: /calls/{id}, /calls/active
+    and the pulse on either worker show the webhooks both answered."""
+    monkeypatch.setenv("IVR_REPORTS_KEY", REPORTS_KEY)
+    prefix = f"ivr-test-{uuid.uuid4().hex[:12]}:"
+    for name in ("a", "b"):  # each its own journal: what a worker shows comes from the bus
+        args = ["--db", demo_db, "--journal", f"sqlite:///{workdir}/journal-{name}.db"]
+        servers.append(Server([*args, "--redis", REDIS_URL, "--redis-prefix", prefix], workdir))
+    await asyncio.gather(*(server.ready() for server in servers))
+    a, b = servers
+    try:
+        caller = HttpCaller(session, f"live-{uuid.uuid4().hex}")
+        path = f"/calls/{caller.call_id}"
+        await caller.send(a, "call.started", ani=ALICE, dnis=DEMO_LINE)
+        wrong = await caller.send(b, "digits", digits="11111111#")
+        assert wrong["call"]["attempts"] == {"date_of_birth": 2}
+        views = await _settled(
+            session, servers, path, lambda v: any(r["kind"] == "input" for r in v["records"])
+        )
+        assert views[0] == views[1]
+        records = views[0]["records"]
+        assert [r["seq"] for r in records] == list(range(len(records)))  # none missing
+        assert views[0]["active"] is True
+        active = await _settled(session, servers, "/calls/active", lambda v: v["count"] == 1)
+        assert active[0]["calls"] == active[1]["calls"]
+        assert active[0]["calls"][0]["step"] == "date_of_birth"
+        await caller.send(a, "digits", digits="01021980#")
+        await caller.send(b, "hangup")
+        await _settled(session, servers, "/calls/active", lambda v: v["count"] == 0)
+        pulses = await _settled(session, servers, "/pulse", lambda v: v["events"] > len(records))
+        assert pulses[0]["events"] == pulses[1]["events"]
     finally:
         client = aioredis.from_url(REDIS_URL)
         keys = [key async for key in client.scan_iter(match=f"{prefix}*")]

@@ -1,0 +1,180 @@
+"""The live view shared between server processes, over Redis pub/sub.
+
+Workers that share calls through Redis each see only the webhooks they answer, so without this
+each worker's `/calls/active`, `/calls/{id}`, `/calls/stream` and pulse would show a part of
+every call. With a bus, each process publishes the records its engine produces, and feeds the
+records of every other process into its own hub, so any worker shows every call whole.
+
+Why pub/sub and not a stream: the live view is best effort and of the moment (the durable
+record is the journal store); a worker that is down misses what it could not show anyway.
+Publishing stays off the request path: a turn's records are added to a list, and one PUBLISH
+every `DELAY` (20 ms) sends everything gathered, without a task or a wait for Redis's reply. Records
+travel as JSON (never pickle: whoever can write to Redis must not be able to run code here),
+scrubbed as a store would keep them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+from ivr.journal.hub import JournalHub
+from ivr.journal.records import KIND, JournalRecord, RecordKind, Row, as_row, scrub_row
+from ivr.sessions.resp import (
+    RedisAddress,
+    Reply,
+    RespClient,
+    RespConnectionError,
+    RespError,
+    subscribe,
+)
+
+log = logging.getLogger(__name__)
+
+RETRY_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)  # between attempts to subscribe again
+# How long records gather before one PUBLISH carries them. A message per event-loop iteration
+# (about one per webhook under load) cost the server ~20 µs per webhook, publishing and reading
+# its own message back; every 20 ms, one message carries ~140 webhooks' records at 7,000/s, and
+# the other workers' views lag by at most that much.
+DELAY = 0.02
+
+
+def encode(origin: str, records: Iterable[JournalRecord]) -> bytes:
+    """One message: the sender's id and its records as rows (secrets stripped, numbers masked)."""
+    rows = [scrub_row(as_row(record))[0] for record in records]
+    return orjson.dumps([origin, rows], default=str)
+
+
+def decode(payload: bytes) -> tuple[str, list[JournalRecord]]:
+    """The sender's id and its records; ValueError for anything that is not a bus message."""
+    try:
+        origin, rows = orjson.loads(payload)
+        return str(origin), [_record(row) for row in rows]
+    except (TypeError, ValueError, KeyError, IndexError) as error:
+        raise ValueError(f"not a live-bus message: {type(error).__name__}") from error
+
+
+def _record(row: list[Any]) -> JournalRecord:
+    fields: Row = (*row[:KIND], RecordKind(row[KIND]), *row[KIND + 1 :])
+    record = JournalRecord(*fields)
+    if not isinstance(record.call_id, str) or not isinstance(record.seq, int):
+        raise TypeError("call id and seq")
+    if not isinstance(record.data, dict):
+        raise TypeError("data")
+    return record
+
+
+class LiveBus:
+    """Publishes this process's records and feeds the others' into the hub."""
+
+    def __init__(self, url: str, hub: JournalHub, channel: str, delay: float = DELAY) -> None:
+        self.address = RedisAddress.from_url(url)
+        self.delay = delay
+        self.hub = hub
+        self.channel = channel
+        self.origin = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        self._own = encode(self.origin, [])[:-3]  # how this process's messages begin: ["<origin>",
+        self.published = 0
+        self.received = 0
+        self.dropped = 0  # records not sent because Redis refused or was away
+        self._publisher = RespClient(self.address)
+        self._pending: list[JournalRecord] = []
+        self._sending: set[asyncio.Task[None]] = set()
+        self._listener: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Subscribe (and wait until Redis confirms, briefly), then forward the hub's records."""
+        self._listener = asyncio.get_running_loop().create_task(self._listen(), name="live-bus")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._subscribed.wait(), 2.0)
+        self.hub.forward = self.publish
+
+    async def close(self) -> None:
+        self.hub.forward = None
+        self._flush()
+        await asyncio.sleep(0)  # the connection writes what was queued in this turn
+        if self._sending:
+            await asyncio.wait(self._sending, timeout=2.0)
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        await self._publisher.close()
+
+    # -- publishing (on the engine's path: append, and one callback per loop iteration) --------
+    def publish(self, records: list[JournalRecord]) -> None:
+        if not self._pending:
+            asyncio.get_running_loop().call_later(self.delay, self._flush)
+        self._pending.extend(records)
+
+    def _flush(self) -> None:
+        records, self._pending = self._pending, []
+        if not records:
+            return
+        payload = encode(self.origin, records)
+        reply = self._publisher.send_now("PUBLISH", self.channel, payload)
+        if reply is not None:  # connected: no task, no wait; the reply only counts
+            reply.add_done_callback(functools.partial(self._sent, len(records)))
+            return
+        task = asyncio.get_running_loop().create_task(self._send(len(records), payload))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, count: int, payload: bytes) -> None:
+        """Connect (again) and publish."""
+        try:
+            await self._publisher.execute("PUBLISH", self.channel, payload)
+        except (RespConnectionError, RespError) as error:
+            self._lost(count, error)
+        else:
+            self.published += count
+
+    def _sent(self, count: int, reply: asyncio.Future[Reply]) -> None:
+        error = None if reply.cancelled() else reply.exception()
+        if reply.cancelled() or error is not None:
+            self._lost(count, error)
+        else:
+            self.published += count
+
+    def _lost(self, count: int, error: BaseException | None) -> None:
+        self.dropped += count
+        log.warning("live bus: %d records not shared: %s", count, error or "cancelled")
+
+    # -- receiving -----------------------------------------------------------------------------
+    async def _listen(self) -> None:
+        failures = 0
+        while True:
+            messages = subscribe(self.address, self.channel, on_subscribed=self._subscribed.set)
+            try:
+                async with contextlib.aclosing(messages):  # closed now, even when cancelled
+                    async for payload in messages:
+                        failures = 0
+                        self._take(payload)
+            except RespConnectionError as error:
+                delay = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
+                failures += 1
+                log.warning("live bus: %s; subscribing again in %.1f s", error, delay)
+                await asyncio.sleep(delay)
+
+    def _take(self, payload: bytes) -> None:
+        if payload.startswith(self._own):  # our own records, back from Redis: nothing to do
+            return
+        try:
+            origin, records = decode(payload)
+        except ValueError as error:
+            log.warning("live bus: a message was ignored: %s", error)
+            return
+        if origin == self.origin or not records:
+            return
+        self.received += len(records)
+        self.hub.receive(records)
