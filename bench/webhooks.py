@@ -35,8 +35,12 @@ journal, so the headline figures are the server's cost; two more add the SQLite 
 PostgreSQL journal, written as `ivr serve` writes it, by the journal worker process, here
 placed on core 1 beside the load ($IVR_JOURNAL_WORKER_CPUS; a worker started by a server pinned
 with taskset would otherwise inherit core 0), with what the journal costs the server's event
-rate (issue 4's target: < 15 %); and `--sqlite-directory` the SQLite demo directory (which
-writes a transaction per verification). Prints figures; asserts nothing.
+rate (issue 4's target: < 15 %); one more runs Redis state with the SQLite journal, which turns
+on the live bus between workers (compared with Redis state alone); and `--sqlite-directory` the
+SQLite demo directory (which writes a transaction per verification). `--only` picks setups.
+The local PostgreSQL and Redis servers are moved to the load's core for the run and back after
+(`--services-anywhere` leaves them): on core 0 they would take the server's time and caches.
+Prints figures; asserts nothing.
 
 Targets: >= 2,500 events/s and ratio >= 0.3 in memory,
 >= 1,500 events/s with Redis, p99 <= 20 ms at 1,000 events/s.
