@@ -265,7 +265,7 @@ def report(results: dict[str, Pairs], events: int) -> None:
         cpu = statistics.median(r.engine_cpu for r in pairs.on)
         worker = statistics.median(r.worker_cpu for r in pairs.on)
         drain = statistics.median(r.drain for r in pairs.on)
-        verdict = "ok" if median < TARGET_PCT else "over target"
+        verdict = f"under {TARGET_PCT:g} %" if median < TARGET_PCT else f"above {TARGET_PCT:g} %"
         print(
             f"{mode:17} {events / wall:8,.0f} {median:5.1f}% {f'{q1:.1f}..{q3:.1f}':>13}"
             f" {f'{low:.1f}..{high:.1f}':>15}  {cpu * us:16.1f} {cpu_cost:5.1f}%"
@@ -273,8 +273,10 @@ def report(results: dict[str, Pairs], events: int) -> None:
         )
     print(
         "cost: share of the event rate lost, median over the pairs (each pair: this mode and"
-        f" 'off' back to back); target < {TARGET_PCT:g} %.\n+CPU: median extra engine CPU per"
-        " event over its pair's 'off'; worker: its CPU per event from ready to exit;\ndrain:"
+        f" 'off' back to back).\nIssue 4's < {TARGET_PCT:g} % is taken where the engine serves"
+        " calls (bench.webhooks); this engine-core-only view is the strictest.\n+CPU: median"
+        " extra engine CPU per event over its pair's 'off'; worker: its CPU per event from ready"
+        " to exit;\ndrain:"
         " median time from the last event to everything stored (part of the cost)."
     )
 
