@@ -157,7 +157,11 @@ def dict_server(port: int, journal: str | None, redis_url: str | None, prefix: s
 
     setup_logging("warning")
     settings = ServeSettings(
-        directory=DictDirectory(), journal_url=journal, redis_url=redis_url, redis_prefix=prefix
+        directory=DictDirectory(),
+        journal_url=journal,
+        redis_url=redis_url,
+        redis_prefix=prefix,
+        reports_key="bench-reports-key",  # live views served: with Redis the bus also listens
     )
     asyncio.run(serve(settings, "127.0.0.1", port))
 

@@ -75,8 +75,11 @@ def _record(row: list[Any]) -> JournalRecord:
 class LiveBus:
     """Publishes this process's records and feeds the others' into the hub."""
 
-    def __init__(self, url: str, hub: JournalHub, channel: str, delay: float = DELAY) -> None:
+    def __init__(
+        self, url: str, hub: JournalHub, channel: str, *, listen: bool = True, delay: float = DELAY
+    ) -> None:
         self.address = RedisAddress.from_url(url)
+        self.listen = listen  # False: publish only (a worker that serves no live views)
         self.delay = delay
         self.hub = hub
         self.channel = channel
@@ -94,9 +97,11 @@ class LiveBus:
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
         """Subscribe (and wait until Redis confirms, briefly), then forward the hub's records."""
-        self._listener = asyncio.get_running_loop().create_task(self._listen(), name="live-bus")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._subscribed.wait(), 2.0)
+        if self.listen:
+            loop = asyncio.get_running_loop()
+            self._listener = loop.create_task(self._listen(), name="live-bus")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._subscribed.wait(), 2.0)
         self.hub.forward = self.publish
 
     async def close(self) -> None:

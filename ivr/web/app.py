@@ -151,7 +151,9 @@ def _journal_context(app: web.Application, settings: ServeSettings) -> Context |
         if settings.redis_url:  # workers share calls: share the live view too (every call whole)
             from ivr.journal.live_bus import LiveBus
 
-            bus = LiveBus(settings.redis_url, hub, f"{settings.redis_prefix}journal:live")
+            channel = f"{settings.redis_prefix}journal:live"
+            # Every worker publishes; only one that serves the live views needs the others'.
+            bus = LiveBus(settings.redis_url, hub, channel, listen=bool(settings.reports_key))
             await bus.start()
         yield
         if bus is not None:

@@ -124,3 +124,22 @@ async def test_a_redis_that_is_away_costs_the_live_view_only() -> None:
     await until(lambda: bus.dropped == len(records))
     assert hub.events == len(records)
     await bus.close()
+
+
+async def test_a_worker_serving_no_views_publishes_without_listening(channel: str) -> None:
+    quiet = LiveBus(REDIS_URL, JournalHub(), channel, listen=False)
+    viewer = LiveBus(REDIS_URL, JournalHub(), channel)
+    await quiet.start()
+    await viewer.start()
+    try:
+        mine = clean_call("c4", ani_found=True)
+        theirs = clean_call("c5", ani_found=True)
+        quiet.hub.publish(mine[:2])
+        viewer.hub.publish(theirs[:2])
+        await until(lambda: viewer.hub.journey("c4") is not None)
+        await asyncio.sleep(0.1)  # the viewer's records would have reached a listener by now
+        assert quiet.hub.journey("c5") is None
+        assert (quiet.published, quiet.received, viewer.received) == (2, 0, 2)
+    finally:
+        await quiet.close()
+        await viewer.close()
