@@ -31,7 +31,11 @@ class ActiveCall:
     step: str | None = None
     last_kind: str = ""
     last_at: float = 0.0
-    last_seq: int = -1  # the latest record seen: an older one arriving late changes no field
+    # The seq of the record each field comes from: a record of another worker that crosses
+    # the live bus after newer ones of its call changes only the fields it is the latest for.
+    last_seq: int = -1
+    step_seq: int = -1
+    idv_seq: int = -1
     idv_status: str | None = None
     records: deque[JournalRecord] = field(default_factory=lambda: deque(maxlen=500))
 
@@ -171,14 +175,14 @@ class JournalHub:
                 call_id, r.at, r.service_line, r.flow_id, r.flow_version
             )
         call.records.append(r)
-        if r.seq < call.last_seq:
-            call.started_at = min(call.started_at, r.at)
-            return
-        call.last_kind, call.last_at, call.last_seq = r.kind, r.at, r.seq
-        if r.step:
-            call.step = r.step
-        if r.kind is _IDV_STATUS:
-            call.idv_status = r.outcome
+        seq = r.seq
+        call.started_at = min(call.started_at, r.at)
+        if seq > call.last_seq:
+            call.last_kind, call.last_at, call.last_seq = r.kind, r.at, seq
+        if r.step and seq > call.step_seq:
+            call.step, call.step_seq = r.step, seq
+        if r.kind is _IDV_STATUS and seq > call.idv_seq:
+            call.idv_status, call.idv_seq = r.outcome, seq
 
     def _remember_ended(self, call_id: str) -> None:
         ended = self._ended
@@ -230,9 +234,9 @@ class JournalHub:
                 continue
             last = r
             if r.step:
-                call.step = r.step
+                call.step, call.step_seq = r.step, r.seq
             if kind is _IDV_STATUS:
-                call.idv_status = outcome
+                call.idv_status, call.idv_seq = outcome, r.seq
             call.records.append(r)
         if call is not None and last is not None:
             call.last_kind, call.last_at, call.last_seq = last.kind, last.at, last.seq

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from ivr.journal.hub import SWEEP_SECONDS, JournalHub
 from ivr.journal.records import JournalRecord, RecordKind
 from ivr.journal.synthetic import CallScript, build_call
@@ -169,3 +172,45 @@ def test_a_record_arriving_after_its_call_ended_does_not_revive_it() -> None:
     hub.receive(records[1:-1])  # the middle of the call, late, from another worker
     assert hub.active() == []
     assert hub.events == len(records)  # still counted in the pulse: they happened
+
+
+def _view(hub: JournalHub) -> list[tuple[object, ...]]:
+    return [
+        (c.call_id, c.started_at, c.step, c.idv_status, c.last_kind, c.last_at, c.last_seq)
+        + (c.step_seq, c.idv_seq)
+        for c in hub.active()
+    ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data(), st.booleans(), st.booleans())
+def test_records_from_the_bus_in_any_order_give_the_in_order_views(
+    data: st.DataObject, ani_found: bool, ended: bool
+) -> None:
+    """A call's webhooks go to this worker or another; the other's records cross the bus some
+    time after it made them, in any order among themselves and with this worker's later ones.
+    Whatever the interleaving, the views end as if every record had come in order: the same
+    step, status, latest record, journey and pulse, and an ended call stays ended."""
+    records = build_call(CallScript("c1", T0, ani_found=ani_found, verify=["failed", "verified"]))
+    if not ended:
+        records = records[:-1]
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(records) - 1), max_size=6), label="cuts"))
+    segments = [records[a:b] for a, b in zip([0, *cuts], [*cuts, len(records)], strict=True)]
+    hub = JournalHub()
+    crossing: list[JournalRecord] = []  # made by the other worker, not yet delivered here
+    for segment in segments:
+        if data.draw(st.booleans(), label="answered here"):
+            hub.publish(segment)
+        else:
+            crossing += segment
+        arrived = data.draw(st.integers(0, len(crossing)), label="arrive now")
+        crossing = data.draw(st.permutations(crossing), label="crossing order")
+        hub.receive(crossing[:arrived])
+        crossing = crossing[arrived:]
+    hub.receive(crossing)
+    in_order = JournalHub()
+    in_order.publish(records)
+    assert _view(hub) == _view(in_order)
+    if not ended:
+        assert hub.journey("c1") == records
+    assert (hub.events, hub.errors) == (in_order.events, in_order.errors)
