@@ -4,6 +4,7 @@ endpoint and SIGHUP) keeping running calls on their version, drain on SIGTERM.""
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import signal
 import uuid
@@ -123,7 +124,18 @@ async def test_every_worker_shows_every_call_whole(
     try:
         caller = HttpCaller(session, f"live-{uuid.uuid4().hex}")
         path = f"/calls/{caller.call_id}"
+        headers = {"Authorization": f"Bearer {REPORTS_KEY}"}
+        stream = await session.get(
+            f"{b.url}/calls/stream?call_id={caller.call_id}", headers=headers
+        )
+        assert (await stream.content.readline()) == b": connected\n"
         await caller.send(a, "call.started", ani=ALICE, dnis=DEMO_LINE)
+        async with asyncio.timeout(5):  # worker b streams what worker a answered
+            line = b""
+            while not line.startswith(b"data: "):
+                line = await stream.content.readline()
+        assert json.loads(line[6:])["kind"] == "call_started"
+        stream.close()
         wrong = await caller.send(b, "digits", digits="11111111#")
         assert wrong["call"]["attempts"] == {"date_of_birth": 2}
         views = await _settled(
