@@ -48,6 +48,14 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
         yield client
 
 
+async def _delete_keys(prefix: str) -> None:
+    client = aioredis.from_url(REDIS_URL)
+    keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
 async def test_two_workers_share_calls_through_redis(
     workdir: Path, demo_db: str, servers: list[Server], session: aiohttp.ClientSession
 ) -> None:
@@ -78,11 +86,7 @@ async def test_two_workers_share_calls_through_redis(
         assert last["call"]["customer_id"] == "C1002"
         assert last["call"]["ended"] is True
     finally:
-        client = aioredis.from_url(REDIS_URL)
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
+        await _delete_keys(prefix)
 
 
 async def _live(session: aiohttp.ClientSession, server: Server, path: str) -> Any:
@@ -154,11 +158,7 @@ async def test_every_worker_shows_every_call_whole(
         pulses = await _settled(session, servers, "/pulse", lambda v: v["events"] > len(records))
         assert pulses[0]["events"] == pulses[1]["events"]
     finally:
-        client = aioredis.from_url(REDIS_URL)
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
+        await _delete_keys(prefix)
 
 
 def _set_flow(workdir: Path, version: str, max_attempts: int = 3, broken: bool = False) -> None:
