@@ -40,7 +40,9 @@ on the live bus between workers (compared with Redis state alone); and `--sqlite
 SQLite demo directory (which writes a transaction per verification). `--only` picks setups.
 The local PostgreSQL and Redis servers are moved to the load's core for the run and back after
 (`--services-anywhere` leaves them): on core 0 they would take the server's time and caches.
-Prints figures; asserts nothing.
+After each run with a journal the stores are counted (the server has exited, so everything is
+written): records per second stored while serving, and calls stored and ended against calls
+started. Prints figures; asserts nothing.
 
 Targets: >= 2,500 events/s and ratio >= 0.3 in memory,
 >= 1,500 events/s with Redis, p99 <= 20 ms at 1,000 events/s.
@@ -55,6 +57,7 @@ import json
 import os
 import random
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -65,10 +68,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+import asyncpg
+
 from bench.journal_overhead import drop_schema
 from bench.loadgen import TwilioCalls, closed_loop, open_loop
 from bench.machine import describe, services_on
 from ivr.directory.port import Customer, LookupResult, LookupStatus, VerifyStatus
+from ivr.journal.pg_store import split_url
 from ivr.journal.worker import CPUS_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -271,6 +277,7 @@ class Setup:
     server: list[str]
     ready: str
     loads: tuple[str, ...] = ("closed",)
+    journal: str | None = None  # its journal's URL: what it stored is counted after each run
 
 
 def _setups(args: argparse.Namespace, journal: str, prefix: str) -> list[Setup]:
@@ -280,9 +287,9 @@ def _setups(args: argparse.Namespace, journal: str, prefix: str) -> list[Setup]:
         Setup(MEMORY, server, "/readyz", ("closed", "open")),
         Setup(BARE, ["-m", "bench.webhooks", "--role", "bare"], "/"),
         Setup(REDIS, redis, "/readyz"),
-        Setup(SQLITE_JOURNAL, [*server, "--journal", journal], "/readyz"),
-        Setup(PG_JOURNAL, [*server, "--journal", args.pg], "/readyz"),
-        Setup(REDIS_JOURNAL, [*redis, "--journal", journal], "/readyz"),
+        Setup(SQLITE_JOURNAL, [*server, "--journal", journal], "/readyz", journal=journal),
+        Setup(PG_JOURNAL, [*server, "--journal", args.pg], "/readyz", journal=args.pg),
+        Setup(REDIS_JOURNAL, [*redis, "--journal", journal], "/readyz", journal=journal),
     ]
     if args.sqlite_directory:
         from ivr.directory.csv_import import import_file
@@ -340,7 +347,10 @@ def orchestrate(args: argparse.Namespace) -> None:
             for _ in range(args.rounds):
                 for setup in rng.sample(setups, len(setups)):
                     loads = list(setup.loads)
+                    before = _stored(setup.journal)
                     results = _measure(setup.server, setup.ready, loads, args, workdir)
+                    after = _stored(setup.journal)  # the server has exited: all is written
+                    results[0]["stored"] = [n - m for n, m in zip(after, before, strict=True)]
                     runs[setup.label].append(results[0])
                     latencies.extend(results[1:])
     finally:
@@ -373,6 +383,9 @@ def _report(runs: dict[str, list[dict[str, Any]]], latencies: list[dict[str, Any
             f"  {name + ' journal costs':30}: {_median_range(lost, '.1f')} % of the event rate, "
             f"server CPU/event {_median_range(more, '+.1f')} % (target < 15 %)"
         )
+    for label in (SQLITE_JOURNAL, PG_JOURNAL, REDIS_JOURNAL):
+        if label in runs:
+            _report_stored(label, runs[label])
     if BARE in runs:
         _report_ratio(memory, runs[BARE])
     if latencies:
@@ -396,6 +409,51 @@ def _report_latency(latencies: list[dict[str, Any]]) -> None:
         f"  open loop, {offered:.0f} events/s offered: p50 {_median_range(p50, '.2f')} ms, "
         f"p99 {_median_range(p99, '.2f')} ms, max {max(lat['max_ms'] for lat in latencies):.1f} ms"
         f" (errors {sum(lat['errors'] for lat in latencies)})"
+    )
+
+
+def _stored(journal: str | None) -> tuple[int, int, int]:
+    """Records, calls and ended calls in a journal so far (zeros without one)."""
+    if journal is None:
+        return 0, 0, 0
+    queries = (
+        "SELECT COUNT(*) FROM records",
+        "SELECT COUNT(*) FROM calls",
+        "SELECT COUNT(*) FROM calls WHERE ended_at IS NOT NULL",
+    )
+    if journal.startswith("sqlite:///"):
+        path = journal.removeprefix("sqlite:///")
+        if not Path(path).exists():
+            return 0, 0, 0
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            counts = [db.execute(query).fetchone()[0] for query in queries]
+        return counts[0], counts[1], counts[2]
+
+    async def count() -> tuple[int, int, int]:
+        dsn, schema = split_url(journal)
+        connection = await asyncpg.connect(dsn, server_settings={"search_path": schema})
+        try:
+            if not await connection.fetchval("SELECT to_regclass('calls') IS NOT NULL"):
+                return 0, 0, 0
+            counts = [int(await connection.fetchval(query)) for query in queries]
+            return counts[0], counts[1], counts[2]
+        finally:
+            await connection.close()
+
+    return asyncio.run(count())
+
+
+def _report_stored(label: str, results: list[dict[str, Any]]) -> None:
+    """What the journal wrote while the server served: records per second of the run, and
+    whether every call the load started was stored (and ended, but for those cut off by the
+    end of the run)."""
+    rates = [r["stored"][0] / r["seconds"] for r in results]
+    started = sum((r["events"] + r["warmup_events"] + 2) // 3 for r in results)
+    calls = sum(r["stored"][1] for r in results)
+    ended = sum(r["stored"][2] for r in results)
+    print(
+        f"  {label + ' wrote':30}: {_median_range(rates, ',.0f')} records/s while serving;"
+        f" {calls:,} calls stored of ~{started:,} started, {ended:,} ended"
     )
 
 
