@@ -12,6 +12,7 @@ Do not update these from another thread: `+=` on an attribute is not atomic acro
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from typing import Generic, TypeVar
@@ -59,7 +60,7 @@ class HistogramChild:
         self.sum += value
 
 
-class Family(Generic[C]):
+class Family(ABC, Generic[C]):
     """A metric with its children by label values; `labels()` as in prometheus_client."""
 
     def __init__(self, name: str, documentation: str, labelnames: Sequence[str] = ()) -> None:
@@ -70,8 +71,9 @@ class Family(Generic[C]):
         if not self.labelnames:
             self.children[()] = self._new_child()
 
+    @abstractmethod
     def _new_child(self) -> C:
-        raise NotImplementedError
+        """A child for one set of label values (a counter, a histogram...)."""
 
     def labels(self, *values: str) -> C:
         if len(values) != len(self.labelnames):
@@ -89,6 +91,8 @@ class Family(Generic[C]):
 
 
 class Counter(Family[CountChild]):
+    exposed_as: type[CounterMetricFamily | GaugeMetricFamily] = CounterMetricFamily
+
     def _new_child(self) -> CountChild:
         return CountChild()
 
@@ -96,21 +100,17 @@ class Counter(Family[CountChild]):
         self._only().inc(amount)
 
     def family(self) -> Metric:
-        metric = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        metric = self.exposed_as(self.name, self.documentation, labels=self.labelnames)
         for values, child in self.children.items():
             metric.add_metric(list(values), child.value)
         return metric
 
 
 class Gauge(Counter):
+    exposed_as = GaugeMetricFamily
+
     def dec(self, amount: float = 1.0) -> None:
         self._only().dec(amount)
-
-    def family(self) -> Metric:
-        metric = GaugeMetricFamily(self.name, self.documentation, labels=self.labelnames)
-        for values, child in self.children.items():
-            metric.add_metric(list(values), child.value)
-        return metric
 
 
 class Histogram(Family[HistogramChild]):
