@@ -20,7 +20,8 @@ def prefix() -> str:
     return f"ivr-test-{uuid.uuid4().hex[:12]}:"
 
 
-async def _delete(prefix: str) -> None:
+async def delete_keys(prefix: str) -> None:
+    """Delete every Redis key under a test's prefix (tests of other modules use it too)."""
     client = aioredis.from_url(REDIS_URL)
     try:
         keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
@@ -43,7 +44,7 @@ async def redis_store(prefix: str) -> AsyncIterator[RedisSessionStore]:
     store = await RedisSessionStore.open(REDIS_URL, prefix)
     yield store
     await store.close()
-    await _delete(prefix)
+    await delete_keys(prefix)
 
 
 @pytest.fixture

@@ -14,9 +14,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from redis import asyncio as aioredis
 
-from tests.sessions.conftest import REDIS_URL
+from tests.sessions.conftest import REDIS_URL, delete_keys
 from tests.web.conftest import ALICE, CARDS_LINE, DEMO_LINE, ROOT
 from tests.web.servers import ADMIN_KEY, HttpCaller, Server
 
@@ -46,14 +45,6 @@ def servers() -> Iterator[list[Server]]:
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as client:
         yield client
-
-
-async def _delete_keys(prefix: str) -> None:
-    client = aioredis.from_url(REDIS_URL)
-    keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
 
 
 async def test_two_workers_share_calls_through_redis(
@@ -86,7 +77,7 @@ async def test_two_workers_share_calls_through_redis(
         assert last["call"]["customer_id"] == "C1002"
         assert last["call"]["ended"] is True
     finally:
-        await _delete_keys(prefix)
+        await delete_keys(prefix)
 
 
 async def _live(session: aiohttp.ClientSession, server: Server, path: str) -> Any:
@@ -158,7 +149,7 @@ async def test_every_worker_shows_every_call_whole(
         pulses = await _settled(session, servers, "/pulse", lambda v: v["events"] > len(records))
         assert pulses[0]["events"] == pulses[1]["events"]
     finally:
-        await _delete_keys(prefix)
+        await delete_keys(prefix)
 
 
 def _set_flow(workdir: Path, version: str, max_attempts: int = 3, broken: bool = False) -> None:

@@ -9,11 +9,10 @@ from typing import Any
 import jwt
 import pytest
 from aiohttp.test_utils import TestClient
-from redis import asyncio as aioredis
 
 from ivr.tokens import ALGORITHM, TokenIssuer
 from ivr.web.keys import RUNTIME
-from tests.sessions.conftest import REDIS_URL
+from tests.sessions.conftest import REDIS_URL, delete_keys
 from tests.web.conftest import Caller, MakeClient
 
 
@@ -95,12 +94,4 @@ async def test_replay_is_refused_across_workers_with_redis(make_client: MakeClie
     assert await check(two, token) == (409, {"valid": False, "reason": "replayed"})
     await one.close()
     await two.close()
-    await _delete_prefix(prefix)
-
-
-async def _delete_prefix(prefix: str) -> None:
-    client = aioredis.from_url(REDIS_URL)
-    keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
+    await delete_keys(prefix)
