@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import os
 import uuid
 from collections.abc import Iterable
@@ -65,8 +66,10 @@ def decode(payload: bytes) -> tuple[str, list[JournalRecord]]:
 def _record(row: list[Any]) -> JournalRecord:
     fields: Row = (*row[:KIND], RecordKind(row[KIND]), *row[KIND + 1 :])
     record = JournalRecord(*fields)
-    if not isinstance(record.call_id, str) or not isinstance(record.seq, int):
+    if not isinstance(record.call_id, str) or type(record.seq) is not int:
         raise TypeError("call id and seq")
+    if type(record.at) not in (int, float) or not math.isfinite(record.at):
+        raise TypeError("time")
     if not isinstance(record.data, dict):
         raise TypeError("data")
     return record
@@ -88,6 +91,7 @@ class LiveBus:
         self.published = 0
         self.received = 0
         self.dropped = 0  # records not sent because Redis refused or was away
+        self._failing = False
         self._publisher = RespClient(self.address)
         self._pending: list[JournalRecord] = []
         self._sending: set[asyncio.Task[None]] = set()
@@ -116,7 +120,7 @@ class LiveBus:
                 await self._listener
         await self._publisher.close()
 
-    # -- publishing (on the engine's path: append, and one callback per loop iteration) --------
+    # -- publishing (on the engine's path: an append, and one timer per `delay`) -----------------
     def publish(self, records: list[JournalRecord]) -> None:
         if not self._pending:
             asyncio.get_running_loop().call_later(self.delay, self._flush)
@@ -142,18 +146,27 @@ class LiveBus:
         except (RespConnectionError, RespError) as error:
             self._lost(count, error)
         else:
-            self.published += count
+            self._shared(count)
+
+    def _shared(self, count: int) -> None:
+        self.published += count
+        if self._failing:
+            self._failing = False
+            log.warning("live bus: sharing records again (%d not shared so far)", self.dropped)
 
     def _sent(self, count: int, reply: asyncio.Future[Reply]) -> None:
         error = None if reply.cancelled() else reply.exception()
         if reply.cancelled() or error is not None:
             self._lost(count, error)
         else:
-            self.published += count
+            self._shared(count)
 
     def _lost(self, count: int, error: BaseException | None) -> None:
+        """Count what was not shared; say so once per outage, not every `delay`."""
         self.dropped += count
-        log.warning("live bus: %d records not shared: %s", count, error or "cancelled")
+        if not self._failing:
+            self._failing = True
+            log.warning("live bus: records not shared (%s); counting until Redis is back", error)
 
     # -- receiving -----------------------------------------------------------------------------
     async def _listen(self) -> None:
@@ -182,4 +195,7 @@ class LiveBus:
         if origin == self.origin or not records:
             return
         self.received += len(records)
-        self.hub.receive(records)
+        try:
+            self.hub.receive(records)
+        except Exception:  # a bug here must not end the subscription for good
+            log.exception("live bus: records from %s could not be shown", origin)

@@ -88,7 +88,15 @@ def test_messages_are_json_without_secrets_and_numbers_masked() -> None:
 
 @pytest.mark.parametrize(
     "payload",
-    [b"not json", b"[1]", b'["x", [["c1", 0, 1.0, "no_such_kind"]]]', b'["x", [[1, 2, 3]]]'],
+    [
+        b"not json",
+        b"[1]",
+        b'["x", [["c1", 0, 1.0, "no_such_kind"]]]',
+        b'["x", [[1, 2, 3]]]',
+        b'["x", [["c1", 0, "soon", "input", "idv", "1", "demo", null, null, null, null, {}]]]',
+        b'["x", [["c1", true, 1.0, "input", "idv", "1", "demo", null, null, null, null, {}]]]',
+        b'["x", [["c1", 0, 1.0, "input", "idv", "1", "demo", null, null, null, null, []]]]',
+    ],
 )
 def test_anything_but_a_bus_message_is_refused(payload: bytes) -> None:
     with pytest.raises(ValueError, match="not a live-bus message"):
@@ -112,18 +120,24 @@ async def test_garbage_on_the_channel_is_ignored_and_the_bus_goes_on(
     assert [c.call_id for c in b.hub.active()] == ["c2"]
 
 
-async def test_a_redis_that_is_away_costs_the_live_view_only() -> None:
+async def test_a_redis_that_is_away_costs_the_live_view_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     hub = JournalHub()
-    bus = LiveBus(f"redis://127.0.0.1:{port}/0", hub, "nowhere")
+    bus = LiveBus(f"redis://127.0.0.1:{port}/0", hub, "nowhere", delay=0.001)
     await bus.start()  # gives up waiting for the subscription, keeps retrying behind
     records = build_call(CallScript("c3", T0, ani_found=True))
-    hub.publish(records)  # the engine's path: never raises
+    for record in records:  # the engine's path: never raises
+        hub.publish([record])
+        await asyncio.sleep(0.005)  # each in a message of its own
     await until(lambda: bus.dropped == len(records))
     assert hub.events == len(records)
     await bus.close()
+    said = [r.getMessage() for r in caplog.records if "not shared" in r.getMessage()]
+    assert len(said) == 1  # once for the outage, not once per message
 
 
 async def test_a_worker_serving_no_views_publishes_without_listening(channel: str) -> None:
