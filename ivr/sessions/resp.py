@@ -311,11 +311,14 @@ async def subscribe(
     channel: str,
     *,
     timeout_s: float = 2.0,
+    idle_s: float = 30.0,
     on_subscribed: Callable[[], None] | None = None,
 ) -> AsyncGenerator[bytes, None]:
     """The payloads published on `channel`, on a connection of their own (a subscribed RESP2
     connection takes no other command); `on_subscribed` runs once Redis confirms. Ends by
-    raising RespConnectionError when the connection drops."""
+    raising RespConnectionError when the connection drops, or when Redis, pinged after
+    `idle_s` of silence, does not answer within another `idle_s` (a connection cut without a
+    FIN would otherwise be waited on for ever)."""
     context = ssl.create_default_context() if address.tls else None
     try:
         async with asyncio.timeout(timeout_s):
@@ -328,15 +331,24 @@ async def subscribe(
             writer.write(encode_command(("AUTH", user, password) if user else ("AUTH", password)))
         writer.write(encode_command(("SUBSCRIBE", channel)))
         buffer = bytearray()
+        pinged = False
         while True:
             try:
                 reply, used = parse_reply(buffer, 0) if buffer else (None, -1)
             except _Incomplete:
                 used = -1
             if used < 0:
-                data = await reader.read(65536)
+                try:
+                    data = await asyncio.wait_for(reader.read(65536), idle_s)
+                except TimeoutError:
+                    if pinged:
+                        raise RespConnectionError("Redis did not answer a ping") from None
+                    writer.write(encode_command(("PING",)))
+                    pinged = True
+                    continue
                 if not data:
                     raise RespConnectionError("Redis closed the subscription")
+                pinged = False
                 buffer += data
                 continue
             del buffer[:used]

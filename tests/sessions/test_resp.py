@@ -203,3 +203,28 @@ async def test_a_subscription_yields_what_is_published_and_reports_a_refusal() -
     refused = subscribe(RedisAddress.from_url("redis://:wrong@127.0.0.1:6379/0"), channel)
     with pytest.raises(RespConnectionError, match="refused"):
         await asyncio.wait_for(anext(refused), 2)
+
+
+async def test_a_quiet_subscription_is_kept_alive_and_a_silent_server_given_up() -> None:
+    channel = f"ivr-test-{uuid.uuid4().hex}"
+    alive = subscribe(RedisAddress.from_url(REDIS_URL), channel, idle_s=0.05)
+    waiting = asyncio.ensure_future(anext(alive))
+    await asyncio.sleep(0.4)  # several pings asked and answered
+    assert not waiting.done()
+    async with Redis.from_url(REDIS_URL) as client:
+        await client.publish(channel, b"still here")
+    assert await asyncio.wait_for(waiting, 2) == b"still here"
+    await alive.aclose()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # takes every command, answers none (a link cut without a FIN)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        gone = subscribe(RedisAddress.from_url(f"redis://127.0.0.1:{port}/0"), "x", idle_s=0.05)
+        with pytest.raises(RespConnectionError, match="did not answer a ping"):
+            await asyncio.wait_for(anext(gone), 2)
+    finally:
+        server.close()
+        await server.wait_closed()
