@@ -207,9 +207,9 @@ async def test_a_subscription_yields_what_is_published_and_reports_a_refusal() -
 
 async def test_a_quiet_subscription_is_kept_alive_and_a_silent_server_given_up() -> None:
     channel = f"ivr-test-{uuid.uuid4().hex}"
-    alive = subscribe(RedisAddress.from_url(REDIS_URL), channel, idle_s=0.05)
+    alive = subscribe(RedisAddress.from_url(REDIS_URL), channel, idle_s=0.2)
     waiting = asyncio.ensure_future(anext(alive))
-    await asyncio.sleep(0.4)  # several pings asked and answered
+    await asyncio.sleep(1.0)  # several pings asked and answered (each within 0.2 s)
     assert not waiting.done()
     async with Redis.from_url(REDIS_URL) as client:
         await client.publish(channel, b"still here")
