@@ -285,7 +285,8 @@ def report(results: dict[str, Pairs], events: int) -> None:
 def placed(pin: bool) -> Iterator[None]:
     """With two cores or more: the engine on core 0, the journal worker and the local database
     servers on core 1, so that what is measured on core 0 is the engine's own work (as in
-    bench.webhooks); a database the scheduler lets onto the engine's core is measured too."""
+    bench.webhooks); left to the scheduler, a database on the engine's core would be measured
+    as the engine's cost."""
     cores = sorted(os.sched_getaffinity(0))
     if not pin or len(cores) < 2:
         yield
