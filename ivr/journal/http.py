@@ -22,6 +22,7 @@ import json
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -55,6 +56,15 @@ def record_json(r: JournalRecord) -> dict[str, Any]:
         "duration_ms": r.duration_ms,
         "data": r.data,
     }
+
+
+def sse_event(record: JournalRecord) -> bytes:
+    """One `record` event. Every field is one line whatever a gateway put in a call id: the
+    data is JSON (ASCII, newlines escaped) and the id is percent-encoded, so a CallSid holding
+    a newline cannot end a field early and forge an event of its own."""
+    data = json.dumps(record_json(record), separators=(",", ":"), ensure_ascii=True)
+    event_id = f"{quote(record.call_id, safe='')}:{record.seq}"
+    return f"id: {event_id}\nevent: record\ndata: {data}\n\n".encode()
 
 
 def presented_key(request: web.Request) -> str | None:
@@ -218,9 +228,7 @@ class JournalViews:
                     continue
                 if only and record.call_id != only:
                     continue
-                data = json.dumps(record_json(record), separators=(",", ":"))
-                event = f"id: {record.call_id}:{record.seq}\nevent: record\ndata: {data}\n\n"
-                await response.write(event.encode())
+                await response.write(sse_event(record))
         except (ConnectionResetError, StopAsyncIteration):
             pass
         finally:
