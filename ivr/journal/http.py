@@ -32,7 +32,9 @@ from ivr.journal.records import JournalRecord
 from ivr.journal.reports import REPORTS, run_report
 from ivr.journal.store import JournalStore, ReportFilter, parse_day
 from ivr.journal.table import render_csv
+from ivr.web.security_headers import page_policy, protect
 
+_PAGE_POLICIES: dict[str, str] = {}  # the dashboard's text -> its CSP (hashes computed once)
 KEEPALIVE_SECONDS = 15.0
 PULSE_MAX_SECONDS = 120
 
@@ -212,7 +214,7 @@ class JournalViews:
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",
-                "Cache-Control": "no-cache",
+                "Cache-Control": "no-store",
                 "X-Accel-Buffering": "no",
             }
         )
@@ -237,7 +239,11 @@ class JournalViews:
 
     async def dashboard(self, request: web.Request) -> web.Response:
         page = resources.files("ivr.journal").joinpath("dashboard.html").read_text("utf-8")
-        return web.Response(text=page, content_type="text/html")
+        policy = _PAGE_POLICIES.get(page)
+        if policy is None:
+            policy = _PAGE_POLICIES[page] = page_policy(page)
+        headers = {"Content-Security-Policy": policy}
+        return web.Response(text=page, content_type="text/html", headers=headers)
 
 
 def add_journal_routes(
@@ -247,7 +253,9 @@ def add_journal_routes(
     api_key: str,
     prefix: str = "",
 ) -> None:
-    """Add the journal's routes to `app` under `prefix`, each refusing requests without the key."""
+    """Add the journal's routes to `app` under `prefix`, each refusing requests without the key;
+    every response of `app` gets the security headers."""
+    protect(app)
     app.router.add_routes(JournalViews(store, hub, api_key).routes(prefix))
 
 

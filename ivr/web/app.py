@@ -25,6 +25,7 @@ from ivr.web.keys import ADAPTERS, CALLS, DRAIN, RUNTIME, SETTINGS, STORE
 from ivr.web.metrics import metrics_handler
 from ivr.web.openapi import openapi_handler
 from ivr.web.reload import Runtime
+from ivr.web.security_headers import protect
 from ivr.web.settings import ServeSettings
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ def _route_to(adapter: Adapter) -> Callable[[web.Request], Awaitable[web.Respons
 
 def create_app(settings: ServeSettings) -> web.Application:
     app = web.Application(client_max_size=settings.max_body)
+    protect(app)
     app[SETTINGS] = settings
     adapters = (
         list(settings.adapters) if settings.adapters is not None else default_adapters(settings)
