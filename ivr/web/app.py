@@ -27,6 +27,7 @@ from ivr.web.openapi import openapi_handler
 from ivr.web.reload import Runtime
 from ivr.web.security_headers import protect
 from ivr.web.settings import ServeSettings
+from ivr.web.shedding import ShedLimits, shed_abuse
 
 if TYPE_CHECKING:
     from ivr.journal.store import JournalStore
@@ -96,6 +97,7 @@ def _route_to(adapter: Adapter) -> Callable[[web.Request], Awaitable[web.Respons
 def create_app(settings: ServeSettings) -> web.Application:
     app = web.Application(client_max_size=settings.max_body)
     protect(app)
+    shed_abuse(app, shed_limits(settings), settings.max_body)
     app[SETTINGS] = settings
     adapters = (
         list(settings.adapters) if settings.adapters is not None else default_adapters(settings)
@@ -118,6 +120,15 @@ def create_app(settings: ServeSettings) -> web.Application:
     app.router.add_post("/idv/tokens/verify", tokens.verify_token)
     _mount_prompts(app, settings)
     return app
+
+
+def shed_limits(settings: ServeSettings) -> ShedLimits:
+    return ShedLimits(
+        header_timeout_s=settings.header_timeout_s,
+        body_timeout_s=settings.body_timeout_s,
+        keepalive_s=settings.keepalive_s,
+        max_connections=settings.max_connections,
+    )
 
 
 def journal_views_served(settings: ServeSettings) -> bool:
