@@ -18,6 +18,7 @@ from ivr.engine.registry import FlowRegistry
 from ivr.engine.runtime import Engine, EngineSettings
 from ivr.flow.compiler import compile_flow
 from ivr.flow.loader import FlowLoadError, LoadedFlow, ValidationContext, load_flow, load_flows
+from ivr.limits.guard import BACKSTOP, AbuseGuard
 from ivr.prompts.catalog import PromptCatalog
 from ivr.tokens import TokenIssuer, token_key
 
@@ -76,15 +77,26 @@ async def build_engine(
     loaded: Loaded,
     directory: CustomerDirectory | str,
     settings: EngineSettings | None = None,
+    guard: AbuseGuard | None = None,
 ) -> tuple[Engine, CustomerDirectory]:
-    """An engine over `loaded`, with the directory opened from a path/URL if one is given."""
-    opened = await open_directory(directory) if isinstance(directory, str) else directory
+    """An engine over `loaded`, with the directory opened from a path/URL if one is given.
+
+    With a `guard` (the server has one) the directory operations run under the rate limits
+    and fair lockout of ivr.limits, and the directory's own lockout becomes the backstop."""
+    if isinstance(directory, str):
+        policy = BACKSTOP if guard is not None else None
+        opened = await open_directory(directory, policy=policy)
+    else:
+        opened = directory
+    operations = registry_for(opened)
     engine = Engine(
         flows=loaded.registry,
         config=loaded.config,
         catalog=loaded.catalog,
-        operations=registry_for(opened),
+        operations=operations,
         tokens=TokenIssuer(token_key()),
         settings=settings,
     )
+    if guard is not None:
+        guard.wrap(operations, lambda: engine.config)
     return engine, opened

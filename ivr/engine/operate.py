@@ -13,7 +13,13 @@ from collections.abc import Awaitable, Coroutine, Generator
 from typing import Any, TypeVar
 
 from ivr.engine.events import CallerIdTrust
-from ivr.engine.operations import ERROR_OUTCOME, OperationCall, OperationRegistry, OperationResult
+from ivr.engine.operations import (
+    ERROR_OUTCOME,
+    LIMITED_OUTCOME,
+    OperationCall,
+    OperationRegistry,
+    OperationResult,
+)
 from ivr.engine.turn import Turn
 from ivr.flow.machine import StepPlan
 from ivr.flow.model import AskStep, OperationStep
@@ -40,6 +46,7 @@ async def run_operation(
         customer_id=state.customer_id,
         digits=digits,
         params=params,
+        service_line=state.service_line,
     )
     started = time.perf_counter()
     try:
@@ -48,8 +55,10 @@ async def run_operation(
         result = OperationResult(ERROR_OUTCOME, detail="deadline")
     except Exception as error:  # the message may not be safe to journal: name the class
         result = OperationResult(ERROR_OUTCOME, detail=type(error).__name__)
-    if result.outcome not in spec.outcomes and result.outcome not in spec.retry_outcomes:
+    routed = ERROR_OUTCOME if result.outcome == LIMITED_OUTCOME else result.outcome
+    if routed not in spec.outcomes and routed not in spec.retry_outcomes:
         result = OperationResult(ERROR_OUTCOME, detail=f"unexpected outcome from {name}")
+        routed = ERROR_OUTCOME
     turn.record(
         RecordKind.OPERATION,
         step=plan.step_id,
@@ -65,7 +74,7 @@ async def run_operation(
         state.factors_passed.append(str(params.get("field", plan.step_id)))
     elif result.outcome == "locked":
         state.locked = True
-    return result.outcome
+    return routed
 
 
 async def within(deadline_s: float, work: Awaitable[T]) -> T:

@@ -16,6 +16,9 @@ from ivr.directory.port import Customer
 from ivr.engine.events import CallerIdTrust
 
 ERROR_OUTCOME = "error"
+# A rate limit refused the attempt (ivr.limits): journalled as such, routed as `error`, so
+# every flow that routes errors routes limited callers too.
+LIMITED_OUTCOME = "limited"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,7 @@ class OperationCall:
     customer_id: str | None
     digits: str | None
     params: Mapping[str, Any]
+    service_line: str = ""
 
 
 @dataclass(frozen=True, slots=True)

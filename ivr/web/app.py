@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ivr.adapters.base import Adapter
+from ivr.limits.counters import MemoryCounters, RedisCounters
+from ivr.limits.guard import AbuseGuard
 from ivr.sessions import open_session_store
 from ivr.web import admin, tokens
 from ivr.web.adapters import default_adapters
@@ -34,14 +36,16 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 JOURNAL: web.AppKey[JournalSink | None] = web.AppKey("journal")
+GUARD = web.AppKey("abuse_guard", AbuseGuard)
 JOURNAL_STORE: web.AppKey[JournalStore] = web.AppKey("journal_store")
 Context = Callable[[web.Application], AsyncIterator[None]]
 
 
 async def _runtime(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    guard = app[GUARD] = AbuseGuard(MemoryCounters())  # its counters: see _limits
     runtime = await Runtime.open(
-        settings.project, settings.directory, settings.operation_deadline_s
+        settings.project, settings.directory, settings.operation_deadline_s, guard
     )
     app[RUNTIME] = runtime
     yield
@@ -54,6 +58,19 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = store
     yield
     await store.close()
+
+
+async def _limits(app: web.Application) -> AsyncIterator[None]:
+    """Rate-limit counters in Redis when the workers share calls there (opened once the
+    session store has checked the URL), so every worker counts the same attempts."""
+    settings = app[SETTINGS]
+    guard = app[GUARD]
+    if settings.redis_url:
+        guard.counters = RedisCounters.from_url(
+            settings.redis_url, f"{settings.redis_prefix}limits:"
+        )
+    yield
+    await guard.counters.close()
 
 
 async def _calls(app: web.Application) -> AsyncIterator[None]:
@@ -103,7 +120,7 @@ def create_app(settings: ServeSettings) -> web.Application:
         list(settings.adapters) if settings.adapters is not None else default_adapters(settings)
     )
     app[ADAPTERS] = adapters
-    contexts: list[Context] = [_runtime, _store]
+    contexts: list[Context] = [_runtime, _store, _limits]
     journal = _journal_context(app, settings)
     if journal is not None:
         contexts.append(journal)
