@@ -9,7 +9,6 @@ Requests must carry `Jambonz-Signature: t=...,v1=...` made with the webhook secr
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -68,10 +67,6 @@ def caller_id_trust(payload: Mapping[str, Any]) -> CallerIdTrust:
     return CallerIdTrust.UNKNOWN
 
 
-def _secrets_from_env() -> list[str]:
-    return [s.strip() for s in os.environ.get(SECRET_ENV, "").split(",") if s.strip()]
-
-
 class JambonzAdapter:
     """Translates jambonz webhooks; decides nothing about the call."""
 
@@ -88,13 +83,14 @@ class JambonzAdapter:
         agent_target: str = "agent",
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """`secrets` default to $IVR_JAMBONZ_SECRET; without any, every request is refused.
+        """`secrets` are IVR_JAMBONZ_SECRET's (ivr.settings); without any, every request is
+        refused.
 
         `tts_vendor` (e.g. "google") lets `say` carry the call's language; without it the
         application's default synthesizer speaks. `agent_target` is where `render_to_agent`
         dials a caller whose call is unknown.
         """
-        self._secrets = list(secrets) if secrets is not None else _secrets_from_env()
+        self._secrets = list(secrets or ())
         self._transfers = dict(DEFAULT_TRANSFERS)
         self._transfers.update(transfers or {})
         self._route_transfers = dict(route_transfers or {})  # by route name: wins over kind

@@ -7,7 +7,6 @@ a valid X-Twilio-Signature made with the account's auth token (IVR_TWILIO_AUTH_T
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 
 from aiohttp import web
@@ -72,13 +71,14 @@ class TwilioAdapter:
         route_transfers: Mapping[str, TwilioTransfer] | None = None,
         agent_target: str = "agent",
     ) -> None:
-        """`auth_token` defaults to $IVR_TWILIO_AUTH_TOKEN; without one every request is refused.
+        """`auth_token` is IVR_TWILIO_AUTH_TOKEN (ivr.settings); without one every request is
+        refused.
 
         `public_url` (the server's --public-url) is the scheme://host[:port][/prefix] Twilio
         calls: behind a proxy the URL the server sees differs from the one Twilio signed.
         `agent_target` is where `render_to_agent` sends a caller whose call is unknown.
         """
-        self._token = auth_token if auth_token is not None else os.environ.get(TOKEN_ENV, "")
+        self._token = auth_token or ""
         self._public_url = public_url.rstrip("/") if public_url else None
         self._transfers = dict(DEFAULT_TRANSFERS)
         self._transfers.update(transfers or {})
