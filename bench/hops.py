@@ -4,14 +4,14 @@
 
 A real server (`ivr.web.app.create_app`, the directory in memory as in bench.webhooks, no
 journal) on loopback takes one whole call first (warm-up), then a second call's
-`/twilio/voice`, then its `/twilio/gather` (the date of birth: verified, transferred) while `sys.setprofile` watches. A hop is one call of a
-function defined under `ivr/`: every distinct frame created in that window is counted once (a
-coroutine resumed after an await is the same frame), with the files they sit in. The
-standard library, aiohttp and the load's own code are not counted. The hops are split by the
-module of the function: the engine's side (the turn and what it calls) and the gateway path
-(everything else: transport, adapter, call pipeline, session store, metrics, rendering), which
-is the path issue 11 counts. Prints the figures and the
-functions in the order they were first entered; asserts nothing.
+`/twilio/voice`, then its `/twilio/gather` (the date of birth: verified, transferred) while
+`sys.setprofile` watches. A hop is one call of a function defined under `ivr/`: every distinct
+frame created in that window is counted once (a coroutine resumed after an await is the same
+frame), with the files they sit in. The standard library, aiohttp and the load's own code are
+not counted. The hops are split by the module of the function: the engine's side (the turn and
+what it calls) and the gateway path (everything else: transport, adapter, call pipeline,
+session store, metrics, rendering), which is the path issue 11 counts. Prints the figures and
+the functions in the order they were first entered; asserts nothing.
 """
 
 from __future__ import annotations
