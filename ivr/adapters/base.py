@@ -94,7 +94,7 @@ class Adapter(ABC):
 
 
 MAX_CALL_ID = 128
-_CALL_ID = re.compile(r"[\x21-\x7e]{1,%d}" % MAX_CALL_ID)  # printable ASCII, no space
+_CALL_ID = re.compile(rf"[\x21-\x7e]{{1,{MAX_CALL_ID}}}")  # printable ASCII, no space
 
 
 def call_id_of(value: object, field: str) -> str:
