@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ivr.bootstrap import Loaded, Project, build_engine, load_project
+from ivr.calls.metrics import RELOADS
 from ivr.directory.port import CustomerDirectory
 from ivr.engine.runtime import Engine, EngineSettings
 from ivr.flow.loader import FlowLoadError
 from ivr.settings import Settings
-from ivr.web.metrics import RELOADS
 
 _log = logging.getLogger(__name__)
 
