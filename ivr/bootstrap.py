@@ -6,7 +6,6 @@ run the same flows the same way.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,7 +19,8 @@ from ivr.flow.compiler import compile_flow
 from ivr.flow.loader import FlowLoadError, LoadedFlow, ValidationContext, load_flow, load_flows
 from ivr.limits.guard import BACKSTOP, AbuseGuard
 from ivr.prompts.catalog import PromptCatalog
-from ivr.tokens import TokenIssuer, token_key
+from ivr.settings import Settings
+from ivr.tokens import TokenIssuer
 
 
 @dataclass(frozen=True)
@@ -32,12 +32,9 @@ class Project:
     prompts: Path = Path("prompts")
 
     @classmethod
-    def from_environment(cls) -> Project:
-        return cls(
-            flows=Path(os.environ.get("IVR_FLOWS_DIR", "flows")),
-            config=Path(os.environ.get("IVR_CONFIG_DIR", "config")),
-            prompts=Path(os.environ.get("IVR_PROMPTS_DIR", "prompts")),
-        )
+    def from_settings(cls, settings: Settings) -> Project:
+        """IVR_FLOWS_DIR, IVR_CONFIG_DIR, IVR_PROMPTS_DIR (remote drivers find prompts there)."""
+        return cls(settings.flows_dir, settings.config_dir, settings.prompts_dir)
 
 
 @dataclass
@@ -77,15 +74,24 @@ async def build_engine(
     loaded: Loaded,
     directory: CustomerDirectory | str,
     settings: EngineSettings | None = None,
+    secrets: Settings | None = None,
     guard: AbuseGuard | None = None,
 ) -> tuple[Engine, CustomerDirectory]:
     """An engine over `loaded`, with the directory opened from a path/URL if one is given.
 
-    With a `guard` (the server has one) the directory operations run under the rate limits
-    and fair lockout of ivr.limits, and the directory's own lockout becomes the backstop."""
+    `secrets` gives the token key, the answers' HMAC key and the directory's bearer token
+    (None: the built-in defaults, whose development keys log a warning when used). With a
+    `guard` (the server has one) the directory operations run under the rate limits and fair
+    lockout of ivr.limits, and the directory's own lockout becomes the backstop.
+    """
+    secrets = secrets or Settings.defaults()
     if isinstance(directory, str):
-        policy = BACKSTOP if guard is not None else None
-        opened = await open_directory(directory, policy=policy)
+        opened = await open_directory(
+            directory,
+            token=Settings.reveal(secrets.directory_token),
+            answer_key=None if secrets.secret_key is None else secrets.answer_key(),
+            policy=BACKSTOP if guard is not None else None,
+        )
     else:
         opened = directory
     operations = registry_for(opened)
@@ -94,7 +100,7 @@ async def build_engine(
         config=loaded.config,
         catalog=loaded.catalog,
         operations=operations,
-        tokens=TokenIssuer(token_key()),
+        tokens=TokenIssuer(secrets.token_signing_key()),
         settings=settings,
     )
     if guard is not None:

@@ -30,7 +30,6 @@ from collections.abc import Callable
 from prometheus_client import Counter
 
 from ivr.config import AppConfig
-from ivr.directory.hashing import secret_key
 from ivr.directory.lockout import LockoutPolicy
 from ivr.directory.phone import normalise_phone
 from ivr.engine.operations import (
@@ -57,10 +56,12 @@ Clock = Callable[[], float]
 
 
 class AbuseGuard:
-    def __init__(self, counters: Counters, clock: Clock = time.time) -> None:
+    def __init__(self, counters: Counters, key: bytes, clock: Clock = time.time) -> None:
+        """`key` keys the hashes of numbers and account numbers in the counters (the server
+        gives the answers' key, IVR_SECRET_KEY: workers sharing Redis must share it)."""
         self.counters = counters
         self.clock = clock
-        self._key = secret_key()
+        self._key = hmac.new(key, b"ivr.limits", hashlib.sha256).digest()
         self._config: AppConfig | None = None
         self._limits: dict[str, Limits] = {}
 

@@ -47,7 +47,7 @@ async def engine(
     db = tmp_path / "directory.db"
     await import_file(ROOT / "config" / "demo-customers.csv", db)
     directory = await SqliteDirectory.open(db, policy=BACKSTOP)  # as the server opens it
-    built, _ = await build_engine(loaded, directory, guard=AbuseGuard(counters, clock))
+    built, _ = await build_engine(loaded, directory, guard=AbuseGuard(counters, b"test-key", clock))
     yield built
     await directory.close()
 
