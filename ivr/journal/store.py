@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any, Protocol
 from ivr.journal.metrics import SECRETS_STRIPPED
 from ivr.journal.records import DATA, JournalRecord, RecordKind, scrub_record, scrub_row
 from ivr.journal.records import Row as RecordRow
+from ivr.settings import load_settings
 
 DEFAULT_URL = "sqlite:///var/journal.db"
 URL_ENV = "IVR_JOURNAL_URL"
@@ -89,7 +89,8 @@ def clean_rows(rows: Sequence[RecordRow]) -> list[RecordRow]:
 
 
 def default_url() -> str:
-    return os.environ.get(URL_ENV) or DEFAULT_URL
+    """$IVR_JOURNAL_URL (through ivr.settings) or the SQLite file: for entry points."""
+    return load_settings().journal_url
 
 
 # The implementations by URL scheme, found when a URL names them: the port does not import
