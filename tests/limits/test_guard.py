@@ -227,3 +227,37 @@ async def test_guesses_from_many_numbers_lock_the_customer_briefly_then_longer(
     assert (await owner_calls(engine)).status == "identified_only"
     clock.now += 2
     assert (await owner_calls(engine)).status == "identified_and_verified"
+
+
+async def test_withheld_callers_share_their_own_allowance(engine: Engine) -> None:
+    with_limits(engine, identify_withheld_per_hour=3, identify_per_number_per_hour=1, delay_s=0)
+    seen = []
+    for ani in (None, "anonymous", "withheld", None):
+        call = await Call(engine, ani, CARDS).start()
+        await call.press("99999999#")
+        seen.append(call.operations("account_number")[0])
+    assert seen[:3] == [("not_found", "")] * 3
+    assert seen[3] == ("limited", "identify_withheld")
+
+
+async def test_counters_that_fail_route_the_caller_to_an_agent(
+    loaded: Loaded, tmp_path: Path
+) -> None:
+    """Redis gone: the attempt is the step's error (to an agent), never a pass."""
+    from ivr.limits.counters import RedisCounters
+
+    db = tmp_path / "directory.db"
+    await import_file(ROOT / "config" / "demo-customers.csv", db)
+    directory = await SqliteDirectory.open(db, policy=BACKSTOP)
+    broken = RedisCounters.from_url("redis://127.0.0.1:1/0", "nowhere:")
+    built, _ = await build_engine(loaded, directory, guard=AbuseGuard(broken, b"k"))
+    call = await Call(built, STRANGER, CARDS).start()
+    await call.press(ALICE_ACCOUNT)
+    owner = await Call(built, ALICE, DEMO).start()
+    await owner.press("01021980#")
+    await broken.close()
+    await directory.close()
+    assert call.operations("account_number") == [("error", "ConnectionError")]
+    assert call.status == "not_identified"
+    assert owner.operations("date_of_birth") == [("error", "ConnectionError")]
+    assert owner.status == "identified_only"
