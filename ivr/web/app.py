@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ivr.adapters.base import Adapter
+from ivr.callbacks.web import callback_contexts
 from ivr.sessions import open_session_store
 from ivr.web import admin, tokens
 from ivr.web.adapters import default_adapters
@@ -104,6 +105,7 @@ def create_app(settings: ServeSettings) -> web.Application:
     if journal is not None:
         contexts.append(journal)
     contexts.append(_calls)
+    contexts.extend(callback_contexts(app, settings))
     app.cleanup_ctx.extend(contexts)
     for adapter in adapters:
         for path in adapter.paths:
