@@ -24,6 +24,7 @@ from ivr.adapters.base import (
     RenderContext,
     Unauthorized,
 )
+from ivr.adapters.outbound import outbound_context
 from ivr.adapters.signatures import timestamped_header, verify_timestamped
 from ivr.adapters.wire import JSON_TYPE, loads_json
 from ivr.engine.actions import Action, CollectDigits, Hangup, Play, PromptRef, Transfer
@@ -153,7 +154,14 @@ def _event(doc: Mapping[str, Any], call_id: str) -> CallEvent:
         except ValueError:
             raise BadRequest("caller_id_trust must be one of A, B, C, failed, unknown") from None
         ani, dnis = _optional_text(doc, "ani"), _optional_text(doc, "dnis")
-        return CallStarted(call_id, ani, dnis, caller_id_trust)
+        context = doc.get("context") or {}
+        if not isinstance(context, dict):
+            raise BadRequest("context must be an object")
+        answered_by = context.get("answered_by")
+        answered = answered_by if isinstance(answered_by, str) else None
+        return CallStarted(
+            call_id, ani, dnis, caller_id_trust, context=outbound_context(context, answered)
+        )
     if kind == "digits":
         digits = doc.get("digits")
         if not isinstance(digits, str) or not _DIGITS.fullmatch(digits):

@@ -186,7 +186,7 @@ class CallbackStore:
     async def insert(self, callback: Callback, secret: str | None, detail: dict[str, Any]) -> None:
         """Store a new callback (its secret sealed) and journal requested -> scheduled."""
         if secret is not None:
-            sealed = self._box().seal(secret, callback.id)
+            sealed = self.require_box().seal(secret, callback.id)
             callback.secret_kid, callback.secret_ct = sealed.key_id, sealed.blob
         async with self.db.transaction() as tx:
             marks = ", ".join(f":{f.name}" for f in fields(Callback))
@@ -220,7 +220,7 @@ class CallbackStore:
             if secret is None:
                 changes.update(secret_kid=None, secret_ct=None, read_secret=0)
             elif secret is not False:
-                sealed = self._box().seal(str(secret), callback_id)
+                sealed = self.require_box().seal(str(secret), callback_id)
                 changes.update(secret_kid=sealed.key_id, secret_ct=sealed.blob)
                 changes["read_secret"] = OWN_SECRET
             await _update(tx, current, changes, now)
@@ -304,7 +304,9 @@ class CallbackStore:
     async def secret(self, callback: Callback) -> str | None:
         """The secret to read to the customer on this callback, opened; None if there is none."""
         if callback.read_secret == OWN_SECRET and callback.secret_kid and callback.secret_ct:
-            return self._box().open(Sealed(callback.secret_kid, callback.secret_ct), callback.id)
+            return self.require_box().open(
+                Sealed(callback.secret_kid, callback.secret_ct), callback.id
+            )
         if callback.read_secret == STANDING_SECRET:
             return await self.standing_secret(callback.customer_id)
         return None
@@ -316,7 +318,9 @@ class CallbackStore:
         )
         if not rows:
             return None
-        return self._box().open(Sealed(rows[0][0], bytes(rows[0][1])), "standing:" + customer_id)
+        return self.require_box().open(
+            Sealed(rows[0][0], bytes(rows[0][1])), "standing:" + customer_id
+        )
 
     async def has_standing_secret(self, customer_id: str) -> bool:
         rows = await self.db.fetch(
@@ -325,7 +329,7 @@ class CallbackStore:
         return bool(rows)
 
     async def set_standing_secret(self, customer_id: str, secret: str, now: float) -> None:
-        sealed = self._box().seal(secret, "standing:" + customer_id)
+        sealed = self.require_box().seal(secret, "standing:" + customer_id)
         async with self.db.transaction() as tx:
             await tx.execute(
                 "DELETE FROM standing_secrets WHERE customer_id = :c", {"c": customer_id}
@@ -344,7 +348,7 @@ class CallbackStore:
 
     async def rekey(self) -> int:
         """Reseal every stored secret with the current key; the number resealed."""
-        box = self._box()
+        box = self.require_box()
         count = 0
         rows = await self.db.fetch(
             "SELECT id, secret_kid, secret_ct FROM callbacks WHERE secret_kid IS NOT NULL"
@@ -375,9 +379,9 @@ class CallbackStore:
 
     def request_hash(self, body: bytes) -> str:
         """A keyed hash of a request body (it may hold a secret), for idempotent replays."""
-        return self._box().keyed_hash(body)
+        return self.require_box().keyed_hash(body)
 
-    def _box(self) -> SecretBox:
+    def require_box(self) -> SecretBox:
         if self.box is None:
             raise RuntimeError("no callback key configured (IVR_CALLBACK_KEYS)")
         return self.box

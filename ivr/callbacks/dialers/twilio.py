@@ -12,6 +12,7 @@ import asyncio
 from typing import Any
 
 from ivr.callbacks.dialers.base import DialFailed, DialRequest
+from ivr.config import ConfigError
 
 
 class TwilioDialer:
@@ -22,8 +23,10 @@ class TwilioDialer:
     ) -> None:
         try:
             from twilio.rest import Client
-        except ImportError:  # pragma: no cover - depends on the install
-            raise DialFailed("the twilio package is not installed: pip install 'ivr[twilio]'")
+        except ImportError:  # depends on the install
+            raise ConfigError(
+                "dispatch by Twilio needs its client: pip install 'ivr[twilio]'"
+            ) from None
         self._client: Any = Client(account_sid, auth_token)
         self._client.api.base_url = api_base.rstrip("/")
         self.machine_detection = machine_detection
