@@ -18,7 +18,9 @@ SIGNATURE = "ivr_sig"
 FLOW = "ivr_flow"
 _SHAPES = {
     CALLBACK: re.compile(r"cb_[0-9a-f]{1,40}"),
-    SIGNATURE: re.compile(r"[A-Za-z0-9_.-]{1,32}:[0-9a-f]{64}"),
+    # key id ~ hex: only unreserved characters, so no client or gateway re-encodes the URL
+    # (a signed URL must come back byte for byte)
+    SIGNATURE: re.compile(r"[A-Za-z0-9_.-]{1,32}~[0-9a-f]{64}"),
     FLOW: re.compile(r"[a-z][a-z0-9_]{0,62}"),
 }
 _ANSWERED_BY = re.compile(r"[a-z_]{1,32}")
@@ -40,7 +42,7 @@ def outbound_context(
         "direction": "outbound",
         "flow": str(values.get(FLOW) or "callback"),
         "callback_id": str(values[CALLBACK]),
-        "callback_sig": str(values[SIGNATURE]),
+        "callback_sig": str(values[SIGNATURE]).replace("~", ":"),
     }
     if answered_by and _ANSWERED_BY.fullmatch(answered_by):
         context["answered_by"] = answered_by

@@ -41,6 +41,7 @@ class CallbackApi:
     queues: Queues
     store: Callable[[], CallbackStore]
     clock: Callable[[], float] = time.time
+    booked: Callable[[], None] = lambda: None  # wakes the dispatcher: a booking may be due now
 
 
 API: web.AppKey[CallbackApi] = web.AppKey("callback_api")
@@ -88,7 +89,9 @@ async def create(request: web.Request, who: AppIdentity) -> web.StreamResponse:
     except BookingRefused as error:
         return problem(422, "booking refused", str(error))
     headers = {"Location": f"/callbacks/{callback.id}"}
-    if not created:
+    if created:
+        api.booked()
+    else:
         headers["Idempotent-Replayed"] = "true"
     return callback_response(callback, 201, **headers)
 

@@ -15,9 +15,9 @@ import re
 from collections.abc import Awaitable, Callable
 from xml.sax.saxutils import escape
 
-from ivr.callbacks.crypto import SecretBox, SecretUnreadable
+from ivr.callbacks.crypto import SecretBox
 from ivr.callbacks.model import Status
-from ivr.callbacks.store import CallbackStore, NotFound
+from ivr.callbacks.store import CallbackStore
 
 _log = logging.getLogger(__name__)
 PREFIX = b"@@ivr-secret:"
@@ -62,7 +62,7 @@ def revealer(store: CallbackStore) -> Reveal:
                     if callback.status in SPOKEN:
                         secret = await store.secret(callback)
                         spoken = _escaped(secret, content_type) if secret else b""
-                except (NotFound, SecretUnreadable) as error:
+                except Exception as error:  # NotFound, SecretUnreadable, a store fault: no 5xx
                     why = type(error).__name__
                     _log.warning("callback %s secret not read: %s", callback_id, why)
             else:

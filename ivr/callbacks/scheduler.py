@@ -10,6 +10,7 @@ twice. Every transition is journaled in `callback_events`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -131,7 +132,7 @@ class Dispatcher:
 
     def request(self, callback: Callback) -> DialRequest:
         box = self.store.require_box()
-        signature = box.keyed_hash(dial_label(callback.id, callback.attempts))
+        signature = box.keyed_hash(dial_label(callback.id, callback.attempts)).replace(":", "~")
         query = {CALLBACK: callback.id, SIGNATURE: signature, FLOW: self.flow}
         gateway = self.dialer.gateway
         answer = f"{self.public_url}{ANSWER_PATH[gateway]}?{urlencode(query)}"
@@ -186,7 +187,8 @@ class Dispatcher:
         """A gateway's word on the call of an attempt; False if the signature is not ours."""
         box = self.store.box
         callback = await self.store.get(callback_id)
-        if box is None or not box.same_hash(signature, dial_label(callback.id, callback.attempts)):
+        label = dial_label(callback.id, callback.attempts)
+        if box is None or not box.same_hash(signature.replace("~", ":"), label):
             return False  # also an old attempt's late status: that attempt is settled
         now = self.clock()
         if status not in ENDED_CALL:
@@ -206,8 +208,12 @@ class Dispatcher:
         return True
 
 
-async def run(dispatcher: Dispatcher, lease: Lease, interval_s: float) -> None:
-    """The loop `ivr serve` runs: a tick per interval while this worker holds the lease."""
+async def run(
+    dispatcher: Dispatcher, lease: Lease, interval_s: float, wake: asyncio.Event | None = None
+) -> None:
+    """The loop `ivr serve` runs: a tick per interval (or when woken: a booking due now) while
+    this worker holds the lease."""
+    wake = wake or asyncio.Event()
     while True:
         try:
             if await lease.take(dispatcher.clock()):
@@ -216,4 +222,6 @@ async def run(dispatcher: Dispatcher, lease: Lease, interval_s: float) -> None:
             raise
         except Exception as error:  # a database or gateway fault: say so, keep going
             _log.error("callback dispatch failed: %s", type(error).__name__)
-        await asyncio.sleep(interval_s)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), interval_s)
+        wake.clear()

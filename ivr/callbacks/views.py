@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from pydantic import ValidationError
 
-from ivr.callbacks.model import CallbackView, Status, WindowView
-from ivr.callbacks.store import Callback
+from ivr.callbacks.model import TERMINAL, CallbackView, Status, WindowView
+from ivr.callbacks.store import STANDING_SECRET, Callback
 
 PROBLEM_TYPE = "application/problem+json"
 
@@ -41,8 +41,8 @@ def view(callback: Callback) -> CallbackView:
         max_attempts=callback.max_attempts,
         retry_delay_s=callback.retry_delay_s,
         next_attempt_at=when(callback.next_attempt_at, zone),
-        has_secret=callback.read_secret != 0,
-        secret_source=callback.secret_source,
+        has_secret=_has_secret(callback),
+        secret_source=callback.secret_source if _has_secret(callback) else None,
         idv_status=callback.idv_status,
         source=callback.source,
         outcome=callback.outcome,
@@ -52,6 +52,13 @@ def view(callback: Callback) -> CallbackView:
         connected_at=when(callback.connected_at),
         ended_at=when(callback.ended_at),
     )
+
+
+def _has_secret(callback: Callback) -> bool:
+    """Whether a secret will be read: none is left once the callback has ended."""
+    if callback.status in TERMINAL:
+        return False
+    return callback.read_secret == STANDING_SECRET or callback.secret_ct is not None
 
 
 def etag(callback: Callback) -> str:

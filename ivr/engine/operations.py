@@ -155,4 +155,10 @@ class OperationRegistry:
         self.implementations[name] = implementation
 
     def get(self, name: str) -> tuple[OperationSpec, Operation]:
-        return self.specs[name], self.implementations[name]
+        """The spec and implementation; one not set up here (e.g. callbacks without a journal)
+        answers `error`, so the flow routes the caller on."""
+        return self.specs[name], self.implementations.get(name, _not_configured)
+
+
+async def _not_configured(call: OperationCall) -> OperationResult:
+    return OperationResult(ERROR_OUTCOME, detail="operation not configured on this server")

@@ -38,9 +38,7 @@ def test_opening_hours_follow_the_local_clock() -> None:
         ("q: {closed_dates: [tomorrow]}", "closed_dates"),
     ],
 )
-def test_mistakes_are_refused_with_the_queue_named(
-    tmp_path: Path, body: str, message: str
-) -> None:
+def test_mistakes_are_refused_with_the_queue_named(tmp_path: Path, body: str, message: str) -> None:
     (tmp_path / "queues.yaml").write_text(f"queues:\n  {body}\n")
     with pytest.raises(QueueConfigError) as error:
         Queues.load(tmp_path)
