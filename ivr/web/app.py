@@ -40,7 +40,7 @@ Context = Callable[[web.Application], AsyncIterator[None]]
 async def _runtime(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     runtime = await Runtime.open(
-        settings.project, settings.directory, settings.operation_deadline_s
+        settings.project, settings.directory, settings.operation_deadline_s, settings.env
     )
     app[RUNTIME] = runtime
     yield
