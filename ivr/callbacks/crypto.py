@@ -72,11 +72,6 @@ class SecretBox:
                 ) from None
         return cls(keys)
 
-    @classmethod
-    def from_env(cls) -> SecretBox | None:
-        text = os.environ.get(KEYS_ENV, "")
-        return cls.from_text(text) if text.strip() else None
-
     @property
     def key_ids(self) -> list[str]:
         return list(self._keys)

@@ -7,7 +7,6 @@ the field, never found by a customer.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +15,11 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ivr.callbacks.auth import SECRET_ENV, AppAuth
+from ivr.callbacks.auth import AppAuth
 from ivr.callbacks.crypto import SecretBox
 from ivr.callbacks.queues import Queues
 from ivr.config import ConfigError, expand_env
+from ivr.settings import Settings, config_environment
 
 FILE_NAME = "callbacks.yaml"
 TWILIO_TOKEN_ENV = "IVR_TWILIO_AUTH_TOKEN"
@@ -88,13 +88,20 @@ class CallbackSettings:
         return self.auth is not None and self.box is not None
 
 
-def load(config_dir: Path, environ: Mapping[str, str] | None = None) -> CallbackSettings:
-    env = os.environ if environ is None else environ
+def load(
+    config_dir: Path,
+    env: Settings,
+    environ: Mapping[str, str] | None = None,
+    webhook_secret: str | None = None,
+) -> CallbackSettings:
+    """`env` gives the secrets; `environ` expands `${NAME}` in the YAML (default: as ivr.settings
+    says)."""
+    environ = config_environment() if environ is None else environ
     path = config_dir / FILE_NAME
     data: object = {}
     if path.exists():
         try:
-            data = yaml.safe_load(expand_env(path.read_text(encoding="utf-8"), env)) or {}
+            data = yaml.safe_load(expand_env(path.read_text(encoding="utf-8"), environ)) or {}
         except yaml.YAMLError as error:
             raise ConfigError(f"{path}: not YAML: {error}") from None
     try:
@@ -107,21 +114,22 @@ def load(config_dir: Path, environ: Mapping[str, str] | None = None) -> Callback
     key_file = Path(auth_file.public_key_file) if auth_file.public_key_file else None
     try:
         auth = AppAuth.build(
-            env.get(SECRET_ENV),
+            env.reveal(env.app_jwt_secret),
             key_file,
             tuple(auth_file.algorithms),
             auth_file.audience or None,
             auth_file.issuer or None,
         )
-        keys = env.get("IVR_CALLBACK_KEYS", "")
-        box = SecretBox.from_text(keys) if keys.strip() else None
+        keys = env.reveal(env.callback_keys)
+        box = SecretBox.from_text(keys) if keys else None
     except ValueError as error:
         raise ConfigError(f"callbacks: {error}") from None
-    secrets = {
-        name: env[name]
-        for name in (TWILIO_TOKEN_ENV, JAMBONZ_API_KEY_ENV, WEBHOOK_SECRET_ENV)
-        if env.get(name)
+    found = {
+        TWILIO_TOKEN_ENV: env.reveal(env.twilio_auth_token),
+        JAMBONZ_API_KEY_ENV: env.reveal(env.jambonz_api_key),
+        WEBHOOK_SECRET_ENV: webhook_secret or env.reveal(env.webhook_secret),
     }
+    secrets = {name: value for name, value in found.items() if value}
     try:
         queues = Queues.load(config_dir)
     except ValueError as error:

@@ -85,7 +85,9 @@ def callback_contexts(app: web.Application, serve: ServeSettings) -> list[Contex
     if not serve.journal_url:
         _log.info("callbacks off: they are stored in the journal (--journal none)")
         return []
-    config = callback_settings.load(serve.project.config)
+    config = callback_settings.load(
+        serve.project.config, serve.env, webhook_secret=serve.webhook_secret
+    )
     wake = asyncio.Event()  # a booking wakes the dispatcher (it may be due now)
     if config.auth is not None and config.box is not None:
         api = CallbackApi(config.auth, config.queues, lambda: app[STORE], booked=wake.set)

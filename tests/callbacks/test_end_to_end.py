@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from pydantic import SecretStr
 from redis import asyncio as aioredis
 
 from ivr.bootstrap import Project
@@ -24,6 +25,7 @@ from ivr.callbacks.db import open_database
 from ivr.directory.csv_import import import_file
 from ivr.journal.extracts import extract_csv
 from ivr.journal.store import ReportFilter, open_store
+from ivr.settings import Settings
 from ivr.web.app import create_app
 from ivr.web.settings import ServeSettings
 from tests.callbacks.conftest import JWT_SECRET, KEY_1, bearer
@@ -44,9 +46,6 @@ async def running(
     fake = TwilioFake(ACCOUNT, TOKEN)
     prefix = f"ivr-test-{uuid.uuid4().hex[:12]}:"
     async with serving(fake.app) as twilio_url:
-        monkeypatch.setenv("IVR_APP_JWT_SECRET", JWT_SECRET)
-        monkeypatch.setenv("IVR_CALLBACK_KEYS", f"k1:{KEY_1}")
-        monkeypatch.setenv("IVR_TWILIO_AUTH_TOKEN", TOKEN)
         monkeypatch.setenv("IVR_TWILIO_ACCOUNT_SID", ACCOUNT)
         monkeypatch.setenv("IVR_TWILIO_API_BASE", twilio_url)
         monkeypatch.setenv("IVR_CALLBACK_GATEWAY", "twilio")
@@ -63,6 +62,11 @@ async def running(
             public_url=f"http://127.0.0.1:{port}",
             webhook_secret="test-webhook-secret",
             reports_key="test-reports-key",
+            env=Settings.model_construct(
+                app_jwt_secret=SecretStr(JWT_SECRET),
+                callback_keys=SecretStr(f"k1:{KEY_1}"),
+                twilio_auth_token=SecretStr(TOKEN),
+            ),
         )
         app = create_app(settings)
         async with serving(app, port) as url:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
+from pydantic import SecretStr
 
 from ivr.bootstrap import Project
 from ivr.directory.csv_import import import_file
+from ivr.settings import Settings
 from ivr.web.app import create_app
 from ivr.web.settings import ServeSettings
 from tests.callbacks.conftest import JWT_SECRET, KEY_1, bearer
@@ -16,7 +17,7 @@ from tests.callbacks.conftest import JWT_SECRET, KEY_1, bearer
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def _settings(tmp_path: Path) -> ServeSettings:
+async def _settings(tmp_path: Path, **env: Any) -> ServeSettings:
     db = tmp_path / "directory.db"
     await import_file(ROOT / "config" / "demo-customers.csv", db)
     return ServeSettings(
@@ -26,15 +27,13 @@ async def _settings(tmp_path: Path) -> ServeSettings:
         journal_url=f"sqlite:///{tmp_path}/journal.db",
         webhook_secret="test-webhook-secret",
         reports_key=None,
+        env=Settings.model_construct(**{k: SecretStr(v) for k, v in env.items()}),
     )
 
 
-async def test_served_with_its_openapi(
-    aiohttp_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("IVR_APP_JWT_SECRET", JWT_SECRET)
-    monkeypatch.setenv("IVR_CALLBACK_KEYS", f"k1:{KEY_1}")
-    client = await aiohttp_client(create_app(await _settings(tmp_path)))
+async def test_served_with_its_openapi(aiohttp_client: Any, tmp_path: Path) -> None:
+    settings = await _settings(tmp_path, app_jwt_secret=JWT_SECRET, callback_keys=f"k1:{KEY_1}")
+    client = await aiohttp_client(create_app(settings))
     spec = await (await client.get("/callbacks/openapi.json")).json()
     assert {"/callbacks", "/callbacks/{id}", "/callbacks/slots"} <= set(spec["paths"])
     assert "Booking" in spec["components"]["schemas"]
@@ -42,10 +41,7 @@ async def test_served_with_its_openapi(
     assert listed.status == 200
 
 
-async def test_not_served_without_keys(
-    aiohttp_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("IVR_APP_JWT_SECRET", JWT_SECRET)
-    monkeypatch.delenv("IVR_CALLBACK_KEYS", raising=False)
-    client = await aiohttp_client(create_app(await _settings(tmp_path)))
+async def test_not_served_without_keys(aiohttp_client: Any, tmp_path: Path) -> None:
+    settings = await _settings(tmp_path, app_jwt_secret=JWT_SECRET)
+    client = await aiohttp_client(create_app(settings))
     assert (await client.get("/callbacks", headers=bearer("C1001"))).status == 404
