@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping
 from aiohttp import web
 
 from ivr.adapters.base import Unauthorized
-from ivr.adapters.json_webhook import SIGNATURE_HEADER, check_signature
+from ivr.adapters.json_protocol import SIGNATURE_HEADER
+from ivr.adapters.json_webhook import check_signature
 from ivr.adapters.outbound import CALLBACK, SIGNATURE
 from ivr.adapters.signatures import verify_twilio
 from ivr.adapters.wire import parse_form

@@ -13,7 +13,8 @@ import time
 
 import aiohttp
 
-from ivr.adapters.json_webhook import SIGNATURE_HEADER, signature
+from ivr.adapters.json_protocol import SIGNATURE_HEADER
+from ivr.adapters.json_webhook import signature
 from ivr.callbacks.dialers.base import DialFailed, DialRequest
 
 
