@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from ivr.flow.svg import FlowCounts, counts_from_rows
 from ivr.journal.faults import CAUSES, fault_cause
 from ivr.journal.fold import ENTERED, HUNG_UP
 from ivr.journal.reports import sums
@@ -362,3 +363,14 @@ async def losses(store: JournalStore, flt: ReportFilter) -> list[dict[str, Any]]
         )
     out.sort(key=lambda r: (-r["lost"], r["step"]))
     return out
+
+
+async def flow_counts(store: JournalStore, flt: ReportFilter) -> FlowCounts:
+    """Calls, step entries and outcome counts of one flow over `flt` (its `flow` must be set)."""
+    where, params = flt.calls_where()
+    (calls,) = await store.fetch(f"SELECT SUM(calls) FROM call_hourly WHERE {where}", params)
+    rows = await store.fetch(
+        f"SELECT step, outcome, SUM(n) FROM step_daily WHERE {where} GROUP BY step, outcome",
+        params,
+    )
+    return counts_from_rows(int(calls[0] or 0), {(r[0], r[1]): int(r[2]) for r in rows})

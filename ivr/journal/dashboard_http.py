@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from ivr.flow.model import FlowFile
-from ivr.flow.svg import FlowCounts, counts_from_rows, render_svg
+from ivr.flow.svg import render_svg
 from ivr.journal import dashboard_data as data
 from ivr.journal.hub import JournalHub
 from ivr.journal.narrate import Narrator, NoWords, PromptWords
@@ -179,7 +179,7 @@ class DashboardViews:
         flt = report_filter(request)
         scoped = data.Period.of(flt).applied(flt)
         scoped = ReportFilter(scoped.from_day, scoped.to_day, scoped.service_line, flow.flow.id)
-        counts = await flow_counts(self.store, scoped)
+        counts = await data.flow_counts(self.store, scoped)
         svg = render_svg(flow, counts)
         return web.Response(text=svg, content_type="image/svg+xml")
 
@@ -187,14 +187,3 @@ class DashboardViews:
         self._flow(request)
         page = resources.files("ivr.journal").joinpath("flow.html").read_text("utf-8")
         return web.Response(text=page, content_type="text/html")
-
-
-async def flow_counts(store: JournalStore, flt: ReportFilter) -> FlowCounts:
-    """Calls, step entries and outcome counts of one flow over `flt` (its `flow` must be set)."""
-    where, params = flt.calls_where()
-    (calls,) = await store.fetch(f"SELECT SUM(calls) FROM call_hourly WHERE {where}", params)
-    rows = await store.fetch(
-        f"SELECT step, outcome, SUM(n) FROM step_daily WHERE {where} GROUP BY step, outcome",
-        params,
-    )
-    return counts_from_rows(int(calls[0] or 0), {(r[0], r[1]): int(r[2]) for r in rows})
