@@ -26,6 +26,7 @@ MARGIN = 24
 BACK_LANE = 22  # horizontal spacing of the lanes that carry edges back up the page
 MAX_LABEL = 28
 MAX_EDGE_LABEL = 44
+LABEL_ROOM = 7 * MAX_EDGE_LABEL // 2 + 40  # an edge label's worst overhang, in px
 
 
 @dataclass
@@ -165,7 +166,8 @@ def render_svg(flow: m.FlowFile, counts: FlowCounts | None = None, title: str | 
         rows.setdefault(layer[node.node_id], []).append(node)
     widest = max((len(r) for r in rows.values()), default=1)
     lanes = len(back)
-    width = MARGIN * 2 + widest * NODE_W + (widest - 1) * GAP_X + lanes * BACK_LANE + 8
+    # room on the right for the back lanes and for edge labels written out from the middle
+    width = MARGIN * 2 + widest * NODE_W + (widest - 1) * GAP_X + lanes * BACK_LANE + LABEL_ROOM
     boxes: dict[str, _Box] = {}
     for depth, row in sorted(rows.items()):
         row_w = len(row) * NODE_W + (len(row) - 1) * GAP_X
@@ -187,7 +189,7 @@ def render_svg(flow: m.FlowFile, counts: FlowCounts | None = None, title: str | 
         desc += f"; {_number(counts.calls)} calls in the period"
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0f} {height:.0f}"'
-        f' width="{width:.0f}" height="{height:.0f}" role="img" aria-labelledby="flow-title'
+        f' width="{width:.0f}" height="{height:.0f}" role="group" aria-labelledby="flow-title'
         ' flow-desc" class="flow-diagram">',
         f'<title id="flow-title">{escape(name)}</title><desc id="flow-desc">{escape(desc)}</desc>',
         "<defs><marker id='arrow' viewBox='0 0 10 10' refX='9' refY='5' markerWidth='9'"

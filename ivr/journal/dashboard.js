@@ -167,9 +167,8 @@ async function refreshHours() {
 }
 
 async function refreshFaults() {
-  const q = filters();
-  q.delete("from"); q.delete("to");
-  const data = await getJSON("dashboard/faults?" + q);
+  // Service-wide, whatever the filters: a failing dependency hits every line and flow.
+  const data = await getJSON("dashboard/faults");
   const body = $("faults");
   body.replaceChildren();
   const warn = $("fault-warning");

@@ -29,7 +29,7 @@ def parse(text: str) -> ET.Element:
 def test_every_step_and_exit_is_drawn_with_an_accessible_name() -> None:
     flow = load_flow(Path(__file__).with_name("all_kinds.yaml"), repo_context()).flow
     root = parse(render_svg(flow))
-    assert root.get("role") == "img"
+    assert root.get("role") == "group"  # it holds focusable steps: not a flat image
     assert root.find(f"{SVG}title") is not None
     drawn = {g.get("data-node") for g in root.iter(f"{SVG}g") if g.get("data-node")}
     assert drawn == {n.node_id for n in flow_graph(flow).nodes}
