@@ -24,6 +24,9 @@ PATHS = (
     "/openapi.json",
     "/healthz",
     "/nowhere",
+    "/dashboard/overview",
+    "/dashboard.js",
+    "/flows/idv",
 )
 
 
@@ -33,6 +36,7 @@ def check_common(headers: object, path: str) -> None:
     assert get("X-Content-Type-Options") == "nosniff", path
     assert get("Cache-Control") == "no-store", path
     assert get("Referrer-Policy") == "no-referrer", path
+    assert get("Server") == "ivr", path  # not the framework's name and version
     policy = get("Content-Security-Policy")
     assert policy, path
     assert "frame-ancestors 'none'" in policy, path
@@ -56,27 +60,34 @@ async def test_every_view_sends_the_headers(make_client: MakeClient, tmp_path: P
     await client.close()
 
 
-async def test_the_dashboard_policy_names_its_inline_code_by_hash(
+async def test_pages_allow_only_their_own_code_and_the_diagram_style(
     make_client: MakeClient, tmp_path: Path
 ) -> None:
     client = await make_client(journal_url=f"sqlite:///{tmp_path}/j.db", reports_key=KEY)
-    response = await client.get("/dashboard", headers=AUTH)
-    page = await response.text()
-    policy = response.headers["Content-Security-Policy"]
+    pages = {}
+    for path in ("/dashboard", "/flows/idv"):
+        response = await client.get(path, headers=AUTH)
+        assert response.status == 200, path
+        assert response.content_type == "text/html"
+        pages[path] = (await response.text(), response.headers["Content-Security-Policy"])
+    svg = await client.get("/flows/idv/diagram.svg", headers=AUTH)
+    diagram = await svg.text()
     await client.close()
-    assert policy.startswith("default-src 'none'")
-    assert "connect-src 'self'" in policy
-    for tag in ("script", "style"):
-        bodies = re.findall(rf"<{tag}>(.*?)</{tag}>", page, re.DOTALL)
-        assert bodies, tag
-        for body in bodies:
+    styles = re.findall(r"<style>(.*?)</style>", diagram, re.DOTALL)
+    assert styles  # the flow view inlines the diagram, style and all
+    for path, (page, policy) in pages.items():
+        assert policy.startswith("default-src 'none'"), path
+        assert "script-src 'self'" in policy
+        assert "connect-src 'self'" in policy
+        for body in styles + re.findall(r"<(?:script|style)>(.*?)</", page, re.DOTALL):
             digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
-            assert f"'sha256-{digest}'" in policy
-    assert not re.search(r"\son[a-z]+=", page)  # no inline event handler attributes
-    assert " style=" not in page  # nor inline style attributes: the hashes cover no attribute
+            assert f"'sha256-{digest}'" in policy, path
+        assert not re.search(r"\son[a-z]+=", page)  # no inline event handler attributes
+        assert " style=" not in page  # nor inline style attributes (no hash covers them)
 
 
-def test_page_policy_without_inline_code_allows_none() -> None:
-    policy = page_policy("<html><body>hello</body></html>")
-    assert "script-src 'none'" in policy
-    assert "style-src 'none'" in policy
+def test_page_policy_hashes_inline_code() -> None:
+    policy = page_policy("<html><script>go()</script><style>b{}</style></html>")
+    script = base64.b64encode(hashlib.sha256(b"go()").digest()).decode()
+    assert f"script-src 'self' 'sha256-{script}'" in policy
+    assert "unsafe-inline" not in policy
