@@ -35,7 +35,7 @@ from ivr.journal.metrics import (
     WRITE_ERRORS,
     watch,
 )
-from ivr.journal.spool import SPOOL_DIR_ENV
+from ivr.journal.spool import SPOOL_DIR_ENV, SPOOL_MAX_ENV
 from ivr.journal.store import URL_ENV
 from ivr.journal.wire import READY, RESENT_ENV, Ack, Status, encode_batch
 from ivr.journal.writer import RecordQueue
@@ -57,10 +57,12 @@ class ProcessJournalWriter(RecordQueue):
         window: int = 4,
         close_timeout: float = 30.0,
         spool_dir: str | None = None,
+        spool_max_bytes: int | None = None,
     ) -> None:
         super().__init__(hub, max_queue, batch_size)
         self.url = url
         self.spool_dir = spool_dir  # None: $IVR_JOURNAL_SPOOL_DIR, else var/journal-spool
+        self.spool_max_bytes = spool_max_bytes  # None: $IVR_JOURNAL_SPOOL_MAX_BYTES, else 256 MiB
         self.status = Status("ok")  # the worker's last word on the store and its spool
         self.spooled = 0  # records acknowledged as spooled (stored later, from the spool)
         self.rebuilt: list[str] = []  # what the store had lost and the migrations recreated
@@ -198,6 +200,8 @@ class ProcessJournalWriter(RecordQueue):
             env[RESENT_ENV] = str(self._next_id)
         if self.spool_dir is not None:
             env[SPOOL_DIR_ENV] = self.spool_dir
+        if self.spool_max_bytes is not None:
+            env[SPOOL_MAX_ENV] = str(self.spool_max_bytes)
         self._started_at = time.monotonic()
         try:
             proc = await asyncio.create_subprocess_exec(

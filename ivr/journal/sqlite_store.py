@@ -139,6 +139,11 @@ class SqliteJournal:
 
     @classmethod
     async def open(cls, path: str) -> SqliteJournal:
+        await _close_parked()
+        if not all(_writable(f"{path}{suffix}") for suffix in ("", "-wal", "-shm")):
+            # Not even opened: SQLite maps the WAL index of a read-only journal and a write
+            # through that mapping (recovery, a checkpoint) is a SIGBUS, not an error.
+            raise StoreReplaced(f"the journal {path} is read-only")
         try:
             conn = await _connect(path)
         except sqlite3.Error as exc:
@@ -166,9 +171,8 @@ class SqliteJournal:
                 raise StoreReplaced("the journal file was replaced")
         except FileNotFoundError:
             raise StoreReplaced("the journal file was deleted") from None
-        for name in self._files:
-            if not os.access(name, os.W_OK) and os.path.exists(name):
-                raise StoreReplaced("the journal file is read-only")
+        if not self._writable():
+            raise StoreReplaced("the journal file is read-only")
 
     async def _migrate(self) -> tuple[str, ...]:
         """Apply the migrations not applied yet; recreate tables found missing. What was built."""
@@ -282,7 +286,31 @@ class SqliteJournal:
         return deleted
 
     async def close(self) -> None:
+        if not self._writable():
+            # Closing the last connection checkpoints and writes the WAL index, a mapped file:
+            # made immutable, that write is a SIGBUS. Park the connections until it is writable.
+            _parked.append(self)
+            return
+        await _close_parked()
         if self._reader is not None:
             await self._reader.close()
             self._reader = None
         await self._conn.close()
+
+    def _writable(self) -> bool:
+        return all(_writable(name) for name in self._files)
+
+
+def _writable(name: str) -> bool:
+    """Writable or absent (an immutable file is not writable even by root: access() says so)."""
+    return name == ":memory:" or os.access(name, os.W_OK) or not os.path.exists(name)
+
+
+_parked: list[SqliteJournal] = []  # closed while read-only: closed for real once writable
+
+
+async def _close_parked() -> None:
+    for store in list(_parked):
+        if store._writable():
+            _parked.remove(store)
+            await store.close()
