@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import sys
 import time
 from types import TracebackType
@@ -35,10 +34,10 @@ from ivr.journal.metrics import (
     WRITE_ERRORS,
     watch,
 )
-from ivr.journal.spool import SPOOL_DIR_ENV, SPOOL_MAX_ENV
 from ivr.journal.store import URL_ENV
-from ivr.journal.wire import READY, RESENT_ENV, Ack, Status, encode_batch
+from ivr.journal.wire import READY, Ack, Status, encode_batch
 from ivr.journal.writer import RecordQueue
+from ivr.settings import child_environment
 
 log = logging.getLogger(__name__)
 
@@ -191,26 +190,27 @@ class ProcessJournalWriter(RecordQueue):
 
     async def _spawn(self) -> bool:
         """Start a worker (again) and send it what the previous one had not acknowledged."""
-        env = {**os.environ, URL_ENV: self.url}
+        options = []
         if self._proc is not None:
             self.restarts += 1
             log.error("journal: worker exited (%s); restarting it", self._proc.returncode)
             await self._stop_worker()
             # what it had not acknowledged may be stored already: its successor checks
-            env[RESENT_ENV] = str(self._next_id)
+            options.append(f"--resent-below={self._next_id}")
         if self.spool_dir is not None:
-            env[SPOOL_DIR_ENV] = self.spool_dir
+            options.append(f"--spool-dir={self.spool_dir}")
         if self.spool_max_bytes is not None:
-            env[SPOOL_MAX_ENV] = str(self.spool_max_bytes)
+            options.append(f"--spool-max-bytes={self.spool_max_bytes}")
         self._started_at = time.monotonic()
         try:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
                 "ivr.journal.worker",  # the URL goes in its environment: `ps` shows no password
+                *options,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
-                env=env,
+                env=child_environment({URL_ENV: self.url}),
             )
         except OSError as exc:
             log.error("journal: cannot start the worker: %s", type(exc).__name__)

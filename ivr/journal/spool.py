@@ -30,9 +30,6 @@ from pathlib import Path
 
 from ivr.journal.records import Row
 
-SPOOL_DIR_ENV = "IVR_JOURNAL_SPOOL_DIR"
-SPOOL_MAX_ENV = "IVR_JOURNAL_SPOOL_MAX_BYTES"
-DEFAULT_DIR = "var/journal-spool"
 DEFAULT_MAX_BYTES = 256 * 2**20  # ~6 million records at ~45 bytes each
 FRAME = struct.Struct("!III")  # payload length, CRC-32 of the payload, record count
 

@@ -19,7 +19,6 @@ from ivr.journal.records import DATA, JournalRecord, Row, as_row, data_json
 
 HEADER = struct.Struct("!II")  # batch id, payload length
 READY = b"ready\n"  # the worker's first line, once it has tried to open the store
-RESENT_ENV = "IVR_JOURNAL_RESENT_BELOW"  # a new worker: batch ids below this were sent before
 
 
 def _json_safe(r: JournalRecord) -> Row:

@@ -19,6 +19,7 @@ by one: when the worker falls behind, its cost per record drops (fewer commits a
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -31,16 +32,10 @@ from pathlib import Path
 from prometheus_client import REGISTRY
 
 from ivr.journal.records import Row
-from ivr.journal.spool import (
-    DEFAULT_DIR,
-    DEFAULT_MAX_BYTES,
-    SPOOL_DIR_ENV,
-    SPOOL_MAX_ENV,
-    Spool,
-    SpoolFull,
-)
-from ivr.journal.store import JournalStore, default_url, open_store
-from ivr.journal.wire import HEADER, READY, RESENT_ENV, Ack, Status, decode_batch
+from ivr.journal.spool import Spool, SpoolFull
+from ivr.journal.store import JournalStore, open_store
+from ivr.journal.wire import HEADER, READY, Ack, Status, decode_batch
+from ivr.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("ivr.journal.worker")
 
@@ -103,12 +98,11 @@ def parse_cpus(text: str) -> set[int]:
     return cpus
 
 
-def _place() -> None:
+def _place(chosen: str | None) -> None:
     """On the CPUs in $IVR_JOURNAL_WORKER_CPUS when set (an engine pinned to one core with
     taskset would otherwise pass its own single core on to the worker); else, with several
     cores, off the first: the engine then has a core the worker never takes."""
     with contextlib.suppress(AttributeError, OSError):  # no sched_*affinity on macOS
-        chosen = os.environ.get(CPUS_ENV, "").strip()
         if chosen:
             try:
                 os.sched_setaffinity(0, parse_cpus(chosen))
@@ -365,37 +359,55 @@ def _count(group: list[Batch]) -> int:
     return sum(len(batch) for _, batch in group)
 
 
-def open_spool(url: str) -> Spool | None:
-    """The spool named by the environment ($IVR_JOURNAL_SPOOL_DIR, else var/journal-spool);
-    None (and an error logged) if it cannot be made: the worker then retries in memory."""
-    directory = Path(os.environ.get(SPOOL_DIR_ENV) or DEFAULT_DIR)
+def open_spool(url: str, directory: Path, max_bytes: int) -> Spool | None:
+    """The worker's spool in `directory`; None (and an error logged) if it cannot be made:
+    the worker then keeps failed batches with the engine and retries them."""
     try:
-        max_bytes = int(os.environ.get(SPOOL_MAX_ENV) or DEFAULT_MAX_BYTES)
         return Spool.open(directory, url, max_bytes)
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
         log.error("journal worker: no spool in %s: %s", directory, exc)
         return None
 
 
-async def _main(url: str, out_fd: int) -> int:
+async def _main(args: argparse.Namespace, out_fd: int) -> int:
     loop = asyncio.get_running_loop()
     inp = asyncio.StreamReader(limit=2**30)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(inp), sys.stdin.buffer)
-    resent_below = int(os.environ.get(RESENT_ENV) or 0)
-    return await Worker(url, out_fd, open_spool(url), resent_below).run(inp)
+    spool = open_spool(args.url, args.spool_dir, args.spool_max_bytes)
+    return await Worker(args.url, out_fd, spool, args.resent_below).run(inp)
+
+
+def _arguments(argv: list[str], settings: Settings) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m ivr.journal.worker")
+    parser.add_argument("url", nargs="?", default=settings.journal_url)
+    parser.add_argument(
+        "--resent-below",
+        type=int,
+        default=0,
+        help="batch ids below this were sent to an earlier worker (they may be stored already)",
+    )
+    parser.add_argument("--spool-dir", type=Path, default=settings.journal_spool_dir)
+    parser.add_argument("--spool-max-bytes", type=int, default=settings.journal_spool_max_bytes)
+    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with contextlib.suppress(OSError):
         os.nice(NICENESS)
-    _place()
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+        log.error("journal worker: %s", error)
+        sys.exit(2)
+    args = _arguments(sys.argv[1:] if argv is None else argv, settings)
+    _place(settings.journal_worker_cpus)
     out_fd = os.dup(1)
     os.dup2(2, 1)  # a stray print goes to stderr, never into the acknowledgements
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
-    sys.exit(asyncio.run(_main(args[0] if args else default_url(), out_fd)))
+    sys.exit(asyncio.run(_main(args, out_fd)))
 
 
 if __name__ == "__main__":
