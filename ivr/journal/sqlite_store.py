@@ -30,6 +30,7 @@ from ivr.journal.store import (
     clean_rows,
     journey_records,
     pending_migrations,
+    sqlite_path,
 )
 
 BUSY_TIMEOUT_MS = 10_000
@@ -314,3 +315,8 @@ async def _close_parked() -> None:
         if store._writable():
             _parked.remove(store)
             await store.close()
+
+
+async def open_url(url: str) -> SqliteJournal:
+    """The store a `sqlite:///path` URL names (ivr.journal.store.open_store finds it here)."""
+    return await SqliteJournal.open(sqlite_path(url))
