@@ -35,6 +35,7 @@ from ivr.journal.schema import (
     POSTGRES_REPAIRS,
     VERSION_DDL,
     call_column_type,
+    pending,
 )
 from ivr.journal.store import (
     JOURNEY,
@@ -44,7 +45,6 @@ from ivr.journal.store import (
     chunks_by_call,
     clean_rows,
     journey_records,
-    pending_migrations,
 )
 
 _PG_TYPE = {"text": "text", "real": "float8", "int": "int"}
@@ -164,8 +164,9 @@ class PostgresJournal:
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", "ivr:" + self.schema)
             await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
             await conn.execute(VERSION_DDL)
-            applied = {row[0] for row in await conn.fetch("SELECT version FROM schema_version")}
-            for version, statements in pending_migrations(applied, POSTGRES_MIGRATIONS):
+            rows = await conn.fetch("SELECT version FROM schema_version")
+            applied = {int(row[0]) for row in rows}
+            for version, statements in pending(POSTGRES_MIGRATIONS, applied):
                 for statement in statements:
                     await conn.execute(statement)
                 await conn.execute(

@@ -7,6 +7,7 @@ schema; never edit one that has shipped. Times are unix seconds; `day`/`hour` ar
 
 from __future__ import annotations
 
+from ivr.callbacks import schema as callbacks_schema
 from ivr.journal import rollup
 from ivr.journal.fold import CALL_COLUMNS
 
@@ -166,12 +167,14 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     (1, _common("REAL", "TEXT")),
     (2, _rollup("REAL")),
     (3, SQLITE_CHUNKS),
+    (callbacks_schema.VERSION, callbacks_schema.SQLITE),
     (7, (FLOW_VERSIONS_DDL.format(real="REAL"),)),
 )
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     (1, _common("DOUBLE PRECISION", "JSONB")),
     (2, _rollup("DOUBLE PRECISION")),
     (3, POSTGRES_CHUNKS),
+    (callbacks_schema.VERSION, callbacks_schema.POSTGRES),
     (7, (FLOW_VERSIONS_DDL.format(real="DOUBLE PRECISION"),)),
 )
 
@@ -206,3 +209,9 @@ VERSION_DDL = (
 
 def latest(migrations: tuple[Migration, ...]) -> int:
     return max(version for version, _ in migrations)
+
+
+def pending(migrations: tuple[Migration, ...], applied: set[int]) -> list[Migration]:
+    """The migrations not applied yet, by version number (not by the highest version applied):
+    independent migrations landed out of order (4 after 5) are still applied."""
+    return [(version, sql) for version, sql in migrations if version not in applied]

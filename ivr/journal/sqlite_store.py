@@ -19,7 +19,7 @@ from ivr.journal import rollup
 from ivr.journal.fold import CALL_COLUMNS, call_upsert_sql, call_values, day_and_hour, fold_rows
 from ivr.journal.records import Chunk, JournalRecord, as_row, chunk_rows
 from ivr.journal.records import Row as RecordRow
-from ivr.journal.schema import SQLITE_MIGRATIONS, SQLITE_REPAIRS, VERSION_DDL
+from ivr.journal.schema import SQLITE_MIGRATIONS, SQLITE_REPAIRS, VERSION_DDL, pending
 from ivr.journal.store import (
     JOURNEY,
     PRUNED_RECORDS,
@@ -29,7 +29,6 @@ from ivr.journal.store import (
     chunks_by_call,
     clean_rows,
     journey_records,
-    pending_migrations,
     sqlite_path,
 )
 
@@ -182,7 +181,7 @@ class SqliteJournal:
             await self._conn.execute(VERSION_DDL)
             async with self._conn.execute("SELECT version FROM schema_version") as cur:
                 applied = {int(row[0]) for row in await cur.fetchall()}
-            for version, statements in pending_migrations(applied, SQLITE_MIGRATIONS):
+            for version, statements in pending(SQLITE_MIGRATIONS, applied):
                 for statement in statements:
                     await self._conn.execute(statement)
                 await self._conn.execute(

@@ -122,14 +122,6 @@ def chunks_by_call(batches: Sequence[Sequence[RecordRow]]) -> list[tuple[Chunk, 
     return out
 
 
-def pending_migrations(
-    applied: set[int], migrations: Sequence[tuple[int, tuple[str, ...]]]
-) -> list[tuple[int, tuple[str, ...]]]:
-    """The migrations not applied yet, by number rather than "above the highest": a migration
-    numbered below one already applied (landed later from another branch) still runs."""
-    return [(version, sql) for version, sql in migrations if version not in applied]
-
-
 def default_url() -> str:
     """$IVR_JOURNAL_URL (through ivr.settings) or the SQLite file: for entry points."""
     return load_settings().journal_url
