@@ -37,14 +37,14 @@ def set_read_only(url: str, read_only: bool) -> None:
             path.chmod(0o444 if read_only else 0o644)
 
 
-async def _admin(url: str) -> tuple[asyncpg.Connection, str]:
+async def admin_connection(url: str) -> tuple[asyncpg.Connection, str]:
     dsn, schema = split_url(url)
     return await asyncpg.connect(dsn.split("?")[0]), schema
 
 
 async def drop_pg_table(url: str, table: str = "record_chunks") -> None:
     """DROP TABLE ... CASCADE in the journal's schema (the `records` view goes with the chunks)."""
-    conn, schema = await _admin(url)
+    conn, schema = await admin_connection(url)
     try:
         await conn.execute(f'DROP TABLE "{schema}".{table} CASCADE')
     finally:
@@ -58,7 +58,7 @@ async def kill_pg_connections(url: str) -> int:
         part.split("=", 1) for part in url.split("?", 1)[1].split("&") if "=" in part
     ).get("application_name")
     assert application, "the journal URL must name an application_name to find its backends"
-    conn, _ = await _admin(url)
+    conn, _ = await admin_connection(url)
     try:
         rows = await conn.fetch(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
