@@ -124,16 +124,11 @@ class JambonzAdapter:
         content = digest(payload, sorted(query.items()))
         key = f"jambonz:{call_id}:{kind}:{step}:{attempt or ''}:{content}"
         if kind == "call":
-            event: CallEvent = CallStarted(
-                call_id=call_id,
-                ani=_text(payload, "from"),
-                dnis=_text(payload, "to"),
-                caller_id_trust=caller_id_trust(payload),
-            )
+            event: CallEvent = call_started(call_id, payload)
         elif kind == "action":
-            event = _action_event(call_id, payload, query)
+            event = action_event(call_id, payload, query)
         elif kind == "status":
-            event = _status_event(call_id, payload)
+            event = status_event(call_id, payload)
         else:
             raise BadRequest(f"unknown jambonz path {kind!r}")
         return Inbound(event=event, delivery_key=key)
@@ -162,7 +157,17 @@ def _text(payload: Mapping[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _action_event(call_id: str, payload: Mapping[str, Any], query: Mapping[str, str]) -> CallEvent:
+def call_started(call_id: str, payload: Mapping[str, Any]) -> CallStarted:
+    """The call hook's (or WebSocket `session:new`'s) payload: caller, called line, trust."""
+    return CallStarted(
+        call_id=call_id,
+        ani=_text(payload, "from"),
+        dnis=_text(payload, "to"),
+        caller_id_trust=caller_id_trust(payload),
+    )
+
+
+def action_event(call_id: str, payload: Mapping[str, Any], query: Mapping[str, str]) -> CallEvent:
     """`dtmfDetected` -> digits; `timeout` and anything else (error, speech) -> no input."""
     if query.get("event") == "played":
         return PromptFinished(call_id)
@@ -178,7 +183,7 @@ def _action_event(call_id: str, payload: Mapping[str, Any], query: Mapping[str, 
     return DigitsCollected(call_id, digits, why)
 
 
-def _status_event(call_id: str, payload: Mapping[str, Any]) -> CallEvent:
+def status_event(call_id: str, payload: Mapping[str, Any]) -> CallEvent:
     """A terminal status of our (inbound) leg ends the call; the rest is informational."""
     status = payload.get("call_status")
     if not isinstance(status, str) or not status:

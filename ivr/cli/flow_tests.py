@@ -22,6 +22,7 @@ from simulator.cases import (
 )
 from simulator.coverage import coverage, format_coverage
 from simulator.driver import CallDriver
+from simulator.remote import PROTOCOLS, remote_driver
 
 
 def register(subparsers: Any) -> None:
@@ -33,7 +34,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--url", default=None, help="run the cases through a running server instead"
     )
-    parser.add_argument("--protocol", default="json", choices=["json", "twilio"])
+    parser.add_argument("--protocol", default="json", choices=PROTOCOLS)
     parser.set_defaults(handler=run)
 
 
@@ -59,16 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _remote_factory(url: str, protocol: str, project: Project) -> Callable[[], CallDriver]:
-    def make() -> CallDriver:
-        if protocol == "twilio":
-            from simulator.remote_twilio import RemoteTwilioDriver
-
-            return RemoteTwilioDriver(url, project=project)
-        from simulator.remote_json import JsonDriver
-
-        return JsonDriver(url)
-
-    return make
+    return lambda: remote_driver(protocol, url, project)
 
 
 async def _run_files(

@@ -1,0 +1,132 @@
+"""jambonz WebSocket API (`ws.jambonz.org`): text frames in, core events out, frames back.
+
+jambonz opens one socket per call to the application's `ws(s)://` call hook and sends JSON
+messages `{type, msgid, call_sid, hook?, data}`; the application answers the ones that wait
+for it with `{"type": "ack", "msgid": ..., "data": [verbs]}` and may push verbs at any time
+with `{"type": "command", "command": "redirect", "data": [verbs]}`. The verbs are the same
+documents as over HTTP (ivr.adapters.jambonz_verbs), with one difference: every hook we hand
+out is a path, not a URL, because an absolute http(s) hook makes jambonz leave the socket
+and post it over HTTP instead.
+
+Which messages wait for an ack, and what jambonz does with it, follows the feature-server's
+`lib/utils/ws-requestor.js` (v0.9.8): `call:status`, `verb:status` and `jambonz:error` are
+notifications; `session:reconnect` carries the `session:new` payload again, and its ack's
+verbs are executed only when it replaces a `session:new` that was never acked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from ivr.adapters.base import BadRequest, Inbound
+from ivr.adapters.jambonz import action_event, call_started, status_event
+from ivr.adapters.wire import digest
+
+SUBPROTOCOL = "ws.jambonz.org"
+
+
+class MessageType(StrEnum):
+    SESSION_NEW = "session:new"
+    SESSION_RECONNECT = "session:reconnect"
+    SESSION_REDIRECT = "session:redirect"
+    SESSION_ADULTING = "session:adulting"
+    VERB_HOOK = "verb:hook"
+    VERB_STATUS = "verb:status"
+    CALL_STATUS = "call:status"
+    QUEUE_STATUS = "queue:status"
+    DIAL_CONFIRM = "dial:confirm"
+    JAMBONZ_ERROR = "jambonz:error"
+
+
+# notifications: jambonz sends them and waits for nothing (ws-requestor's MTYPE_WANTS_ACK)
+_NOTIFICATIONS = frozenset(
+    {MessageType.CALL_STATUS, MessageType.VERB_STATUS, MessageType.JAMBONZ_ERROR}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message from jambonz, its envelope checked."""
+
+    type: str  # a MessageType value, or a type this application does not use (llm:*, tts:*)
+    msgid: str
+    call_sid: str
+    hook: str | None
+    data: Mapping[str, Any]
+
+    @property
+    def wants_ack(self) -> bool:
+        """jambonz waits (5 s by default) for an ack to this message, else hangs up."""
+        return self.type not in _NOTIFICATIONS and not self.type.startswith(("llm:", "tts:"))
+
+
+def read_message(frame: str | bytes) -> Message:
+    """Parse one text frame; BadRequest when it is not a jambonz message."""
+    try:
+        message = json.loads(frame)
+    except (UnicodeDecodeError, ValueError) as error:
+        raise BadRequest("frame is not JSON") from error
+    if not isinstance(message, dict):
+        raise BadRequest("frame is not a JSON object")
+    kind, msgid = message.get("type"), message.get("msgid")
+    if not isinstance(kind, str) or not kind:
+        raise BadRequest("message type missing")
+    if not isinstance(msgid, str) or not msgid:
+        raise BadRequest("msgid missing")
+    data = message.get("data")
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise BadRequest("data is not an object")
+    call_sid = message.get("call_sid") or data.get("call_sid")
+    if not isinstance(call_sid, str) or not call_sid:
+        raise BadRequest("call_sid missing")
+    hook = message.get("hook")
+    if hook is not None and not isinstance(hook, str):
+        raise BadRequest("hook is not a string")
+    return Message(kind, msgid, call_sid, hook, data)
+
+
+def to_inbound(message: Message) -> Inbound | None:
+    """The core event a message carries, or None for what changes no call.
+
+    `session:reconnect` repeats the `session:new` payload, so both give the same delivery key:
+    a reconnect after the call started here (or on another worker) replays the first verbs
+    instead of starting the call twice.
+    """
+    call_id, data = message.call_sid, message.data
+    if message.type in (MessageType.SESSION_NEW, MessageType.SESSION_RECONNECT):
+        key = f"jambonz-ws:{call_id}:start::{digest(data)}"
+        return Inbound(event=call_started(call_id, data), delivery_key=key)
+    if message.type in (MessageType.VERB_HOOK, MessageType.SESSION_REDIRECT):
+        hook = message.hook or ""
+        query = dict(parse_qsl(urlsplit(hook).query))
+        key = f"jambonz-ws:{call_id}:hook:{hook}:{digest(data)}"
+        return Inbound(event=action_event(call_id, data, query), delivery_key=key)
+    if message.type == MessageType.CALL_STATUS:
+        key = f"jambonz-ws:{call_id}:status::{digest(data)}"
+        return Inbound(event=status_event(call_id, data), delivery_key=key)
+    return None
+
+
+def ack(msgid: str, verbs: str | None = None) -> str:
+    """The ack frame; `verbs` is a verb array already serialised (a stored answer as it is)."""
+    if verbs is None:
+        return json.dumps({"type": "ack", "msgid": msgid}, separators=(",", ":"))
+    return f'{{"type":"ack","msgid":{json.dumps(msgid)},"data":{verbs}}}'
+
+
+def redirect_command(verbs: str) -> str:
+    """A `command` that replaces whatever jambonz is executing with `verbs` at once."""
+    return f'{{"type":"command","command":"redirect","queueCommand":false,"data":{verbs}}}'
+
+
+def error_text(message: Message) -> str:
+    """What a `jambonz:error` reports (`data.error`, `data.verb`), for the log."""
+    error, verb = message.data.get("error"), message.data.get("verb")
+    return f"{verb}: {error}" if verb else str(error)
