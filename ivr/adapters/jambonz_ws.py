@@ -16,18 +16,23 @@ verbs are executed only when it replaces a `session:new` that was never acked.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from ivr.adapters.base import BadRequest, Inbound
+from ivr.adapters.base import BadRequest, Inbound, RenderContext
 from ivr.adapters.jambonz import action_event, call_started, status_event
+from ivr.adapters.jambonz_verbs import DEFAULT_TRANSFERS, JambonzTransfer, render_verbs
 from ivr.adapters.wire import digest
+from ivr.engine.actions import Action, RouteKind, Transfer
 
 SUBPROTOCOL = "ws.jambonz.org"
+PATH = "/jambonz/ws"  # where jambonz opens the socket (the application's call hook)
+HOOK = f"{PATH}/action"  # the relative hook of every gather and redirect we hand out
 
 
 class MessageType(StrEnum):
@@ -130,3 +135,44 @@ def error_text(message: Message) -> str:
     """What a `jambonz:error` reports (`data.error`, `data.verb`), for the log."""
     error, verb = message.data.get("error"), message.data.get("verb")
     return f"{verb}: {error}" if verb else str(error)
+
+
+class JambonzWsAdapter:
+    """The verbs of a turn for the socket; decides nothing about the call.
+
+    Same verb documents as jambonz over HTTP, with every hook the relative `HOOK`: the
+    socket is authenticated and carries one call, so hooks need no signature of their own.
+    """
+
+    name = "jambonz-ws"
+
+    def __init__(
+        self,
+        *,
+        transfers: Mapping[RouteKind, JambonzTransfer] | None = None,
+        route_transfers: Mapping[str, JambonzTransfer] | None = None,
+        tts_vendor: str | None = None,
+        agent_target: str = "agent",
+    ) -> None:
+        self._transfers = {**DEFAULT_TRANSFERS, **(transfers or {})}
+        self._route_transfers = dict(route_transfers or {})
+        self._tts_vendor = tts_vendor
+        self._agent_target = agent_target
+
+    def render(self, actions: Sequence[Action], context: RenderContext) -> str:
+        """The verb array as JSON text, for an `ack` or a `command`."""
+        verbs = render_verbs(
+            actions,
+            dataclasses.replace(context, action_url=HOOK),
+            transfers=self._transfers,
+            by_route=self._route_transfers,
+            tts_vendor=self._tts_vendor,
+        )
+        return json.dumps(verbs, ensure_ascii=False, separators=(",", ":"))
+
+    def render_to_agent(self, context: RenderContext) -> str:
+        """Verbs that send the caller to an agent (unknown call, error: never silence)."""
+        fallback = Transfer(
+            RouteKind.AGENT, self._agent_target, "agent", {"idv_status": "not_identified"}
+        )
+        return self.render([fallback], context)

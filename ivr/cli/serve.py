@@ -99,6 +99,8 @@ async def serve(settings: ServeSettings, host: str, port: int) -> int:
     for adapter in app[ADAPTERS]:
         for path in adapter.paths:
             print(f"  webhook  {base}/{adapter.name}/{path}", flush=True)
+    if settings.jambonz_ws_username and settings.jambonz_ws_password:
+        print(f"  socket   ws://{host}:{port}/jambonz/ws  (jambonz WebSocket API)", flush=True)
     for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/idv/tokens/verify"):
         print(f"  service  {base}{path}", flush=True)
     for line in journal_lines(settings, base):

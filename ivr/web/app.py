@@ -18,7 +18,7 @@ from aiohttp import web
 from ivr.adapters.base import Adapter
 from ivr.sessions import open_session_store
 from ivr.web import admin, tokens
-from ivr.web.adapters import default_adapters
+from ivr.web.adapters import default_adapters, jambonz_ws_adapter
 from ivr.web.calls import CallService, JournalSink
 from ivr.web.drain import Drain
 from ivr.web.keys import ADAPTERS, CALLS, DRAIN, RUNTIME, SETTINGS, STORE
@@ -115,7 +115,19 @@ def create_app(settings: ServeSettings) -> web.Application:
     app.router.add_post("/admin/reload", admin.reload_handler)
     app.router.add_post("/idv/tokens/verify", tokens.verify_token)
     _mount_prompts(app, settings)
+    _mount_jambonz_ws(app, settings)
     return app
+
+
+def _mount_jambonz_ws(app: web.Application, settings: ServeSettings) -> None:
+    """jambonz's WebSocket API at /jambonz/ws, only with the application's credentials."""
+    username, password = settings.jambonz_ws_username, settings.jambonz_ws_password
+    if not (username and password):
+        _log.info("jambonz WebSocket API not served: its username and password are not set")
+        return
+    from ivr.web import jambonz_ws
+
+    jambonz_ws.mount(app, jambonz_ws_adapter(settings), username, password)
 
 
 def journal_views_served(settings: ServeSettings) -> bool:

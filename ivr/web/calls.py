@@ -209,6 +209,31 @@ class CallService:
             return self._reject(adapter, 400, str(error), log)
         except Unauthorized as error:
             return self._reject(adapter, 403, str(error), log)
+        return await self._serve(adapter, request, inbound, log)
+
+    async def handle_inbound(
+        self, adapter: Adapter, request: web.Request, inbound: Inbound
+    ) -> web.Response:
+        """An event a transport already parsed and authenticated (the jambonz WebSocket)."""
+        started = time.perf_counter()
+        self.in_flight += 1
+        log: dict[str, Any] = {"adapter": adapter.name}
+        try:
+            response, log = await self._serve(adapter, request, inbound, log)
+        except Exception as error:  # a bug must still leave the caller with somewhere to go
+            _log.error("unexpected error handling an event: %s", type(error).__name__)
+            log["result"] = "error"
+            response = adapter.render_to_agent(self._context(adapter, request, "", ""))
+        finally:
+            self.in_flight -= 1
+        metrics.child(metrics.LATENCY, adapter.name).observe(time.perf_counter() - started)
+        log["ms"] = now_ms(started)
+        _log.info("event", extra=log)
+        return response
+
+    async def _serve(
+        self, adapter: Adapter, request: web.Request, inbound: Inbound, log: dict[str, Any]
+    ) -> tuple[web.Response, dict[str, Any]]:
         kind = type(inbound.event).__name__
         call_id = inbound.event.call_id
         log.update(call_id=call_id, event=kind)

@@ -14,6 +14,8 @@ from ivr.directory.port import CustomerDirectory
 WEBHOOK_SECRET_ENV = "IVR_WEBHOOK_SECRET"
 ADMIN_KEY_ENV = "IVR_ADMIN_KEY"
 REPORTS_KEY_ENV = "IVR_REPORTS_KEY"
+JAMBONZ_WS_USERNAME_ENV = "IVR_JAMBONZ_WS_USERNAME"
+JAMBONZ_WS_PASSWORD_ENV = "IVR_JAMBONZ_WS_PASSWORD"
 
 
 @dataclass(frozen=True)
@@ -36,3 +38,11 @@ class ServeSettings:
     prompts_build: Path = Path("var/prompts-build")  # built audio served at /prompts/
     adapters: Sequence[Adapter] | None = None  # None: every adapter that can be configured
     tokens_once: bool = True  # a visual-IVR token is accepted once
+    # HTTP Basic credentials of the jambonz application using the WebSocket API (/jambonz/ws);
+    # without both, the socket is not served
+    jambonz_ws_username: str | None = field(
+        default_factory=lambda: os.environ.get(JAMBONZ_WS_USERNAME_ENV)
+    )
+    jambonz_ws_password: str | None = field(
+        default_factory=lambda: os.environ.get(JAMBONZ_WS_PASSWORD_ENV)
+    )
