@@ -14,6 +14,8 @@ to the application closes unexpectedly: the cases then prove any worker continue
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import json
 import os
 import uuid
@@ -58,7 +60,8 @@ class JambonzWsDriver:
         secret = password if password is not None else os.environ.get(PASSWORD_ENV, "")
         if not user or not secret:
             raise JambonzError(f"set {USERNAME_ENV} and {PASSWORD_ENV} as the server has them")
-        self.auth = aiohttp.BasicAuth(user, secret)
+        token = base64.b64encode(f"{user}:{secret}".encode()).decode()
+        self.headers = {"Authorization": f"Basic {token}"}
         self.ack_timeout_s = ack_timeout_s
         self.reader = VerbReader(project)
         self.flow = ""
@@ -108,8 +111,10 @@ class JambonzWsDriver:
 
     async def close(self) -> None:
         """End the socket as jambonz does when the call is over (1000, normal closure)."""
-        if self._ws is not None:
-            await self._ws.close(code=aiohttp.WSCloseCode.OK)
+        if self._ws is not None and not self._ws.closed:
+            with contextlib.suppress(aiohttp.ClientError):  # the server went first
+                await self._ws.close(code=aiohttp.WSCloseCode.OK)
+        self._ws = None
         await self._drop_session()
 
     # -- the socket --------------------------------------------------------------------------
@@ -119,7 +124,7 @@ class JambonzWsDriver:
         self._session = aiohttp.ClientSession()
         try:
             self._ws = await self._session.ws_connect(
-                url, protocols=(SUBPROTOCOL,), auth=self.auth, autoping=True
+                url, protocols=(SUBPROTOCOL,), headers=self.headers, autoping=True
             )
         except aiohttp.WSServerHandshakeError as error:
             await self._drop_session()

@@ -15,12 +15,14 @@ answers by reconnecting, never 1000, which would end its session.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import logging
 import weakref
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
-from aiohttp import BasicAuth, WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from ivr.adapters.base import BadRequest, Inbound, RenderContext
 from ivr.adapters.jambonz_ws import (
@@ -68,15 +70,17 @@ _JSON = "application/json"
 
 def credentials_match(header: str | None, username: str, password: str) -> bool:
     """HTTP Basic credentials equal to ours, compared in constant time."""
-    if not header:
+    scheme, _, value = (header or "").partition(" ")
+    if scheme.lower() != "basic":
         return False
     try:
-        given = BasicAuth.decode(header)
-    except ValueError:
+        given = base64.b64decode(value.strip(), validate=True)
+    except binascii.Error:
         return False
-    same_user = hmac.compare_digest(given.login.encode(), username.encode())
-    same_password = hmac.compare_digest(given.password.encode(), password.encode())
-    return same_user and same_password
+    login, colon, secret = given.partition(b":")
+    same_user = hmac.compare_digest(login, username.encode())
+    same_password = hmac.compare_digest(secret, password.encode())
+    return bool(colon) and same_user and same_password
 
 
 def mount(app: web.Application, adapter: JambonzWsAdapter, username: str, password: str) -> None:
@@ -86,12 +90,13 @@ def mount(app: web.Application, adapter: JambonzWsAdapter, username: str, passwo
     transport = _Transport(adapter, username, password)
     app.router.add_get(PATH, transport.handle)
 
-    async def going_away(app: web.Application) -> AsyncIterator[None]:
-        yield
-        for ws in list(sockets):  # jambonz reconnects elsewhere and the call goes on
+    async def going_away(app: web.Application) -> None:
+        """On shutdown, before connections are cut: jambonz reconnects elsewhere and the
+        call goes on from the store."""
+        for ws in list(sockets):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
-    app.cleanup_ctx.append(going_away)
+    app.on_shutdown.append(going_away)
 
 
 class _Transport:
