@@ -24,10 +24,18 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from ivr.adapters.base import BadRequest, Inbound, RenderContext
+from ivr.adapters.base import (
+    Adapter,
+    BadRequest,
+    Document,
+    Headers,
+    Inbound,
+    RenderContext,
+    call_id_of,
+)
 from ivr.adapters.jambonz import action_event, call_started, status_event
 from ivr.adapters.jambonz_verbs import DEFAULT_TRANSFERS, JambonzTransfer, render_verbs
-from ivr.adapters.wire import digest
+from ivr.adapters.wire import JSON_TYPE, digest, loads_json
 from ivr.engine.actions import Action, RouteKind, Transfer
 
 SUBPROTOCOL = "ws.jambonz.org"
@@ -72,10 +80,7 @@ class Message:
 
 def read_message(frame: str | bytes) -> Message:
     """Parse one text frame; BadRequest when it is not a jambonz message."""
-    try:
-        message = json.loads(frame)
-    except (UnicodeDecodeError, ValueError) as error:
-        raise BadRequest("frame is not JSON") from error
+    message = loads_json(frame.encode() if isinstance(frame, str) else frame)
     if not isinstance(message, dict):
         raise BadRequest("frame is not a JSON object")
     kind, msgid = message.get("type"), message.get("msgid")
@@ -88,9 +93,7 @@ def read_message(frame: str | bytes) -> Message:
         data = {}
     if not isinstance(data, dict):
         raise BadRequest("data is not an object")
-    call_sid = message.get("call_sid") or data.get("call_sid")
-    if not isinstance(call_sid, str) or not call_sid:
-        raise BadRequest("call_sid missing")
+    call_sid = call_id_of(message.get("call_sid") or data.get("call_sid"), "call_sid")
     hook = message.get("hook")
     if hook is not None and not isinstance(hook, str):
         raise BadRequest("hook is not a string")
@@ -106,15 +109,15 @@ def to_inbound(message: Message) -> Inbound | None:
     """
     call_id, data = message.call_sid, message.data
     if message.type in (MessageType.SESSION_NEW, MessageType.SESSION_RECONNECT):
-        key = f"jambonz-ws:{call_id}:start::{digest(data)}"
+        key = f"ws-start:{digest(data)}"
         return Inbound(event=call_started(call_id, data), delivery_key=key)
     if message.type in (MessageType.VERB_HOOK, MessageType.SESSION_REDIRECT):
         hook = message.hook or ""
         query = dict(parse_qsl(urlsplit(hook).query))
-        key = f"jambonz-ws:{call_id}:hook:{hook}:{digest(data)}"
+        key = f"ws-hook:{digest(hook, data)}"
         return Inbound(event=action_event(call_id, data, query), delivery_key=key)
     if message.type == MessageType.CALL_STATUS:
-        key = f"jambonz-ws:{call_id}:status::{digest(data)}"
+        key = f"ws-status:{digest(data)}"
         return Inbound(event=status_event(call_id, data), delivery_key=key)
     return None
 
@@ -137,14 +140,19 @@ def error_text(message: Message) -> str:
     return f"{verb}: {error}" if verb else str(error)
 
 
-class JambonzWsAdapter:
-    """The verbs of a turn for the socket; decides nothing about the call.
+class JambonzWsAdapter(Adapter):
+    """One frame in, its core event out; a turn's actions in, its verbs out.
 
-    Same verb documents as jambonz over HTTP, with every hook the relative `HOOK`: the
-    socket is authenticated and carries one call, so hooks need no signature of their own.
+    The socket transport (ivr.web.jambonz_ws) reads each frame itself, since it must know
+    the msgid and whether jambonz waits for an ack; `parse` is the same translation for one
+    frame as bytes. The verbs are the same documents as jambonz over HTTP, with every hook
+    the relative `HOOK`: the socket is authenticated and carries one call, so hooks need no
+    signature of their own.
     """
 
     name = "jambonz-ws"
+    kinds = ("message",)  # every frame comes in on the one socket
+    action_kind = "action"
 
     def __init__(
         self,
@@ -159,8 +167,15 @@ class JambonzWsAdapter:
         self._tts_vendor = tts_vendor
         self._agent_target = agent_target
 
-    def render(self, actions: Sequence[Action], context: RenderContext) -> str:
-        """The verb array as JSON text, for an `ack` or a `command`."""
+    def parse(self, kind: str, url: str, headers: Headers, body: bytes) -> Inbound:
+        """One frame; BadRequest when it is malformed or carries no call event."""
+        inbound = to_inbound(read_message(body))
+        if inbound is None:
+            raise BadRequest("this message changes no call")
+        return inbound
+
+    def render(self, actions: Sequence[Action], context: RenderContext) -> Document:
+        """The verb array, for an `ack` or a `command`."""
         verbs = render_verbs(
             actions,
             dataclasses.replace(context, action_url=HOOK),
@@ -168,9 +183,9 @@ class JambonzWsAdapter:
             by_route=self._route_transfers,
             tts_vendor=self._tts_vendor,
         )
-        return json.dumps(verbs, ensure_ascii=False, separators=(",", ":"))
+        return Document(JSON_TYPE, json.dumps(verbs, separators=(",", ":")).encode())
 
-    def render_to_agent(self, context: RenderContext) -> str:
+    def render_to_agent(self, context: RenderContext) -> Document:
         """Verbs that send the caller to an agent (unknown call, error: never silence)."""
         fallback = Transfer(
             RouteKind.AGENT, self._agent_target, "agent", {"idv_status": "not_identified"}

@@ -9,17 +9,23 @@ flow version) so a client such as the simulator can report results without readi
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from aiohttp import web
-
-from ivr.adapters.base import BadRequest, Inbound, RenderContext, Unauthorized
+from ivr.adapters.base import (
+    Adapter,
+    BadRequest,
+    Document,
+    Headers,
+    Inbound,
+    RenderContext,
+    Unauthorized,
+)
+from ivr.adapters.signatures import timestamped_header, verify_timestamped
+from ivr.adapters.wire import JSON_TYPE, loads_json
 from ivr.engine.actions import Action, CollectDigits, Hangup, Play, PromptRef, Transfer
 from ivr.engine.events import (
     CallerIdTrust,
@@ -50,8 +56,7 @@ _ID = re.compile(r"[A-Za-z0-9._:@+-]{1,128}")
 
 def signature(secret: str, body: bytes, timestamp: int) -> str:
     """The header value a client sends: `t=<timestamp>,v1=<hex HMAC-SHA256>`."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
+    return timestamped_header(secret, timestamp, body)
 
 
 def check_signature(
@@ -60,24 +65,15 @@ def check_signature(
     """Raise Unauthorized unless `header` signs `body` with `secret` within the window."""
     if not header:
         raise Unauthorized("missing signature")
-    fields: dict[str, list[str]] = {}
-    for part in header.split(","):
-        name, _, value = part.strip().partition("=")
-        fields.setdefault(name, []).append(value)
-    stamps = fields.get("t", [])
-    if len(stamps) != 1 or not stamps[0].isdigit():
-        raise Unauthorized("malformed signature")
-    timestamp = int(stamps[0])
-    if abs(now - timestamp) > window_s:
-        raise Unauthorized("stale signature")
-    expected = signature(secret, body, timestamp).split("v1=", 1)[1]
-    if not any(hmac.compare_digest(expected, given) for given in fields.get("v1", [])):
-        raise Unauthorized("bad signature")
+    if not verify_timestamped([secret], header, body, tolerance_s=window_s, clock=lambda: now):
+        raise Unauthorized("missing, malformed, stale or wrong signature")
 
 
-class JsonWebhookAdapter:
+class JsonWebhookAdapter(Adapter):
     name = "json"
-    paths: tuple[str, ...] = ("events",)
+    kinds = ("events",)
+    action_kind = "events"
+    carries_summary = True
 
     def __init__(
         self,
@@ -92,37 +88,26 @@ class JsonWebhookAdapter:
         self._clock = clock
         self._agent_target = agent_target
 
-    async def parse(self, request: web.Request, body: bytes) -> Inbound:
-        check_signature(self._secret, request.headers.get(SIGNATURE_HEADER), body, self._clock())
-        try:
-            doc = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise BadRequest("body is not JSON") from None
+    def parse(self, kind: str, url: str, headers: Headers, body: bytes) -> Inbound:
+        check_signature(self._secret, headers.get(SIGNATURE_HEADER), body, self._clock())
+        doc = loads_json(body)
         if not isinstance(doc, dict):
             raise BadRequest("body must be a JSON object")
         event_id = _identifier(doc, "event_id")
         call_id = _identifier(doc, "call_id")
-        return Inbound(_event(doc, call_id), f"{call_id}:{event_id}")
+        return Inbound(_event(doc, call_id), f"json:{event_id}")
 
-    def render(self, actions: Sequence[Action], context: RenderContext) -> web.Response:
-        return self.render_call(actions, context, None)
-
-    def render_call(
-        self,
-        actions: Sequence[Action],
-        context: RenderContext,
-        call: Mapping[str, Any] | None,
-    ) -> web.Response:
-        """Render with the call summary the server core adds to every answer."""
+    def render(self, actions: Sequence[Action], context: RenderContext) -> Document:
+        """The actions and the call summary the pipeline puts in the context."""
         document = {
             "protocol": PROTOCOL_VERSION,
             "call_id": context.call_id,
             "actions": [_action(action, context) for action in actions],
-            "call": dict(call) if call is not None else None,
+            "call": dict(context.call) if context.call is not None else None,
         }
-        return web.json_response(document, dumps=_dumps)
+        return Document(JSON_TYPE, _dumps(document))
 
-    def render_to_agent(self, context: RenderContext) -> web.Response:
+    def render_to_agent(self, context: RenderContext) -> Document:
         transfer = {
             "type": "transfer",
             "kind": "agent",
@@ -136,11 +121,11 @@ class JsonWebhookAdapter:
             "actions": [transfer],
             "call": None,
         }
-        return web.json_response(document, dumps=_dumps)
+        return Document(JSON_TYPE, _dumps(document))
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
 def _identifier(doc: Mapping[str, Any], name: str) -> str:

@@ -97,8 +97,8 @@ async def serve(settings: ServeSettings, host: str, port: int) -> int:
     base = f"http://{host}:{port}"
     print(f"ivr serve: listening on {base}", flush=True)
     for adapter in app[ADAPTERS]:
-        for path in adapter.paths:
-            print(f"  webhook  {base}/{adapter.name}/{path}", flush=True)
+        for kind in adapter.kinds:
+            print(f"  webhook  {base}/{adapter.name}/{kind}", flush=True)
     if settings.jambonz_ws_username and settings.jambonz_ws_password:
         print(f"  socket   ws://{host}:{port}/jambonz/ws  (jambonz WebSocket API)", flush=True)
     for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/idv/tokens/verify"):

@@ -57,7 +57,6 @@ def default_adapters(settings: ServeSettings) -> list[Adapter]:
 
         adapters.append(
             TwilioAdapter(
-                public_url=settings.public_url,
                 agent_target=to_agent,
                 route_transfers=twilio_transfers(routes),
             )

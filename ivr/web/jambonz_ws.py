@@ -20,11 +20,10 @@ import binascii
 import hmac
 import logging
 import weakref
-from collections.abc import Sequence
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from ivr.adapters.base import BadRequest, Inbound, RenderContext
+from ivr.adapters.base import BadRequest, RenderContext
 from ivr.adapters.jambonz_ws import (
     PATH,
     SUBPROTOCOL,
@@ -37,35 +36,12 @@ from ivr.adapters.jambonz_ws import (
     redirect_command,
     to_inbound,
 )
-from ivr.engine.actions import Action
-from ivr.web import metrics
-from ivr.web.calls import CallService
+from ivr.calls import CallPipeline, metrics
 from ivr.web.keys import CALLS, SOCKETS
 
 _log = logging.getLogger("ivr.jambonz_ws")
 MAX_FRAME = 64 * 1024  # jambonz's own limit for what it receives is 24 KiB
 HEARTBEAT_S = 20.0  # a socket whose peer vanished without a FIN is found and closed
-
-
-class _AsHttp:
-    """The WebSocket adapter in the shape today's CallService stores and replays."""
-
-    def __init__(self, adapter: JambonzWsAdapter) -> None:
-        self.adapter = adapter
-        self.name = adapter.name
-        self.paths: tuple[str, ...] = ("ws",)  # not mounted: the socket is /jambonz/ws
-
-    def render(self, actions: Sequence[Action], context: RenderContext) -> web.Response:
-        return web.Response(text=self.adapter.render(actions, context), content_type=_JSON)
-
-    def render_to_agent(self, context: RenderContext) -> web.Response:
-        return web.Response(text=self.adapter.render_to_agent(context), content_type=_JSON)
-
-    async def parse(self, request: web.Request, body: bytes) -> Inbound:
-        raise BadRequest("the WebSocket transport parses its own frames")
-
-
-_JSON = "application/json"
 
 
 def credentials_match(header: str | None, username: str, password: str) -> bool:
@@ -83,11 +59,18 @@ def credentials_match(header: str | None, username: str, password: str) -> bool:
     return bool(colon) and same_user and same_password
 
 
-def mount(app: web.Application, adapter: JambonzWsAdapter, username: str, password: str) -> None:
-    """Serve jambonz's WebSocket API at /jambonz/ws for these credentials."""
+def mount(
+    app: web.Application,
+    adapter: JambonzWsAdapter,
+    username: str,
+    password: str,
+    public_url: str | None = None,
+) -> None:
+    """Serve jambonz's WebSocket API at /jambonz/ws for these credentials; `public_url` is
+    what jambonz fetches recordings from behind a proxy."""
     sockets: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
     app[SOCKETS] = sockets
-    transport = _Transport(adapter, username, password)
+    transport = _Transport(adapter, username, password, public_url)
     app.router.add_get(PATH, transport.handle)
 
     async def going_away(app: web.Application) -> None:
@@ -100,9 +83,11 @@ def mount(app: web.Application, adapter: JambonzWsAdapter, username: str, passwo
 
 
 class _Transport:
-    def __init__(self, adapter: JambonzWsAdapter, username: str, password: str) -> None:
+    def __init__(
+        self, adapter: JambonzWsAdapter, username: str, password: str, public_url: str | None
+    ) -> None:
         self.adapter = adapter
-        self.http_shaped = _AsHttp(adapter)
+        self.public_url = public_url.rstrip("/") if public_url else None
         self._username = username
         self._password = password
 
@@ -141,9 +126,11 @@ class _Session:
         self.ws = ws
         self.call_sid: str | None = None
         self.rescued = False  # a redirect to an agent was pushed after a jambonz:error
+        public = transport.public_url
+        self.base_url = public or f"{request.scheme}://{request.host}"  # for recordings' URLs
 
     @property
-    def calls(self) -> CallService:
+    def calls(self) -> CallPipeline:
         return self.request.app[CALLS]
 
     async def on_text(self, text: str) -> None:
@@ -171,14 +158,13 @@ class _Session:
             if message.wants_ack:
                 await self._send(ack(message.msgid))
             return
+        adapter = self.transport.adapter
         try:
-            response = await self.calls.handle_inbound(
-                self.transport.http_shaped, self.request, inbound
-            )
-            verbs = response.text or "[]"
+            reply = await self.calls.apply(adapter, inbound, self.base_url)
+            verbs = reply.document.body.decode()
         except Exception as error:  # a bug must still leave the caller with somewhere to go
             _log.error("jambonz message failed: %s", type(error).__name__)
-            verbs = self.transport.adapter.render_to_agent(self._context())
+            verbs = adapter.render_to_agent(self._context()).body.decode()
         if message.wants_ack:
             await self._send(ack(message.msgid, verbs))
 
@@ -190,7 +176,7 @@ class _Session:
             return
         self.rescued = True
         verbs = self.transport.adapter.render_to_agent(self._context())
-        await self._send(redirect_command(verbs))
+        await self._send(redirect_command(verbs.body.decode()))
 
     def _context(self) -> RenderContext:
         """For verbs made without the core: no recordings, nothing but the agent route."""

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ivr.bootstrap import Loaded, Project, build_engine, load_project
+from ivr.calls.metrics import RELOADS
 from ivr.directory.port import CustomerDirectory
 from ivr.engine.runtime import Engine, EngineSettings
 from ivr.flow.loader import FlowLoadError
-from ivr.web.metrics import RELOADS
 
 _log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ import time
 
 from aiohttp import web
 
+from ivr.calls import metrics
 from ivr.tokens import TokenError, TokenIssuer
-from ivr.web import metrics
 from ivr.web.keys import RUNTIME, SETTINGS, STORE
 
 _REASONS = {"expired": "expired", "bad signature": "tampered", "wrong audience": "wrong_audience"}

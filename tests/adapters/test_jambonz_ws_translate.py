@@ -151,7 +151,9 @@ def test_messages_that_change_no_call(kind: str, wants_ack: bool) -> None:
         ("[]", "not a JSON object"),
         ('{"msgid": "m", "call_sid": "c"}', "type missing"),
         ('{"type": "verb:hook", "call_sid": "c"}', "msgid missing"),
-        ('{"type": "verb:hook", "msgid": "m", "data": {}}', "call_sid missing"),
+        ('{"type": "verb:hook", "msgid": "m", "data": {}}', "call_sid must be"),
+        ('{"type": "verb:hook", "msgid": "m", "call_sid": "a\\nb"}', "call_sid must be"),
+        ("[" * 100_000, "nested too deeply"),
         ('{"type": "verb:hook", "msgid": "m", "call_sid": "c", "data": []}', "not an object"),
         ('{"type": "verb:hook", "msgid": "m", "call_sid": "c", "hook": 3}', "hook"),
     ],
@@ -198,10 +200,10 @@ def test_hooks_stay_on_the_socket_and_every_document_is_valid() -> None:
     played = [Play((PromptRef("welcome", "Welcome", audio="w.wav"),), barge_in=False)]
     to_agent = [Transfer(RouteKind.AGENT, "general", "agent", {"idv_status": "not_identified"})]
     documents = [
-        json.loads(adapter.render([collect], context())),
-        json.loads(adapter.render(played, context())),
-        json.loads(adapter.render(to_agent, context())),
-        json.loads(adapter.render_to_agent(context())),
+        json.loads(adapter.render([collect], context()).body),
+        json.loads(adapter.render(played, context()).body),
+        json.loads(adapter.render(to_agent, context()).body),
+        json.loads(adapter.render_to_agent(context()).body),
     ]
     gather, redirect = documents[0][-1], documents[1][-1]
     assert gather["actionHook"] == f"{HOOK}?step=date_of_birth&attempt=1&max=8"
@@ -210,3 +212,11 @@ def test_hooks_stay_on_the_socket_and_every_document_is_valid() -> None:
     assert verb_specifications(documents) == [None] * len(documents)
     for document in documents:
         assert json_schema(document) == [], document
+
+
+def test_the_adapter_parses_one_frame_as_bytes() -> None:
+    adapter = JambonzWsAdapter()
+    inbound = adapter.parse("message", "", {}, frame("session:new", SESSION_DATA).encode())
+    assert isinstance(inbound.event, CallStarted)
+    with pytest.raises(BadRequest, match="changes no call"):
+        adapter.parse("message", "", {}, frame("verb:status", {"event": "finished"}).encode())

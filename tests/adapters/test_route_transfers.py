@@ -58,9 +58,9 @@ def test_routes_yaml_carries_each_gateways_hand_off(
     twilio, jambonz = adapters["twilio"], adapters["jambonz"]
     assert isinstance(twilio, TwilioAdapter)
     assert isinstance(jambonz, JambonzAdapter)
-    rendered = twilio.render([transfer()], context()).text or ""
+    rendered = twilio.render([transfer()], context()).body.decode()
     assert "<Dial><Sip>sip:general?" in rendered
-    assert '"verb":"enqueue"' in (jambonz.render([transfer()], context()).text or "").replace(
+    assert '"verb":"enqueue"' in (jambonz.render([transfer()], context()).body.decode()).replace(
         " ", ""
     )
 
