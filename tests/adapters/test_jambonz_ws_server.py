@@ -290,3 +290,29 @@ async def test_shutdown_closes_sockets_as_going_away(serve: Serve) -> None:
 
 def _session(call_sid: str) -> dict[str, Any]:
     return call_payload(call_sid, None, CARDS_LINE, "unknown")
+
+
+async def test_the_journal_records_the_call_and_its_end(serve: Serve, tmp_path: Path) -> None:
+    key = "ws-reports-key"
+    server = await serve(journal_url=f"sqlite:///{tmp_path}/journal.db", reports_key=key)
+    call = driver(server)
+    try:
+        await call.start("ws-journal", None, CARDS_LINE, "unknown")
+        await call.press("12345678#")
+        await call.hang_up()  # call:status completed
+    finally:
+        await call.close()
+    headers = {"Authorization": f"Bearer {key}"}
+    address = f"http://{server.host}:{server.port}/calls/ws-journal"
+    async with aiohttp.ClientSession(headers=headers) as session:
+        for _ in range(300):
+            async with session.get(address) as response:
+                journey = await response.json() if response.status == 200 else {}
+            kinds = [record["kind"] for record in journey.get("records", [])]
+            if "call_ended" in kinds:
+                break
+            await asyncio.sleep(0.02)
+    assert kinds[0] == "call_started"
+    assert "input" in kinds
+    assert kinds[-1] == "call_ended"
+    assert journey["active"] is False
