@@ -135,9 +135,14 @@ def redirect_command(verbs: str) -> str:
 
 
 def error_text(message: Message) -> str:
-    """What a `jambonz:error` reports (`data.error`, `data.verb`), for the log."""
-    error, verb = message.data.get("error"), message.data.get("verb")
-    return f"{verb}: {error}" if verb else str(error)
+    """What a `jambonz:error` reports, for the log: `data.error` and `data.verb` for a verb
+    that failed, `data.msg` and `data.details` for a frame of ours it could not read (never
+    `data.content`, the frame itself), cut to a log line's length."""
+    data = message.data
+    error = data.get("error") or data.get("msg") or "unknown error"
+    where = data.get("verb") or data.get("details") or ""
+    text = f"{where}: {error}" if where else str(error)
+    return text[:300]
 
 
 class JambonzWsAdapter(Adapter):

@@ -15,6 +15,7 @@ answers by reconnecting, never 1000, which would end its session.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
@@ -76,8 +77,9 @@ def mount(
     async def going_away(app: web.Application) -> None:
         """On shutdown, before connections are cut: jambonz reconnects elsewhere and the
         call goes on from the store."""
-        for ws in list(sockets):
-            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+        await asyncio.gather(
+            *(ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown") for ws in sockets)
+        )
 
     app.on_shutdown.append(going_away)
 
@@ -171,7 +173,7 @@ class _Session:
     async def _rescue(self, message: Message) -> None:
         """jambonz met a fatal error running our verbs: send the caller to an agent, once."""
         _log.error("jambonz error: %s", error_text(message), extra={"call_id": self.call_sid})
-        metrics.child(metrics.REJECTED, self.transport.adapter.name, "gateway_error").inc()
+        metrics.child(metrics.GATEWAY_ERRORS, self.transport.adapter.name).inc()
         if self.rescued:
             return
         self.rescued = True

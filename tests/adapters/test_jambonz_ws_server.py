@@ -225,6 +225,10 @@ async def test_a_jambonz_error_redirects_the_caller_to_an_agent_once(server: Tes
         await call.notify("jambonz:error", error)  # no loop of redirects
         answer = await call.request("verb:hook", {"reason": "timeout"}, f"{HOOK}?step=x")
         assert answer is not None  # the next message is answered, no second command before it
+        address = f"http://{server.host}:{server.port}/metrics"
+        async with aiohttp.ClientSession() as session, session.get(address) as response:
+            exposed = await response.text()
+        assert 'ivr_gateway_errors_total{adapter="jambonz-ws"}' in exposed
     finally:
         await call.close()
 

@@ -13,6 +13,7 @@ from ivr.adapters.jambonz_ws import (
     HOOK,
     JambonzWsAdapter,
     ack,
+    error_text,
     read_message,
     redirect_command,
     to_inbound,
@@ -220,3 +221,15 @@ def test_the_adapter_parses_one_frame_as_bytes() -> None:
     assert isinstance(inbound.event, CallStarted)
     with pytest.raises(BadRequest, match="changes no call"):
         adapter.parse("message", "", {}, frame("verb:status", {"event": "finished"}).encode())
+
+
+def test_a_jambonz_error_is_logged_without_the_frame_it_quotes() -> None:
+    verb = read_message(
+        frame("jambonz:error", {"error": "Speech credentials not found", "verb": "say"})
+    )
+    assert error_text(verb) == "say: Speech credentials not found"
+    invalid = {"msg": "InvalidMessage", "details": "invalid type", "content": '{"secret":1}'}
+    text = error_text(read_message(frame("jambonz:error", invalid)))
+    assert text == "invalid type: InvalidMessage"
+    long = error_text(read_message(frame("jambonz:error", {"error": "x" * 5000})))
+    assert len(long) == 300
