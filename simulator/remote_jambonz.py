@@ -12,7 +12,6 @@ The flow version is not visible.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -24,6 +23,7 @@ from ivr.adapters.jambonz import SECRET_ENV, SIGNATURE_HEADER
 from ivr.adapters.signatures import jambonz_header
 from ivr.bootstrap import Project
 from ivr.engine.actions import Action, CollectDigits, Hangup, Play, PromptRef, RouteKind, Transfer
+from ivr.settings import load_settings
 from simulator.driver import CallSummary
 from simulator.prompt_match import PromptMatcher, project_files
 from simulator.remote_twilio import keys_as_twilio_sends
@@ -67,7 +67,7 @@ class VerbReader:
     """Turns verb arrays into the engine's actions and keeps what jambonz would know."""
 
     def __init__(self, project: Project | None) -> None:
-        config, catalog = project_files(project or Project.from_environment())
+        config, catalog = project_files(project or Project.from_settings(load_settings()))
         self.config = config
         self.prompts = PromptMatcher(catalog)
         self.gather: Verb | None = None
@@ -193,10 +193,11 @@ class RemoteJambonzDriver:
         project: Project | None = None,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
-        """`secret` defaults to $IVR_JAMBONZ_SECRET (the first one, while rotating)."""
+        """`secret` defaults to IVR_JAMBONZ_SECRET (ivr.settings; the first while rotating)."""
         self.url = url.rstrip("/")
-        raw = secret if secret is not None else os.environ.get(SECRET_ENV, "")
-        self._secret = raw.split(",")[0].strip()
+        if secret is None:
+            secret = next(iter(load_settings().jambonz_secrets()), "")
+        self._secret = secret
         if not self._secret:
             raise JambonzError(f"set {SECRET_ENV} to the server's jambonz webhook secret")
         self.reader = VerbReader(project)

@@ -17,7 +17,6 @@ import asyncio
 import base64
 import contextlib
 import json
-import os
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -28,6 +27,7 @@ import aiohttp
 from ivr.adapters.jambonz_ws import SUBPROTOCOL
 from ivr.bootstrap import Project
 from ivr.engine.actions import Action
+from ivr.settings import load_settings
 from simulator.driver import CallSummary
 from simulator.remote_jambonz import MAX_REDIRECTS, JambonzError, VerbReader, call_payload
 
@@ -54,10 +54,11 @@ class JambonzWsDriver:
         project: Project | None = None,
         ack_timeout_s: float = ACK_TIMEOUT_S,
     ) -> None:
-        """Credentials default to $IVR_JAMBONZ_WS_USERNAME / $IVR_JAMBONZ_WS_PASSWORD."""
+        """Credentials default to IVR_JAMBONZ_WS_USERNAME/_PASSWORD (ivr.settings)."""
         self.urls = [endpoint(part) for part in url.split(",") if part.strip()]
-        user = username if username is not None else os.environ.get(USERNAME_ENV, "")
-        secret = password if password is not None else os.environ.get(PASSWORD_ENV, "")
+        if username is None or password is None:
+            username, password = load_settings().jambonz_ws_credentials() or ("", "")
+        user, secret = username, password
         if not user or not secret:
             raise JambonzError(f"set {USERNAME_ENV} and {PASSWORD_ENV} as the server has them")
         token = base64.b64encode(f"{user}:{secret}".encode()).decode()

@@ -12,7 +12,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -79,10 +78,6 @@ def caller_id_trust(payload: Mapping[str, Any]) -> CallerIdTrust:
     return CallerIdTrust.UNKNOWN
 
 
-def _secrets_from_env() -> list[str]:
-    return [s.strip() for s in os.environ.get(SECRET_ENV, "").split(",") if s.strip()]
-
-
 HOOK_MAC = "sig"  # the action-hook query parameter that carries our MAC
 
 
@@ -136,13 +131,14 @@ class JambonzAdapter(Adapter):
         agent_target: str = "agent",
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """`secrets` default to $IVR_JAMBONZ_SECRET; without any, every request is refused.
+        """`secrets` are IVR_JAMBONZ_SECRET's (ivr.settings); without any, every request is
+        refused.
 
         `tts_vendor` (e.g. "google") lets `say` carry the call's language; without it the
         application's default synthesizer speaks. `agent_target` is where `render_to_agent`
         dials a caller whose call is unknown.
         """
-        self._secrets = list(secrets) if secrets is not None else _secrets_from_env()
+        self._secrets = list(secrets or ())
         self._hooks = HookSigner(self._secrets)
         self._transfers = dict(DEFAULT_TRANSFERS)
         self._transfers.update(transfers or {})

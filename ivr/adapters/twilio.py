@@ -8,7 +8,6 @@ Every request must carry a valid X-Twilio-Signature made with the account's auth
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 
 from ivr.adapters.base import (
@@ -80,11 +79,12 @@ class TwilioAdapter(Adapter):
         route_transfers: Mapping[str, TwilioTransfer] | None = None,
         agent_target: str = "agent",
     ) -> None:
-        """`auth_token` defaults to $IVR_TWILIO_AUTH_TOKEN; without one every request is refused.
+        """`auth_token` is IVR_TWILIO_AUTH_TOKEN (ivr.settings); without one every request is
+        refused.
 
         `agent_target` is where `render_to_agent` sends a caller whose call is unknown.
         """
-        self._token = auth_token if auth_token is not None else os.environ.get(TOKEN_ENV, "")
+        self._token = auth_token or ""
         self._transfers = dict(DEFAULT_TRANSFERS)
         self._transfers.update(transfers or {})
         self._route_transfers = dict(route_transfers or {})  # by route name: wins over kind

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ivr.bootstrap import Loaded, Project, load_project
+from ivr.cli.environment import settings_or_exit
 from ivr.flow.loader import FlowLoadError
 from ivr.journal.records import JournalRecord
 from simulator.cases import (
@@ -60,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _remote_factory(url: str, protocol: str, project: Project) -> Callable[[], CallDriver]:
-    return lambda: remote_driver(protocol, url, project)
+    secrets = settings_or_exit("ivr test")
+    return lambda: remote_driver(protocol, url, project, secrets)
 
 
 async def _run_files(

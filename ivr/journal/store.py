@@ -8,7 +8,6 @@ renumbering to `$n`). So one report definition serves both stores.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any, Protocol
 from ivr.journal.metrics import SECRETS_STRIPPED
 from ivr.journal.records import DATA, JournalRecord, RecordKind, scrub_record, scrub_row
 from ivr.journal.records import Row as RecordRow
+from ivr.settings import load_settings
 
 DEFAULT_URL = "sqlite:///var/journal.db"
 URL_ENV = "IVR_JOURNAL_URL"
@@ -88,7 +88,8 @@ def clean_rows(rows: Sequence[RecordRow]) -> list[RecordRow]:
 
 
 def default_url() -> str:
-    return os.environ.get(URL_ENV) or DEFAULT_URL
+    """$IVR_JOURNAL_URL (through ivr.settings) or the SQLite file: for entry points."""
+    return load_settings().journal_url
 
 
 async def open_store(url: str) -> JournalStore:

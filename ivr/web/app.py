@@ -39,7 +39,7 @@ Context = Callable[[web.Application], AsyncIterator[None]]
 async def _runtime(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     runtime = await Runtime.open(
-        settings.project, settings.directory, settings.operation_deadline_s
+        settings.project, settings.directory, settings.operation_deadline_s, settings.env
     )
     app[RUNTIME] = runtime
     yield
@@ -112,12 +112,13 @@ def create_app(settings: ServeSettings) -> web.Application:
 
 def _mount_jambonz_ws(app: web.Application, settings: ServeSettings) -> None:
     """jambonz's WebSocket API at /jambonz/ws, only with the application's credentials."""
-    username, password = settings.jambonz_ws_username, settings.jambonz_ws_password
-    if not (username and password):
-        _log.info("jambonz WebSocket API not served: its username and password are not set")
+    credentials = settings.env.jambonz_ws_credentials()
+    if credentials is None:
+        _log.info("jambonz WebSocket API not served: its user name and password are not set")
         return
     from ivr.web import jambonz_ws
 
+    username, password = credentials
     jambonz_ws.mount(app, jambonz_ws_adapter(settings), username, password, settings.public_url)
 
 

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 from ivr.adapters.jambonz import HookSigner, JambonzAdapter, caller_id_trust
 from ivr.adapters.signatures import jambonz_header
 from ivr.engine.events import CallerIdTrust
+from ivr.settings import load_settings
 
 from .conftest import ClientFactory, mount
 
@@ -198,12 +199,12 @@ async def test_rotation_and_environment(
     make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("IVR_JAMBONZ_SECRET", "new-secret, old-secret")
-    client = await make_client(mount(JambonzAdapter()))
+    client = await make_client(mount(JambonzAdapter(load_settings().jambonz_secrets())))
     for secret in ("new-secret", "old-secret"):
         status, _ = await post(client, "/jambonz/call", CALL, secret=secret)
         assert status == 200
     monkeypatch.delenv("IVR_JAMBONZ_SECRET")
-    client = await make_client(mount(JambonzAdapter()))
+    client = await make_client(mount(JambonzAdapter(load_settings().jambonz_secrets())))
     status, _ = await post(client, "/jambonz/call", CALL)
     assert status == 403
 

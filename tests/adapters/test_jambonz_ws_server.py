@@ -14,10 +14,12 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from pydantic import SecretStr
 
 from ivr.adapters.jambonz_ws import HOOK, SUBPROTOCOL
 from ivr.bootstrap import Project
 from ivr.engine.actions import RouteKind, Transfer
+from ivr.settings import Settings
 from ivr.web.app import create_app
 from ivr.web.keys import STORE
 from ivr.web.settings import ServeSettings
@@ -42,8 +44,9 @@ def settings(demo_db: str, built_prompts: Path, **changes: Any) -> ServeSettings
         "admin_key": None,
         "reports_key": None,
         "adapters": [],
-        "jambonz_ws_username": USER,
-        "jambonz_ws_password": PASSWORD,
+        "env": Settings.model_construct(
+            jambonz_ws_username=USER, jambonz_ws_password=SecretStr(PASSWORD)
+        ),
     }
     values.update(changes)
     return ServeSettings(**values)
@@ -267,7 +270,7 @@ async def test_credentials_and_subprotocol_are_required(server: TestServer) -> N
 
 
 async def test_not_served_without_credentials(serve: Serve) -> None:
-    server = await serve(jambonz_ws_username=None, jambonz_ws_password=None)
+    server = await serve(env=Settings.model_construct(jambonz_ws_username=USER))  # no password
     async with aiohttp.ClientSession() as session:
         auth = {
             "Authorization": "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()

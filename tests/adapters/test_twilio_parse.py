@@ -9,9 +9,14 @@ from aiohttp.test_utils import TestClient
 from twilio.request_validator import RequestValidator
 
 from ivr.adapters.twilio import TwilioAdapter, caller_id_trust
+from ivr.bootstrap import Project
 from ivr.engine.events import CallerIdTrust
+from ivr.settings import load_settings
+from ivr.web.adapters import default_adapters
+from ivr.web.settings import ServeSettings
 
 from .conftest import ClientFactory, mount
+from .server import ROOT
 
 TOKEN = "twilio-test-token"
 CALL = {
@@ -196,8 +201,12 @@ async def test_no_token_configured_refuses(
 async def test_token_from_environment(
     make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """IVR_TWILIO_AUTH_TOKEN reaches the adapter through the settings `ivr serve` reads."""
     monkeypatch.setenv("IVR_TWILIO_AUTH_TOKEN", "env-token")
-    client = await make_client(mount(TwilioAdapter()))
+    project = Project(ROOT / "flows", ROOT / "config", ROOT / "prompts")
+    mounted = default_adapters(ServeSettings(project=project, env=load_settings()))
+    (adapter,) = [adapter for adapter in mounted if adapter.name == "twilio"]
+    client = await make_client(mount(adapter))
     status, _ = await post(client, "/twilio/voice", CALL, token="env-token")
     assert status == 200
 
