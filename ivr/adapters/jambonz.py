@@ -29,6 +29,7 @@ from ivr.adapters.base import (
     call_id_of,
 )
 from ivr.adapters.jambonz_verbs import DEFAULT_TRANSFERS, JambonzTransfer, render_verbs
+from ivr.adapters.outbound import outbound_context
 from ivr.adapters.signatures import verify_timestamped
 from ivr.adapters.wire import JSON_TYPE, TERMINAL_CALL_STATUSES, loads_json, positive_int
 from ivr.engine.actions import Action, RouteKind, Transfer
@@ -167,7 +168,7 @@ class JambonzAdapter(Adapter):
         content = hashlib.sha256(body + b"?" + query_text.encode()).hexdigest()[:24]
         key = f"{kind}:{content}"
         if kind == "call":
-            event: CallEvent = call_started(call_id, payload)
+            event: CallEvent = call_started(call_id, payload, outbound_context(dict(pairs)))
         elif kind == "action":
             event = action_event(call_id, payload, query)
         elif kind == "status":
@@ -202,13 +203,17 @@ def _text(payload: Mapping[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def call_started(call_id: str, payload: Mapping[str, Any]) -> CallStarted:
-    """The call hook's (or WebSocket `session:new`'s) payload: caller, called line, trust."""
+def call_started(
+    call_id: str, payload: Mapping[str, Any], context: Mapping[str, str] | None = None
+) -> CallStarted:
+    """The call hook's (or WebSocket `session:new`'s) payload: caller, called line, trust;
+    `context` names the callback of an outbound call (ivr.adapters.outbound)."""
     return CallStarted(
         call_id=call_id,
         ani=_text(payload, "from"),
         dnis=_text(payload, "to"),
         caller_id_trust=caller_id_trust(payload),
+        context=dict(context or {}),
     )
 
 
