@@ -76,13 +76,17 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready: not draining, and the session store answers."""
+    """Ready: not draining, and the session store answers and takes writes (a Redis node
+    that turned replica answers PING but refuses every lock: not ready)."""
     drain = request.app[DRAIN]
     if drain.draining:
         return web.json_response({"status": "draining", "calls": drain.busy()}, status=503)
-    if not await request.app[STORE].ping():
-        return web.json_response({"status": "session store unavailable"}, status=503)
-    return web.json_response({"status": "ready", "flows": request.app[RUNTIME].versions()})
+    store = (await request.app[STORE].health()).as_dict()
+    if store["state"] != "ok":
+        body = {"status": "session store unavailable", "session_store": store}
+        return web.json_response(body, status=503)
+    flows = request.app[RUNTIME].versions()
+    return web.json_response({"status": "ready", "flows": flows, "session_store": store})
 
 
 def _route_to(adapter: Adapter) -> Callable[[web.Request], Awaitable[web.Response]]:

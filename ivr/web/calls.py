@@ -28,7 +28,7 @@ from ivr.engine.operate import within
 from ivr.engine.runtime import Engine, Turn
 from ivr.engine.state import CallState
 from ivr.journal.records import JournalRecord, RecordKind
-from ivr.sessions.base import ENDED_TTL_S, Lease, SessionError, SessionStore
+from ivr.sessions.base import COMMIT_RESERVE_S, ENDED_TTL_S, Lease, SessionError, SessionStore
 from ivr.web import metrics
 from ivr.web.fallback import new_state, to_agent
 from ivr.web.logs import now_ms
@@ -212,6 +212,8 @@ class CallService:
         kind = type(inbound.event).__name__
         call_id = inbound.event.call_id
         log.update(call_id=call_id, event=kind)
+        # one deadline for the webhook's store work: the engine's deadline plus the commit's
+        deadline = asyncio.get_running_loop().time() + self.deadline_s + COMMIT_RESERVE_S
         locks = self.locks
         waiter = locks.take(call_id)
         if waiter is not None:
@@ -222,7 +224,7 @@ class CallService:
                 raise
         try:
             try:
-                lease = await self.store.acquire(call_id, self.lock_wait_s)
+                lease = await self.store.acquire(call_id, self.lock_wait_s, deadline=deadline)
             except SessionError as error:
                 return self._store_failed(adapter, request, call_id, error, log), log
             committed = False
@@ -292,7 +294,7 @@ class CallService:
         try:
             # the timer is armed only if the engine waits (a directory in memory never does);
             # the deadline counts from here either way
-            turn = await within(self.deadline_s, work)
+            turn = await within(self._engine_budget(lease), work)
         except TimeoutError:
             metrics.OVERRUNS.inc()
             log["result"] = "deadline"
@@ -312,6 +314,13 @@ class CallService:
             _log.error("lost the call's lease; answer not saved", extra={"call_id": event.call_id})
             return adapter.render_to_agent(context), True
         return response, True
+
+    def _engine_budget(self, lease: Lease) -> float:
+        """The engine's deadline, less what waiting for the call's lock already took."""
+        if lease.deadline is None:
+            return self.deadline_s
+        left = lease.deadline - COMMIT_RESERVE_S - asyncio.get_running_loop().time()
+        return max(0.0, min(self.deadline_s, left))
 
     def _account(self, turn: Turn, log: dict[str, Any]) -> None:
         """Metrics and the log line's step and outcome, from the turn's journal records."""
