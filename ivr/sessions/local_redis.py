@@ -18,7 +18,6 @@ Nothing here is used by the server itself.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import signal
 import socket
@@ -151,6 +150,12 @@ class Node:
         self.kill()
         self.start()
 
+    def in_sync(self) -> bool:
+        """A replica whose link to its primary is up (its first sync done)."""
+        with self.client() as client:
+            info = client.info("replication")
+        return bool(info.get("role") == "slave" and info.get("master_link_status") == "up")
+
     def role(self) -> str:
         with self.client() as client:
             reply = client.execute_command("ROLE")
@@ -172,6 +177,8 @@ def _server_args(port: int, *extra: str) -> list[str]:
         "no",
         "--protected-mode",
         "no",
+        "--repl-diskless-sync-delay",  # a replica syncs at once, not after 5 s
+        "0",
         *extra,
     ]
 
@@ -243,6 +250,8 @@ class SentinelSet(Topology):
         _wait(lambda: self.current_primary() != before, "a new primary", timeout_s)
         new = self.node_at(self.current_primary())
         _wait(lambda: new.role() == "master", "the new primary taking writes", timeout_s)
+        old = self.node_at(before)
+        _wait(lambda: old.role() == "slave", "the old primary turned replica", timeout_s)
         return new
 
     def wait_settled(self, timeout_s: float = START_TIMEOUT_S) -> None:
@@ -258,6 +267,8 @@ class SentinelSet(Topology):
             return True
 
         _wait(known, "sentinels knowing each other and the replica", timeout_s)
+        replicas = [node for node in self.nodes if not node.sentinel and node is not self.primary]
+        _wait(lambda: all(node.in_sync() for node in replicas), "the replica in sync", timeout_s)
 
 
 @dataclass
@@ -288,13 +299,13 @@ class Cluster(Topology):
                     return node
         raise LookupError(f"no replica of {primary.port}")
 
-    def failover(self, key: str, timeout_s: float = 15.0) -> Node:
-        """CLUSTER FAILOVER on the replica of the primary holding `key`; returns it once
-        promoted and the cluster is ok again."""
+    def failover(self, key: str, *how: str, timeout_s: float = 15.0) -> Node:
+        """CLUSTER FAILOVER (`how`: FORCE or TAKEOVER) on the replica of the primary holding
+        `key`; returns it once promoted and the cluster is ok again."""
         primary = self.primary_for(key)
         replica = self.replica_of(primary)
         with replica.client() as client:
-            client.execute_command("CLUSTER", "FAILOVER")
+            client.execute_command("CLUSTER", "FAILOVER", *how)
         _wait(lambda: replica.role() == "master", "the replica promoted", timeout_s)
         self.wait_ok(timeout_s)
         return replica
@@ -338,7 +349,8 @@ def sentinel_set(down_after_ms: int = 1000) -> Iterator[SentinelSet]:
         topology = SentinelSet(workdir)
         try:
             topology.primary = topology.server()
-            topology.replica = topology.server("--replicaof", "127.0.0.1", str(topology.primary.port))
+            primary_port = str(topology.primary.port)
+            topology.replica = topology.server("--replicaof", "127.0.0.1", primary_port)
             for _ in range(3):
                 port = free_port()
                 conf = workdir / f"sentinel-{port}.conf"
@@ -383,10 +395,7 @@ def cluster(node_timeout_ms: int = 1000) -> Iterator[Cluster]:
             )
             topology.wait_ok()
             # every replica has synced with its primary (a failover needs a replica in step)
-            _wait(
-                lambda: sum(node.role() == "slave" for node in topology.nodes) == 3,
-                "three replicas",
-            )
+            _wait(lambda: sum(node.in_sync() for node in topology.nodes) == 3, "replicas in sync")
             yield topology
         finally:
             topology.stop()

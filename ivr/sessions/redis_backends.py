@@ -1,9 +1,15 @@
 """The two ways the session store talks to Redis, behind one small interface.
 
 - `RedisPyBackend`: redis-py's asyncio client (with hiredis) for every topology: one server,
-  a Sentinel-managed primary (redis-py asks the sentinels for the primary on each new
-  connection, and drops a connection whose server turned replica: READONLY), or a Redis
-  Cluster (redis-py follows MOVED and ASK and reloads the slot map).
+  a Sentinel-managed primary, or a Redis Cluster (redis-py follows MOVED and ASK and reloads
+  the slot map). With Sentinel, redis-py asks the sentinels for the primary on each new
+  connection and drops a connection whose server turned replica (READONLY). Two additions
+  close the split-brain window of a failover, when the old primary still takes writes for
+  about ten seconds after the sentinels switched (until they demote it): a listener on every
+  sentinel's `+switch-master` drops every connection the moment a switch is announced, and
+  the primary is the one named with the highest config epoch among the sentinels that
+  answer, not the first sentinel's word (one that has not heard of the switch yet would send
+  the new connections back to the old primary).
 - `RespBackend`: the lean pipelined client in `ivr.sessions.resp`, for one server named by a
   plain URL (no TLS or socket options): the default there, because `bench.webhooks` measures
   redis-py's per-command cost well above the target of issue 12 (server CPU per event with
@@ -18,6 +24,7 @@ wrong type: a SessionError now).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import Any, Protocol
 
@@ -25,13 +32,15 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
-from redis.backoff import NoBackoff
+from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
+from redis.backoff import ExponentialBackoff, NoBackoff
 
 from ivr.sessions.redis_url import RedisTarget, Topology
 from ivr.sessions.resp import Arg, RedisAddress, RespClient, RespConnectionError, RespError, Script
 
-_RETRYABLE_PREFIXES = ("LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "BUSY")
+_RETRYABLE_PREFIXES = ("LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "BUSY", "NOREPLICAS")
+SOCKET_TIMEOUT_S = 1.0  # redis-py's, unless the URL sets socket_timeout
+WAIT_MS = 50  # how long a Sentinel-managed commit waits for its replica's acknowledgement
 
 
 class Retryable(Exception):
@@ -49,11 +58,23 @@ class Refused(Exception):
 class Backend(Protocol):
     kind: str
 
-    async def script(self, script: Script, keys: list[str], args: list[Arg]) -> Any: ...
+    async def script(
+        self,
+        script: Script,
+        keys: list[str],
+        args: list[Arg],
+        deadline: float,
+        *,
+        replicated: bool = False,
+    ) -> Any:
+        """Run `script`; Retryable if no answer by `deadline` (a `loop.time()` instant).
+        `replicated`: the write must also be on a replica when the topology promises one, so
+        that a failover cannot lose it (Sentinel: Retryable while a failover is under way)."""
+        ...
 
-    async def command(self, *args: Arg) -> Any: ...
+    async def command(self, *args: Arg, deadline: float) -> Any: ...
 
-    async def roles(self) -> list[str]:
+    async def roles(self, deadline: float) -> list[str]:
         """The replication role reported by each node that takes this store's writes."""
         ...
 
@@ -91,30 +112,61 @@ class RespBackend:
         )
         self._client = RespClient(address)
 
-    async def script(self, script: Script, keys: list[str], args: list[Arg]) -> Any:
+    async def script(
+        self,
+        script: Script,
+        keys: list[str],
+        args: list[Arg],
+        deadline: float,
+        *,
+        replicated: bool = False,
+    ) -> Any:
         try:
-            return await self._client.evalsha(script, keys, args)
+            return await self._client.evalsha(script, keys, args, deadline)
         except RespError as error:
             raise _classify_reply(str(error)) from error
         except RespConnectionError as error:
             raise Retryable(str(error)) from error
 
-    async def command(self, *args: Arg) -> Any:
+    async def command(self, *args: Arg, deadline: float) -> Any:
         try:
-            return await self._client.execute(*args)
+            return await self._client.execute(*args, deadline=deadline)
         except RespError as error:
             raise _classify_reply(str(error)) from error
         except RespConnectionError as error:
             raise Retryable(str(error)) from error
 
-    async def roles(self) -> list[str]:
-        return [_role(await self.command("ROLE"))]
+    async def roles(self, deadline: float) -> list[str]:
+        return [_role(await self.command("ROLE", deadline=deadline))]
 
     async def reconnect(self) -> None:
         await self._client.close()
 
     async def close(self) -> None:
         await self._client.close()
+
+
+class _EpochSentinel(Sentinel):
+    """Sentinel whose primary is the latest one named (highest config epoch), asked of every
+    sentinel at once."""
+
+    async def discover_master(self, service_name: str) -> tuple[str, int]:
+        replies = await asyncio.gather(
+            *(sentinel.sentinel_masters() for sentinel in self.sentinels), return_exceptions=True
+        )
+        best: tuple[int, str, int] | None = None
+        for masters in replies:
+            if not isinstance(masters, dict):
+                continue
+            state = masters.get(service_name)
+            if not state or not self.check_master_state(state, service_name):
+                continue
+            epoch = int(state.get("config-epoch", 0) or 0)
+            if best is None or epoch > best[0]:
+                best = (epoch, state["ip"], int(state["port"]))
+        if best is None:
+            raise MasterNotFoundError(f"No master found for {service_name!r}")
+        return best[1], best[2]
 
 
 class RedisPyBackend:
@@ -125,16 +177,61 @@ class RedisPyBackend:
         self._target = target
         self._sentinel: Sentinel | None = None
         self._client: Redis | RedisCluster = self._connect(target)
+        self._watchers: list[asyncio.Task[None]] = []
+        self.switches = 0  # primary switches announced by the sentinels
+
+    def _watch(self) -> None:
+        """Listen to every sentinel's `+switch-master` (once, from the first command on)."""
+        if self._sentinel is None or self._watchers:
+            return
+        loop = asyncio.get_running_loop()
+        for sentinel in self._sentinel.sentinels:
+            self._watchers.append(loop.create_task(self._switches(sentinel), name="sentinel"))
+
+    async def _switches(self, sentinel: Redis) -> None:
+        service = self._target.service
+        while True:
+            try:
+                async with sentinel.pubsub() as pubsub:
+                    await pubsub.subscribe("+switch-master")
+                    while True:
+                        message = await pubsub.get_message(True, timeout=5)
+                        if message is None:
+                            continue
+                        data = message.get("data")
+                        text = data.decode() if isinstance(data, bytes) else str(data)
+                        if text.split(" ", 1)[0] == service:
+                            await self._switched()
+            except (redis_errors.RedisError, OSError):
+                await asyncio.sleep(1.0)  # this sentinel is away; the others still speak
+
+    async def _switched(self) -> None:
+        """A new primary: every connection goes, the next commands ask the sentinels again."""
+        self.switches += 1
+        client = self._client
+        assert isinstance(client, Redis)
+        with contextlib.suppress(redis_errors.RedisError, OSError):
+            await client.connection_pool.disconnect(inuse_connections=True)
 
     def _connect(self, target: RedisTarget) -> Redis | RedisCluster:
         # The store retries within the webhook's deadline itself: redis-py's own retries
         # (with back-off sleeps of their own) would spend that deadline blind.
-        options: dict[str, Any] = {"retry": Retry(NoBackoff(), 0), **target.options}
+        # A command unanswered for a second is given up and tried again (on a fresh
+        # connection, to the node the topology names now) while the deadline allows.
+        options: dict[str, Any] = {
+            "retry": Retry(NoBackoff(), 0),
+            "socket_timeout": SOCKET_TIMEOUT_S,
+            "socket_connect_timeout": SOCKET_TIMEOUT_S,
+            **target.options,
+        }
         if target.tls:
             options["ssl"] = True
         if target.topology is Topology.CLUSTER:
             nodes = [ClusterNode(host, port) for host, port in target.nodes]
-            options.pop("retry")
+            # redis-py's cluster client follows MOVED/ASK and reloads the slot map between
+            # its attempts; its default pause (about a second, growing) would spend the
+            # webhook's deadline: short pauses, and the store's own loop after them
+            options["retry"] = Retry(ExponentialBackoff(cap=0.2, base=0.02), 3)
             return RedisCluster(startup_nodes=nodes, **options)
         if target.topology is Topology.SENTINEL:
             sentinel_options: dict[str, Any] = {
@@ -148,7 +245,7 @@ class RedisPyBackend:
                 sentinel_options.update(
                     (k, v) for k, v in target.options.items() if k.startswith("ssl_")
                 )
-            self._sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            self._sentinel = _EpochSentinel(  # type: ignore[no-untyped-call]
                 list(target.nodes), sentinel_kwargs=sentinel_options, db=target.db, **options
             )
             assert target.service is not None
@@ -157,23 +254,113 @@ class RedisPyBackend:
         host, port = target.nodes[0]
         return Redis(host=host, port=port, db=target.db, **options)
 
-    async def script(self, script: Script, keys: list[str], args: list[Arg]) -> Any:
+    async def script(
+        self,
+        script: Script,
+        keys: list[str],
+        args: list[Arg],
+        deadline: float,
+        *,
+        replicated: bool = False,
+    ) -> Any:
         client = self._client
+        if not self._watchers:
+            self._watch()
         try:
+            async with asyncio.timeout_at(deadline):
+                if replicated and self._sentinel is not None:
+                    return await self._replicated(script, keys, args)
+                try:
+                    return await client.evalsha(script.sha, len(keys), *keys, *args)
+                except redis_errors.NoScriptError:
+                    return await client.eval(script.source, len(keys), *keys, *args)
+        except TimeoutError as error:
+            raise Retryable("no answer by the deadline") from error
+        except (redis_errors.RedisError, OSError, AttributeError) as error:
+            raise _translate(error) from error
+
+    async def _replicated(self, script: Script, keys: list[str], args: list[Arg]) -> Any:
+        """The script, then WAIT for one replica, in one round trip on one connection. A write
+        no replica has is one an old primary loses in a failover: if one is under way, or
+        the sentinels now name another primary than the node that took the write, Retryable
+        (the retry goes to the primary the sentinels name). Otherwise (the replica is down,
+        behind, or not yet attached to a new primary) it stands. WAIT is never skipped: a
+        forced failover promotes even a replica that is behind."""
+        try:
+            result, acked, node = await self._with_wait(("EVALSHA", script.sha), keys, args)
+        except redis_errors.NoScriptError:
+            result, acked, node = await self._with_wait(("EVAL", script.source), keys, args)
+        if acked:
+            return result
+        if await self._failing_over(node):
+            raise Retryable("a failover is under way: the write may not survive it")
+        return result
+
+    async def _with_wait(
+        self, head: tuple[str, str], keys: list[str], args: list[Arg]
+    ) -> tuple[Any, int, tuple[str, int]]:
+        """The script's reply, how many replicas acknowledged it, and which node ran it."""
+        client = self._client
+        assert isinstance(client, Redis)
+        pool = client.connection_pool
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            node = (str(connection.host), int(connection.port))
+            commands = [(*head, len(keys), *keys, *args), ("WAIT", 1, WAIT_MS)]
+            await connection.send_packed_command(connection.pack_commands(commands))
+            failure: redis_errors.ResponseError | None = None
             try:
-                return await client.evalsha(script.sha, len(keys), *keys, *args)
-            except redis_errors.NoScriptError:
-                return await client.eval(script.source, len(keys), *keys, *args)
-        except redis_errors.RedisError as error:
-            raise _translate(error) from error
+                result = await connection.read_response()
+            except redis_errors.ResponseError as error:  # WAIT's reply is still to be read
+                failure, result = error, None
+            acked = await connection.read_response()
+            if failure is not None:
+                raise failure
+            return result, int(acked), node
+        finally:
+            await pool.release(connection)
 
-    async def command(self, *args: Arg) -> Any:
+    async def _failing_over(self, node: tuple[str, int]) -> bool:
+        """Whether a failover of our service is under way (a sentinel says so) or done (the
+        sentinels name another primary than `node`)."""
+        assert self._sentinel is not None
+        service = self._target.service
+        assert service is not None
         try:
-            return await self._client.execute_command(*args)
-        except redis_errors.RedisError as error:
+            current = await self._sentinel.discover_master(service)
+        except redis_errors.ConnectionError:
+            return True  # no sentinel names a primary: nothing to accept a write on
+        if (str(current[0]), int(current[1])) != node:
+            await self._switched()
+            return True
+
+        async def flags(sentinel: Redis) -> str:
+            state = await sentinel.sentinel_master(service)
+            value = state.get("flags", "") if isinstance(state, dict) else ""
+            return ",".join(value) if isinstance(value, set) else str(value)
+
+        replies = await asyncio.gather(
+            *(flags(sentinel) for sentinel in self._sentinel.sentinels), return_exceptions=True
+        )
+        return any(isinstance(reply, str) and "failover_in_progress" in reply for reply in replies)
+
+    async def command(self, *args: Arg, deadline: float) -> Any:
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await self._client.execute_command(*args)
+        except TimeoutError as error:
+            raise Retryable("no answer by the deadline") from error
+        except (redis_errors.RedisError, OSError, AttributeError) as error:
             raise _translate(error) from error
 
-    async def roles(self) -> list[str]:
+    async def roles(self, deadline: float) -> list[str]:
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await self._roles()
+        except TimeoutError as error:
+            raise Retryable("no answer by the deadline") from error
+
+    async def _roles(self) -> list[str]:
         client = self._client
         try:
             if isinstance(client, RedisCluster):
@@ -185,7 +372,7 @@ class RedisPyBackend:
                 return [_role(reply) for reply in values]
             reply = await client.execute_command("ROLE")  # type: ignore[no-untyped-call]
             return [_role(reply)]
-        except redis_errors.RedisError as error:
+        except (redis_errors.RedisError, OSError, AttributeError) as error:
             raise _translate(error) from error
 
     async def reconnect(self) -> None:
@@ -196,13 +383,22 @@ class RedisPyBackend:
             await client.connection_pool.disconnect()
 
     async def close(self) -> None:
+        for watcher in self._watchers:
+            watcher.cancel()
+        for watcher in self._watchers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
         await self._client.aclose()
         if self._sentinel is not None:
             for sentinel in self._sentinel.sentinels:
                 await sentinel.aclose()
 
 
-def _translate(error: redis_errors.RedisError) -> Exception:
+def _translate(error: Exception) -> Exception:
+    if not isinstance(error, redis_errors.RedisError):
+        # OSError: a socket error redis-py let through; AttributeError: redis-py's cluster
+        # client, when a connection it shares is dropped mid-command (seen in a failover)
+        return Retryable(type(error).__name__)
     if isinstance(error, redis_errors.ReadOnlyError):
         return ReadOnly("READONLY")
     if isinstance(error, redis_errors.AuthenticationError | redis_errors.AuthorizationError):

@@ -50,15 +50,21 @@ from ivr.sessions.resp import Arg, Script
 
 T = TypeVar("T")
 
+# The lock is ours if it is free or already holds our token: an attempt whose reply was lost
+# (a connection cut during a failover) took it, and the retry must not wait for it to expire.
 _ACQUIRE = Script("""
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {1, redis.call('GET', KEYS[2])}
-end
-return {0, false}
+local held = redis.call('GET', KEYS[1])
+if held and held ~= ARGV[1] then return {0, false} end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return {1, redis.call('GET', KEYS[2])}
 """)
 
+# A lock held by another worker refuses the save; a missing lock does not: a failover can
+# lose the lock (taken on the old primary) without anyone else having taken the call, and a
+# lease cannot have expired, the webhook's deadline (< 4 s) being shorter than its life (5 s).
 _COMMIT = Script("""
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local held = redis.call('GET', KEYS[1])
+if held and held ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
 redis.call('DEL', KEYS[1])
 return 1
@@ -103,17 +109,14 @@ class RedisSessionStore:
     def _keys(self, call_id: str) -> list[str]:
         return [f"{self.prefix}lock:{{{call_id}}}", f"{self.prefix}call:{{{call_id}}}"]
 
-    async def _retrying(self, attempt: Callable[[], Awaitable[T]], deadline: float) -> T:
-        """`attempt()`'s result, retried on a failure that may pass, until `deadline`."""
+    async def _retrying(self, attempt: Callable[[float], Awaitable[T]], deadline: float) -> T:
+        """`attempt(deadline)`'s result, retried on a failure that may pass, until `deadline`."""
         loop = asyncio.get_running_loop()
         failures = 0
         read_only = 0
         while True:
             try:
-                async with asyncio.timeout_at(deadline):
-                    return await attempt()
-            except TimeoutError as error:
-                raise SessionError("Redis did not answer within the webhook's deadline") from error
+                return await attempt(deadline)
             except Refused as error:
                 raise SessionError(f"Redis refused: {error}") from error
             except ReadOnly as error:
@@ -121,20 +124,17 @@ class RedisSessionStore:
                 if read_only > 1:
                     raise StoreUnwritable("Redis is read-only (a replica)") from error
                 await self._redis.reconnect()
-                continue
             except Retryable as error:
                 pause = RETRY_PAUSES_S[min(failures, len(RETRY_PAUSES_S) - 1)]
                 failures += 1
                 if loop.time() + pause >= deadline:
-                    raise SessionError(f"Redis unavailable: {error}") from error
+                    raise SessionError(f"Redis unavailable by the deadline: {error}") from error
                 await asyncio.sleep(pause)
 
     def _budget(self, deadline: float | None) -> float:
-        return (
-            deadline
-            if deadline is not None
-            else asyncio.get_running_loop().time() + DEFAULT_BUDGET_S
-        )
+        if deadline is not None:
+            return deadline
+        return asyncio.get_running_loop().time() + DEFAULT_BUDGET_S
 
     async def acquire(
         self, call_id: str, wait_s: float = 3.0, *, deadline: float | None = None
@@ -147,10 +147,9 @@ class RedisSessionStore:
         lock_until = min(loop.time() + wait_s, until)
         pause = 0.002
         script = self._redis.script
+        args: list[Arg] = [token, LOCK_TTL_MS]
         while True:
-            reply = await self._retrying(
-                lambda: script(_ACQUIRE, keys, [token, LOCK_TTL_MS]), until
-            )
+            reply = await self._retrying(lambda at: script(_ACQUIRE, keys, args, at), until)
             taken, raw = reply if isinstance(reply, list) and len(reply) == 2 else (0, None)
             if taken:
                 return Lease(call_id, token, orjson.loads(raw) if raw else None, hard)
@@ -165,7 +164,8 @@ class RedisSessionStore:
         args: list[Arg] = [lease.token, text, ttl_s]
         script = self._redis.script
         done = await self._retrying(
-            lambda: script(_COMMIT, keys, args), self._budget(lease.deadline)
+            lambda at: script(_COMMIT, keys, args, at, replicated=True),
+            self._budget(lease.deadline),
         )
         return bool(done)
 
@@ -178,26 +178,27 @@ class RedisSessionStore:
 
     async def _release(self, lease: Lease) -> None:
         keys, script = self._keys(lease.call_id)[:1], self._redis.script
+        args: list[Arg] = [lease.token]
         deadline = asyncio.get_running_loop().time() + RELEASE_BUDGET_S
         with contextlib.suppress(SessionError):
-            await self._retrying(lambda: script(_RELEASE, keys, [lease.token]), deadline)
+            await self._retrying(lambda at: script(_RELEASE, keys, args, at), deadline)
+
+    async def _command(self, *args: Arg) -> Any:
+        command = self._redis.command
+        return await self._retrying(lambda at: command(*args, deadline=at), self._budget(None))
 
     async def get(self, call_id: str) -> dict[str, Any] | None:
-        key = self._keys(call_id)[1]
-        raw = await self._retrying(lambda: self._redis.command("GET", key), self._budget(None))
+        raw = await self._command("GET", self._keys(call_id)[1])
         return orjson.loads(raw) if isinstance(raw, bytes) and raw else None
 
     async def claim(self, key: str, ttl_s: float) -> bool:
         ms = max(int(ttl_s * 1000), 1000)
-        name = f"{self.prefix}once:{key}"
-        done = await self._retrying(
-            lambda: self._redis.command("SET", name, "1", "NX", "PX", ms), self._budget(None)
-        )
+        done = await self._command("SET", f"{self.prefix}once:{key}", "1", "NX", "PX", ms)
         return done in ("OK", b"OK", True)
 
     async def ping(self) -> bool:
         try:
-            reply = await self._retrying(lambda: self._redis.command("PING"), self._budget(None))
+            reply = await self._command("PING")
         except SessionError:
             return False
         return reply in ("PONG", b"PONG", True)
