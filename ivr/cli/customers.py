@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ivr.cli.environment import settings_or_exit
 from ivr.directory.csv_import import ImportFailed, import_file
 from ivr.directory.lockout import LockoutPolicy, LockoutState
 from ivr.directory.phone import DEFAULT_COUNTRY_CODE
@@ -74,7 +75,9 @@ def import_command(args: argparse.Namespace) -> int:
     db: Path = args.db
     try:
         db.parent.mkdir(parents=True, exist_ok=True)
-        result = asyncio.run(import_file(args.file, db, args.country_code))
+        secrets = settings_or_exit("ivr customers import")
+        key = None if secrets.secret_key is None else secrets.answer_key()
+        result = asyncio.run(import_file(args.file, db, args.country_code, key))
     except ImportFailed as failed:
         for error in failed.errors:
             print(error, file=sys.stderr)

@@ -155,11 +155,16 @@ def _numbered_rows(handle: Iterable[str]) -> list[tuple[int, list[str]]]:
 
 
 async def import_file(
-    csv_path: str | Path, db_path: str | Path, country_code: str = DEFAULT_COUNTRY_CODE
+    csv_path: str | Path,
+    db_path: str | Path,
+    country_code: str = DEFAULT_COUNTRY_CODE,
+    answer_key: bytes | None = None,
 ) -> UpsertResult:
-    """Validate `csv_path`, then upsert it into the directory at `db_path` in one transaction."""
+    """Validate `csv_path`, then upsert it into the directory at `db_path` in one transaction.
+
+    `answer_key` hashes the answers (`Settings.answer_key()`; None: the development key)."""
     records = read_customers(csv_path, country_code)
-    directory = await SqliteDirectory.open(db_path)
+    directory = await SqliteDirectory.open(db_path, answer_key=answer_key)
     try:
         return await directory.upsert_customers(records)
     except RecordConflict as conflict:

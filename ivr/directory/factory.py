@@ -8,7 +8,6 @@ file, the HTTP directory is wrapped by LockingDirectory with state in a local SQ
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -17,7 +16,6 @@ from ivr.directory.lockout import Clock, LockingDirectory, LockoutPolicy, Lockou
 from ivr.directory.port import CustomerDirectory, DirectoryError
 from ivr.directory.sqlite_store import SqliteDirectory
 
-TOKEN_ENV = "IVR_DIRECTORY_TOKEN"
 DEFAULT_LOCKOUT_DB = "var/lockout.db"
 logger = logging.getLogger(__name__)
 
@@ -30,23 +28,23 @@ async def open_directory(
     lockout_db: str | Path | None = None,
     policy: LockoutPolicy | None = None,
     clock: Clock = time.time,
+    answer_key: bytes | None = None,
 ) -> CustomerDirectory:
     """Open a SQLite directory or an HTTP one (with lockout state in `lockout_db`).
 
     SQLite: a bare path, `sqlite:///relative/path` or `sqlite:////absolute/path`.
     HTTP: `http://...` or `https://...`, the base URL of the contract's endpoints.
 
-    The HTTP bearer token defaults to the IVR_DIRECTORY_TOKEN environment variable, so it is
-    configured by reference and never written in a config file.
+    The HTTP bearer token is `IVR_DIRECTORY_TOKEN` (given from ivr.settings), so it is
+    configured by reference and never written in a config file. `answer_key` is the HMAC key
+    of a SQLite directory's stored answers (`IVR_SECRET_KEY`).
     """
     if url_or_path.startswith(("http://", "https://")):
         state_path = Path(lockout_db or DEFAULT_LOCKOUT_DB)
         state_path.parent.mkdir(parents=True, exist_ok=True)
         state = await LockoutState.open(state_path)
         try:
-            inner = await HttpDirectory.open(
-                url_or_path, token or os.environ.get(TOKEN_ENV), timeout_s=timeout_s
-            )
+            inner = await HttpDirectory.open(url_or_path, token, timeout_s=timeout_s)
         except BaseException:
             await state.close()
             raise
@@ -59,7 +57,7 @@ async def open_directory(
         path = url_or_path
     if not path:
         raise DirectoryError("empty directory path")
-    directory = await SqliteDirectory.open(path, policy=policy, clock=clock)
+    directory = await SqliteDirectory.open(path, policy=policy, clock=clock, answer_key=answer_key)
     if await directory.count_customers() == 0:  # a mistyped path would create an empty file
         logger.warning("customer directory %s holds no customers: no caller will be found", path)
     return directory

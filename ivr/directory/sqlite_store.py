@@ -94,8 +94,10 @@ class SqliteDirectory:
         lockout: LockoutState | None,
         policy: LockoutPolicy,
         clock: Clock,
+        answer_key: bytes | None = None,
     ) -> None:
         self._conn = conn
+        self._key = answer_key  # None: the public development key (ivr.settings warns)
         self._lockout = lockout
         self.policy = policy
         self._clock = clock
@@ -109,8 +111,11 @@ class SqliteDirectory:
         policy: LockoutPolicy | None = None,
         lockout: bool = True,
         clock: Clock = time.time,
+        answer_key: bytes | None = None,
     ) -> SqliteDirectory:
-        """Open (creating if needed) the directory; lockout state lives in the same file."""
+        """Open (creating if needed) the directory; lockout state lives in the same file.
+
+        `answer_key` is the HMAC key of stored answers (`Settings.answer_key()`)."""
         conn = await connect(path)
         try:
             with translated("creating the directory tables"):
@@ -119,13 +124,13 @@ class SqliteDirectory:
         except BaseException:
             await conn.close()
             raise
-        directory = cls(conn, state, policy or LockoutPolicy(), clock)
+        directory = cls(conn, state, policy or LockoutPolicy(), clock, answer_key)
         await directory._check_key()
         return directory
 
     async def _check_key(self) -> None:
         stored = await self._fetchone("SELECT value FROM meta WHERE key = ?", (_KEY_CHECK,))
-        if stored and not answer_matches("meta", "", _KEY_CHECK, str(stored[0])):
+        if stored and not answer_matches("meta", "", _KEY_CHECK, str(stored[0]), self._key):
             logger.error(
                 "the answers in this directory were hashed with a different IVR_SECRET_KEY: "
                 "every verification will fail until the key is restored or customers re-imported"
@@ -188,7 +193,7 @@ class SqliteDirectory:
         )
         if row is None:
             return VerifyStatus.NOT_ENROLLED
-        matched = answer_matches(field, customer_id, answer, str(row[0]))
+        matched = answer_matches(field, customer_id, answer, str(row[0]), self._key)
         return VerifyStatus.VERIFIED if matched else VerifyStatus.WRONG
 
     @property
@@ -272,11 +277,11 @@ class SqliteDirectory:
         )
         await self._conn.executemany(
             "INSERT INTO answers (customer_id, field, hash) VALUES (?, ?, ?)",
-            list(_hashed(records)),
+            list(_hashed(records, self._key)),
         )
         await self._conn.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-            (_KEY_CHECK, hash_answer("meta", "", _KEY_CHECK)),
+            (_KEY_CHECK, hash_answer("meta", "", _KEY_CHECK, self._key)),
         )
         return UpsertResult(new=len(batch - existing), updated=len(batch & existing))
 
@@ -289,9 +294,9 @@ class SqliteDirectory:
                 await self._conn.close()
 
 
-def _hashed(records: Iterable[CustomerRecord]) -> Iterator[tuple[str, str, str]]:
+def _hashed(records: Iterable[CustomerRecord], key: bytes | None) -> Iterator[tuple[str, str, str]]:
     for record in records:
         for name, answer in record.answers.items():
             if name not in ANSWER_FIELDS:
                 raise DirectoryError(f"unknown answer field {name!r}")
-            yield record.customer_id, name, hash_answer(name, record.customer_id, answer)
+            yield record.customer_id, name, hash_answer(name, record.customer_id, answer, key)
