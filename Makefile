@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_DB := var/demo-directory.db
 
 NODE_TOOLS := tests/adapters/node/node_modules/.package-lock.json
-DEBIAN_PACKAGES := ffmpeg espeak-ng sox chromium chromium-driver
+DEBIAN_PACKAGES := ffmpeg espeak-ng sox chromium chromium-driver redis-server redis-sentinel
 
 .PHONY: run call test lint unit bench setup system-packages clean
 

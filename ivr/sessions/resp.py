@@ -1,11 +1,15 @@
 """A lean Redis client for the session store's hot path: RESP2 over one pipelined connection.
 
-Why not redis.asyncio here: every webhook makes two Redis round trips (lock+load, save+unlock),
-and on this project's 2-core benchmark machine redis.asyncio spent ~460 µs of CPU on the pair
-under 32 concurrent calls (connection-pool checkout, command packing and parsing in Python),
-against ~100 µs for this client, which writes every caller's command on a single connection
-and matches the replies in order (Redis answers a connection's commands in the order sent).
-That difference alone decides whether a worker keeps up with Redis state (issue 3).
+Kept, for one server named by a plain redis:// or rediss:// URL, because the library misses
+issue 12's target there: `python -m bench.webhooks --only redis,redis-py` measures the
+server's CPU per webhook with Redis state against in-memory state, and redis-py (asyncio,
+hiredis) came out at 2.0-2.7 times in-memory against a target of 1.5, this client at about
+1.0-1.5 (figures in docs/call-state.md). Every webhook makes two Redis round trips (lock+load,
+save+unlock); redis-py checks a connection out of its pool and writes each command with its
+own send, where this client writes every caller's commands on a single connection, one send
+per event-loop turn, and matches the replies in order (Redis answers a connection's commands
+in the order sent). Sentinel, Cluster and URLs with TLS or socket options go to redis-py
+(ivr.sessions.redis_backends), which this client does not try to be.
 
 Scope, deliberately small: RESP2 replies (simple strings, errors, integers, bulk strings,
 arrays), `redis://` and `rediss://` URLs with an optional user/password and database number,
