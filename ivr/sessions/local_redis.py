@@ -333,11 +333,12 @@ def _workdir() -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def standalone() -> Iterator[Standalone]:
+def standalone(*extra: str) -> Iterator[Standalone]:
+    """One server (`extra`: more redis-server options, e.g. `--appendonly yes`)."""
     with _workdir() as workdir:
         topology = Standalone(workdir)
         try:
-            topology.server()
+            topology.server(*extra)
             yield topology
         finally:
             topology.stop()

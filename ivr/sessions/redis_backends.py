@@ -30,16 +30,12 @@ from typing import Any, Protocol
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis, RedisCluster
-from redis.asyncio.cluster import ClusterNode
-from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
-from redis.backoff import ExponentialBackoff, NoBackoff
 
+from ivr.sessions.redis_py import redis_py_client
 from ivr.sessions.redis_url import RedisTarget, Topology
 from ivr.sessions.resp import Arg, RedisAddress, RespClient, RespConnectionError, RespError, Script
 
 _RETRYABLE_PREFIXES = ("LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "BUSY", "NOREPLICAS")
-SOCKET_TIMEOUT_S = 1.0  # redis-py's, unless the URL sets socket_timeout
 WAIT_MS = 50  # how long a Sentinel-managed commit waits for its replica's acknowledgement
 
 
@@ -146,37 +142,13 @@ class RespBackend:
         await self._client.close()
 
 
-class _EpochSentinel(Sentinel):
-    """Sentinel whose primary is the latest one named (highest config epoch), asked of every
-    sentinel at once."""
-
-    async def discover_master(self, service_name: str) -> tuple[str, int]:
-        replies = await asyncio.gather(
-            *(sentinel.sentinel_masters() for sentinel in self.sentinels), return_exceptions=True
-        )
-        best: tuple[int, str, int] | None = None
-        for masters in replies:
-            if not isinstance(masters, dict):
-                continue
-            state = masters.get(service_name)
-            if not state or not self.check_master_state(state, service_name):
-                continue
-            epoch = int(state.get("config-epoch", 0) or 0)
-            if best is None or epoch > best[0]:
-                best = (epoch, state["ip"], int(state["port"]))
-        if best is None:
-            raise MasterNotFoundError(f"No master found for {service_name!r}")
-        return best[1], best[2]
-
-
 class RedisPyBackend:
     """redis-py asyncio: one server, a Sentinel-managed primary or a Cluster."""
 
     def __init__(self, target: RedisTarget) -> None:
         self.kind = str(target.topology)
         self._target = target
-        self._sentinel: Sentinel | None = None
-        self._client: Redis | RedisCluster = self._connect(target)
+        self._client, self._sentinel = redis_py_client(target)
         self._watchers: list[asyncio.Task[None]] = []
         self.switches = 0  # primary switches announced by the sentinels
 
@@ -212,47 +184,6 @@ class RedisPyBackend:
         assert isinstance(client, Redis)
         with contextlib.suppress(redis_errors.RedisError, OSError):
             await client.connection_pool.disconnect(inuse_connections=True)
-
-    def _connect(self, target: RedisTarget) -> Redis | RedisCluster:
-        # The store retries within the webhook's deadline itself: redis-py's own retries
-        # (with back-off sleeps of their own) would spend that deadline blind.
-        # A command unanswered for a second is given up and tried again (on a fresh
-        # connection, to the node the topology names now) while the deadline allows.
-        options: dict[str, Any] = {
-            "retry": Retry(NoBackoff(), 0),
-            "socket_timeout": SOCKET_TIMEOUT_S,
-            "socket_connect_timeout": SOCKET_TIMEOUT_S,
-            **target.options,
-        }
-        if target.tls:
-            options["ssl"] = True
-        if target.topology is Topology.CLUSTER:
-            nodes = [ClusterNode(host, port) for host, port in target.nodes]
-            # redis-py's cluster client follows MOVED/ASK and reloads the slot map between
-            # its attempts; its default pause (about a second, growing) would spend the
-            # webhook's deadline: short pauses, and the store's own loop after them
-            options["retry"] = Retry(ExponentialBackoff(cap=0.2, base=0.02), 3)
-            return RedisCluster(startup_nodes=nodes, **options)
-        if target.topology is Topology.SENTINEL:
-            sentinel_options: dict[str, Any] = {
-                "retry": Retry(NoBackoff(), 0),
-                "socket_timeout": options.get("socket_timeout", 1.0),
-                "socket_connect_timeout": options.get("socket_connect_timeout", 1.0),
-                **target.sentinel_options,
-            }
-            if target.tls:
-                sentinel_options["ssl"] = True
-                sentinel_options.update(
-                    (k, v) for k, v in target.options.items() if k.startswith("ssl_")
-                )
-            self._sentinel = _EpochSentinel(  # type: ignore[no-untyped-call]
-                list(target.nodes), sentinel_kwargs=sentinel_options, db=target.db, **options
-            )
-            assert target.service is not None
-            primary: Redis = self._sentinel.master_for(target.service)
-            return primary
-        host, port = target.nodes[0]
-        return Redis(host=host, port=port, db=target.db, **options)
 
     async def script(
         self,
