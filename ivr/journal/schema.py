@@ -7,6 +7,7 @@ schema; never edit one that has shipped. Times are unix seconds; `day`/`hour` ar
 
 from __future__ import annotations
 
+from ivr.callbacks import schema as callbacks_schema
 from ivr.journal import rollup
 from ivr.journal.fold import CALL_COLUMNS
 
@@ -31,6 +32,7 @@ TEXT_COLUMNS = frozenset(
         "ended_by",
         "hangup_by",
         "last_step",
+        "ani",
     }
 )
 REAL_COLUMNS = frozenset({"started_at", "ended_at", "duration_ms", "idv_at", "last_at"})
@@ -44,9 +46,14 @@ def call_column_type(col: str) -> str:
     return "real" if col in REAL_COLUMNS else "int"
 
 
+# The `calls` columns migration 1 created: frozen, so a fresh database and an upgraded one end
+# with the same table once later migrations add their columns.
+CALL_COLUMNS_V1: tuple[str, ...] = tuple(c for c in CALL_COLUMNS if c != "ani")
+
+
 def _calls_ddl(real: str) -> str:
     cols = []
-    for col in CALL_COLUMNS:
+    for col in CALL_COLUMNS_V1:
         kind = call_column_type(col)
         if col == "call_id":
             cols.append("call_id TEXT PRIMARY KEY")
@@ -153,15 +160,38 @@ POSTGRES_CHUNKS: tuple[str, ...] = (
     POSTGRES_RECORDS_VIEW,
 )
 
+
+def _dashboard(real: str) -> tuple[str, ...]:
+    """Migration 6: what the manager's dashboard searches and measures.
+
+    The calling number's last digits (masked as everywhere) and indexes to find a call by
+    customer or by those digits, and by where it ended; `call_hourly` rebuilt with the time in
+    the IVR bucketed (rollup.DURATION_BOUNDS_S) so a 90th percentile comes from the rollup.
+    """
+    return (
+        "ALTER TABLE calls ADD COLUMN ani TEXT",
+        "CREATE INDEX IF NOT EXISTS calls_customer ON calls (customer_id)",
+        "CREATE INDEX IF NOT EXISTS calls_ani ON calls (ani)",
+        "CREATE INDEX IF NOT EXISTS calls_flow_last_step ON calls (flow_id, last_step, started_at)",
+        "DROP TABLE IF EXISTS call_hourly",
+        rollup.ddl(real),
+        rollup.BACKFILL,
+    )
+
+
 SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     (1, _common("REAL", "TEXT")),
     (2, _rollup("REAL")),
     (3, SQLITE_CHUNKS),
+    (callbacks_schema.VERSION, callbacks_schema.SQLITE),
+    (6, _dashboard("REAL")),
 )
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     (1, _common("DOUBLE PRECISION", "JSONB")),
     (2, _rollup("DOUBLE PRECISION")),
     (3, POSTGRES_CHUNKS),
+    (callbacks_schema.VERSION, callbacks_schema.POSTGRES),
+    (6, _dashboard("DOUBLE PRECISION")),
 )
 
 VERSION_DDL = (
@@ -171,3 +201,9 @@ VERSION_DDL = (
 
 def latest(migrations: tuple[Migration, ...]) -> int:
     return max(version for version, _ in migrations)
+
+
+def pending(migrations: tuple[Migration, ...], applied: set[int]) -> list[Migration]:
+    """The migrations not applied yet, by version number (not by the highest version applied):
+    independent migrations landed out of order (4 after 5) are still applied."""
+    return [(version, sql) for version, sql in migrations if version not in applied]

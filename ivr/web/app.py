@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from ivr.callbacks.web import callback_contexts
 from ivr.calls import CallPipeline, JournalSink
 from ivr.sessions import open_session_store
 from ivr.web import admin, tokens
@@ -102,6 +103,7 @@ def create_app(settings: ServeSettings) -> web.Application:
     if journal is not None:
         contexts.append(journal)
     contexts.append(_calls)
+    contexts.extend(callback_contexts(app, settings))
     app.cleanup_ctx.extend(contexts)
     for adapter in adapters:
         mount(app, adapter, settings.public_url)
@@ -132,9 +134,11 @@ def _journal_context(app: web.Application, settings: ServeSettings) -> Context |
     hub = JournalHub()
     if settings.reports_key:
         from ivr.journal.http import add_journal_routes
+        from ivr.web.flow_source import RuntimeFlows
 
         # Routes are added now, the store opens at startup: handlers ask for it per request.
-        add_journal_routes(app, lambda: app[JOURNAL_STORE], hub, settings.reports_key)
+        flows = RuntimeFlows(lambda: app[RUNTIME])
+        add_journal_routes(app, lambda: app[JOURNAL_STORE], hub, settings.reports_key, flows=flows)
     url = settings.journal_url
 
     async def context(app: web.Application) -> AsyncIterator[None]:
