@@ -19,7 +19,7 @@ from ivr.callbacks.web import callback_contexts
 from ivr.calls import CallPipeline, JournalSink
 from ivr.sessions import open_session_store
 from ivr.web import admin, tokens
-from ivr.web.adapters import default_adapters
+from ivr.web.adapters import default_adapters, jambonz_ws_adapter
 from ivr.web.calls import mount
 from ivr.web.drain import Drain
 from ivr.web.keys import ADAPTERS, CALLS, DRAIN, RUNTIME, SETTINGS, STORE
@@ -114,7 +114,20 @@ def create_app(settings: ServeSettings) -> web.Application:
     app.router.add_post("/admin/reload", admin.reload_handler)
     app.router.add_post("/idv/tokens/verify", tokens.verify_token)
     _mount_prompts(app, settings)
+    _mount_jambonz_ws(app, settings)
     return app
+
+
+def _mount_jambonz_ws(app: web.Application, settings: ServeSettings) -> None:
+    """jambonz's WebSocket API at /jambonz/ws, only with the application's credentials."""
+    credentials = settings.env.jambonz_ws_credentials()
+    if credentials is None:
+        _log.info("jambonz WebSocket API not served: its user name and password are not set")
+        return
+    from ivr.web import jambonz_ws
+
+    username, password = credentials
+    jambonz_ws.mount(app, jambonz_ws_adapter(settings), username, password, settings.public_url)
 
 
 def journal_views_served(settings: ServeSettings) -> bool:
