@@ -22,6 +22,7 @@ from ivr.web import admin, tokens
 from ivr.web.adapters import default_adapters, jambonz_ws_adapter
 from ivr.web.calls import mount
 from ivr.web.drain import Drain
+from ivr.web.health import DIRECTORY_PROBE, JOURNAL_HEALTH, DirectoryProbe, readyz
 from ivr.web.keys import ADAPTERS, CALLS, DRAIN, RUNTIME, SETTINGS, STORE
 from ivr.web.metrics import metrics_handler
 from ivr.web.openapi import openapi_handler
@@ -77,23 +78,10 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-async def readyz(request: web.Request) -> web.Response:
-    """Ready: not draining, and the session store answers and takes writes (a Redis node
-    that turned replica answers PING but refuses every lock: not ready)."""
-    drain = request.app[DRAIN]
-    if drain.draining:
-        return web.json_response({"status": "draining", "calls": drain.busy()}, status=503)
-    store = (await request.app[STORE].health()).as_dict()
-    if store["state"] != "ok":
-        body = {"status": "session store unavailable", "session_store": store}
-        return web.json_response(body, status=503)
-    flows = request.app[RUNTIME].versions()
-    return web.json_response({"status": "ready", "flows": flows, "session_store": store})
-
-
 def create_app(settings: ServeSettings) -> web.Application:
     app = web.Application(client_max_size=settings.max_body)
     app[SETTINGS] = settings
+    app[DIRECTORY_PROBE] = DirectoryProbe()
     adapters = (
         list(settings.adapters) if settings.adapters is not None else default_adapters(settings)
     )
@@ -158,9 +146,15 @@ def _journal_context(app: web.Application, settings: ServeSettings) -> Context |
         store = await open_store(url)  # reports read here; it also creates or migrates the schema
         app[JOURNAL_STORE] = store
         # Writes go through a worker process: folding and inserts stay off the engine's GIL.
-        writer = ProcessJournalWriter(url, hub)
+        writer = ProcessJournalWriter(
+            url,
+            hub,
+            spool_dir=str(settings.env.journal_spool_dir),
+            spool_max_bytes=settings.env.journal_spool_max_bytes,
+        )
         writer.start()
         app[JOURNAL] = writer
+        app[JOURNAL_HEALTH] = writer.health
         bus = None
         if settings.redis_url:  # workers share calls: share the live view too (every call whole)
             from ivr.journal.live_bus import LiveBus

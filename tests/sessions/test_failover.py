@@ -173,7 +173,7 @@ async def test_calls_finish_on_their_flow_across_a_sentinel_failover(
     assert timed.slowest <= WEBHOOK_LIMIT_S
     ready = await client.get("/readyz")
     assert ready.status == 200
-    health = (await ready.json())["session_store"]
+    health = (await ready.json())["dependencies"]["session_store"]
     assert (health["state"], health["kind"], health["role"]) == ("ok", "sentinel", "master")
 
 
@@ -197,7 +197,7 @@ async def test_calls_finish_on_their_flow_across_a_cluster_primary_failover(
     assert len(timed.finished) >= 20
     assert timed.share_on_flow() >= ON_FLOW_TARGET, timed.summary()
     assert timed.slowest <= WEBHOOK_LIMIT_S
-    health = (await (await client.get("/readyz")).json())["session_store"]
+    health = (await (await client.get("/readyz")).json())["dependencies"]["session_store"]
     assert (health["state"], health["kind"], health["role"]) == ("ok", "cluster", "master")
 
 
@@ -226,8 +226,8 @@ async def test_a_standalone_node_demoted_to_replica_shows_and_routes_callers_on(
         raw.execute_command("REPLICAOF", "127.0.0.1", str(other.port))
     ready = await client.get("/readyz")
     assert ready.status == 503
-    assert (await ready.json())["session_store"]["state"] == "read_only"
-    assert (await ready.json())["session_store"]["role"] == "slave"
+    assert (await ready.json())["dependencies"]["session_store"]["state"] == "read_only"
+    assert (await ready.json())["dependencies"]["session_store"]["role"] == "slave"
     timed = Timed()
     answer = await timed.send(caller, "digits", digits="01021980#")
     assert answer["actions"][-1]["handoff"]["reason"] == "state_lost"
@@ -236,7 +236,7 @@ async def test_a_standalone_node_demoted_to_replica_shows_and_routes_callers_on(
         raw.execute_command("REPLICAOF", "NO", "ONE")
     ready = await client.get("/readyz")
     assert ready.status == 200
-    assert (await ready.json())["session_store"]["state"] == "ok"
+    assert (await ready.json())["dependencies"]["session_store"]["state"] == "ok"
     healed = Timed()
     await healed.call(Caller(client))
     assert healed.finished == [True]
@@ -262,7 +262,7 @@ async def test_a_frozen_redis_costs_a_webhook_at_most_4_s(
         assert timed.slowest <= WEBHOOK_LIMIT_S
         ready = await client.get("/readyz")
         assert ready.status == 503
-        assert (await ready.json())["session_store"]["state"] == "down"
+        assert (await ready.json())["dependencies"]["session_store"]["state"] == "down"
     finally:
         node.thaw()
     recovered = Timed()
