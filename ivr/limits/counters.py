@@ -21,6 +21,9 @@ from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
+from ivr.sessions.redis_py import redis_py_client
+from ivr.sessions.redis_url import parse_redis_url
+
 
 @dataclass(frozen=True, slots=True)
 class Hit:
@@ -106,13 +109,16 @@ class RedisCounters:
     """Counters shared by every worker using the same Redis and prefix (one round trip per
     `add`: a pipeline of INCRBY, EXPIRE and GET per hit)."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, client: aioredis.Redis | aioredis.RedisCluster, prefix: str) -> None:
         self._redis = client
         self._prefix = prefix
 
     @classmethod
     def from_url(cls, url: str, prefix: str) -> RedisCounters:
-        return cls(aioredis.from_url(url), prefix)
+        """The same Redis the session store uses, whatever its topology (standalone,
+        Sentinel, Cluster, TLS: ivr.sessions.redis_url)."""
+        client, _sentinel = redis_py_client(parse_redis_url(url))
+        return cls(client, prefix)
 
     def _key(self, key: str, window_s: float, bucket: int) -> str:
         return f"{self._prefix}{key}:{window_s:g}:{bucket}"
