@@ -14,12 +14,14 @@ and expire two windows after their bucket.
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
+from redis import exceptions as redis_errors
 
 from ivr.sessions.redis_py import redis_py_client
 from ivr.sessions.redis_url import parse_redis_url
@@ -105,6 +107,29 @@ class MemoryCounters:
         self._counts.clear()
 
 
+# What a restarted, failed-over or demoted Redis answers for a moment: worth another try on a
+# fresh connection (redis-py reconnects, and a Sentinel client finds the new primary).
+_TRANSIENT = (
+    redis_errors.ConnectionError,
+    redis_errors.TimeoutError,
+    redis_errors.ReadOnlyError,
+    redis_errors.ClusterDownError,
+    redis_errors.TryAgainError,
+)
+_BACKOFF_S = (0.05, 0.1)
+
+
+async def _retrying(command: Callable[[], Awaitable[Any]]) -> Any:
+    """`command`, tried again over ~0.15 s while Redis is restarting or failing over. A retried
+    INCRBY may count twice if only its reply was lost: that errs on the safe side."""
+    for pause in _BACKOFF_S:
+        try:
+            return await command()
+        except _TRANSIENT:
+            await asyncio.sleep(pause)
+    return await command()
+
+
 class RedisCounters:
     """Counters shared by every worker using the same Redis and prefix (one round trip per
     `add`: a pipeline of INCRBY, EXPIRE and GET per hit)."""
@@ -124,14 +149,18 @@ class RedisCounters:
         return f"{self._prefix}{key}:{window_s:g}:{bucket}"
 
     async def add(self, hits: Sequence[Hit], now: float) -> list[float]:
-        pipe = self._redis.pipeline(transaction=False)
-        for hit in hits:
-            bucket = _bucket(now, hit.window_s)
-            name = self._key(hit.key, hit.window_s, bucket)
-            pipe.incrby(name, hit.amount)
-            pipe.expire(name, math.ceil(2 * hit.window_s))
-            pipe.get(self._key(hit.key, hit.window_s, bucket - 1))
-        replies: list[Any] = await pipe.execute()
+        async def run() -> list[Any]:
+            pipe = self._redis.pipeline(transaction=False)
+            for hit in hits:
+                bucket = _bucket(now, hit.window_s)
+                name = self._key(hit.key, hit.window_s, bucket)
+                pipe.incrby(name, hit.amount)
+                pipe.expire(name, math.ceil(2 * hit.window_s))
+                pipe.get(self._key(hit.key, hit.window_s, bucket - 1))
+            replies: list[Any] = await pipe.execute()
+            return replies
+
+        replies: list[Any] = await _retrying(run)
         results = []
         for n, hit in enumerate(hits):
             current, previous = int(replies[3 * n]), int(replies[3 * n + 2] or 0)
@@ -144,15 +173,16 @@ class RedisCounters:
             bucket = _bucket(now, window_s)
             names += [self._key(key, window_s, bucket), self._key(key, window_s, bucket - 1)]
         if names:
-            await self._redis.delete(*names)
+            await _retrying(lambda: self._redis.delete(*names))
 
     async def locked_until(self, key: str) -> float:
-        value = await self._redis.get(f"{self._prefix}lock:{key}")
+        value = await _retrying(lambda: self._redis.get(f"{self._prefix}lock:{key}"))
         return float(value) if value is not None else 0.0
 
     async def lock(self, key: str, until: float, now: float) -> None:
         ttl_ms = max(1, math.ceil((until - now) * 1000))
-        await self._redis.set(f"{self._prefix}lock:{key}", repr(until), px=ttl_ms)
+        name = f"{self._prefix}lock:{key}"
+        await _retrying(lambda: self._redis.set(name, repr(until), px=ttl_ms))
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -24,8 +24,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from prometheus_client import Counter
 
@@ -45,14 +47,23 @@ from ivr.limits.policy import HOUR_S, MINUTE_S, Limits
 LIMITED = Counter(
     "ivr_limited_total", "Attempts refused by a rate limit or lock", ["operation", "limit"]
 )
+UNAVAILABLE = Counter(
+    "ivr_limits_unavailable_total",
+    "Attempts let through without rate limits because the counters' store failed",
+)
 DELAYED = Counter(
     "ivr_limit_delay_seconds_total", "Seconds answers were held back (progressive delay)"
 )
 # The directory's own lockout, under these limits: an absolute cap per customer that survives
 # restarts (it lives in the directory's database), far above what the fair policy allows.
 BACKSTOP = LockoutPolicy(max_failures=50, window_s=86400.0)
+# At most three counter round trips per operation: each given this long, all within the
+# operation's 2 s deadline, so a failing-over Redis never turns an attempt into an error.
+STORE_TIMEOUT_S = 0.3
 
 Clock = Callable[[], float]
+T = TypeVar("T")
+_log = logging.getLogger(__name__)
 
 
 class AbuseGuard:
@@ -84,6 +95,18 @@ class AbuseGuard:
             limits = self._limits[line] = config.limits_for(line)
         return limits
 
+    async def _safely(self, work: Awaitable[T]) -> T | None:
+        """`work`'s result, or None if the counters' store failed (Redis down or failing over).
+        The attempt then goes on unlimited: the session store routes callers while Redis is
+        really down, and the directory's own lockout still caps wrong answers."""
+        try:
+            async with asyncio.timeout(STORE_TIMEOUT_S):
+                return await work
+        except Exception as error:
+            UNAVAILABLE.inc()
+            _log.warning("rate limits unavailable: %s", type(error).__name__)
+            return None
+
     def _hash(self, kind: str, value: str) -> str:
         digest = hmac.new(self._key, f"{kind}\x00{value}".encode(), hashlib.sha256)
         return digest.hexdigest()[:32]
@@ -107,9 +130,10 @@ class AbuseGuard:
             line_key = f"line:{call.service_line}"
             attempts = [Hit(f"id:{caller}", HOUR_S), Hit(f"acct:{account}", HOUR_S)]
             reads = [Hit(f"idfail:{caller}", HOUR_S, 0), Hit(f"fail:{line_key}", MINUTE_S, 0)]
-            by_number, by_account, failures, line_failures = await self.counters.add(
-                attempts + reads, now
-            )
+            counts = await self._safely(self.counters.add(attempts + reads, now))
+            if counts is None:
+                return await lookup(call)
+            by_number, by_account, failures, line_failures = counts
             per_number = (
                 limits.identify_withheld_per_hour
                 if withheld
@@ -123,7 +147,8 @@ class AbuseGuard:
             elif line_failures >= limits.identify_failures_per_minute:
                 over = "identify_line_ceiling"
             if over is not None:  # the same answer whatever the account; not counted
-                await self.counters.add([Hit(h.key, h.window_s, -1) for h in attempts], now)
+                undo = [Hit(h.key, h.window_s, -1) for h in attempts]
+                await self._safely(self.counters.add(undo, now))
                 LIMITED.labels("directory.lookup_by_account", over).inc()
                 return OperationResult(LIMITED_OUTCOME, detail=over)
             delay = limits.delay_for(failures)
@@ -133,7 +158,7 @@ class AbuseGuard:
             result = await lookup(call)
             if result.outcome == "not_found":
                 fails = [Hit(f"idfail:{caller}", HOUR_S), Hit(f"fail:{line_key}", MINUTE_S)]
-                await self.counters.add(fails, self.clock())
+                await self._safely(self.counters.add(fails, self.clock()))
             return result
 
         return guarded
@@ -149,21 +174,26 @@ class AbuseGuard:
             now = self.clock()
             customer = self._hash("customer", call.customer_id)
             caller, _ = self._caller(call)
-            if await self.counters.locked_until(f"customer:{customer}") > now:
+            locked_until = await self._safely(self.counters.locked_until(f"customer:{customer}"))
+            if locked_until is None:
+                return await verify(call)
+            if locked_until > now:
                 LIMITED.labels("verify.answer", "verify_customer_lock").inc()
                 return OperationResult("locked", detail="customer locked for a while")
             pair = Hit(f"vfail:{customer}:{caller}", window)
-            (pair_failures,) = await self.counters.add([pair], now)  # reserved as a failure
-            if pair_failures > limits.verify_failures_per_number:
-                await self.counters.add([Hit(pair.key, window, -1)], now)
+            reserved = await self._safely(self.counters.add([pair], now))  # as a failure
+            if reserved is None:
+                return await verify(call)
+            if reserved[0] > limits.verify_failures_per_number:
+                await self._safely(self.counters.add([Hit(pair.key, window, -1)], now))
                 LIMITED.labels("verify.answer", "verify_per_number").inc()
                 return OperationResult("locked", detail="locked for this calling number")
             try:
                 result = await verify(call)
             except BaseException:
-                await self.counters.add([Hit(pair.key, window, -1)], self.clock())
+                await self._safely(self.counters.add([Hit(pair.key, window, -1)], self.clock()))
                 raise
-            await self._settle(result, pair, customer, limits)
+            await self._safely(self._settle(result, pair, customer, limits))
             return result
 
         return guarded
