@@ -29,6 +29,7 @@ import orjson
 
 from ivr.journal.hub import JournalHub
 from ivr.journal.records import KIND, JournalRecord, RecordKind, Row, as_row, scrub_row
+from ivr.retry import Backoff
 from ivr.sessions.resp import (
     RedisAddress,
     Reply,
@@ -40,7 +41,7 @@ from ivr.sessions.resp import (
 
 log = logging.getLogger(__name__)
 
-RETRY_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)  # between attempts to subscribe again
+RESUBSCRIBE = Backoff(first_s=0.1, cap_s=5.0)  # between attempts to subscribe again
 # How long records gather before one PUBLISH carries them. A message per event-loop iteration
 # (about one per webhook under load) cost the server ~20 µs per webhook, publishing and reading
 # its own message back; every 20 ms, one message carries ~140 webhooks' records at 7,000/s, and
@@ -179,8 +180,8 @@ class LiveBus:
                         failures = 0
                         self._take(payload)
             except RespConnectionError as error:
-                delay = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
                 failures += 1
+                delay = RESUBSCRIBE.delay(failures)
                 log.warning("live bus: %s; subscribing again in %.1f s", error, delay)
                 await asyncio.sleep(delay)
 

@@ -30,9 +30,11 @@ from ivr.journal.metrics import (
 from ivr.journal.store import URL_ENV
 from ivr.journal.wire import READY, Ack, encode_batch
 from ivr.journal.writer import RecordQueue
+from ivr.retry import Backoff
 from ivr.settings import child_environment
 
 log = logging.getLogger(__name__)
+SPAWN_BACKOFF = Backoff(first_s=0.2, cap_s=5.0)  # a worker that will not start
 
 Process = asyncio.subprocess.Process
 
@@ -136,7 +138,7 @@ class ProcessJournalWriter(RecordQueue):
             if self._acks is None or self._acks.done():
                 if not await self._spawn():
                     failures += 1
-                    await asyncio.sleep(min(5.0, 0.2 * failures))
+                    await SPAWN_BACKOFF.wait(failures)
                     continue
                 failures = 0
             if len(self._inflight) < self.window:

@@ -32,9 +32,11 @@ from prometheus_client import REGISTRY
 from ivr.journal.records import Row
 from ivr.journal.store import JournalStore, open_store
 from ivr.journal.wire import HEADER, READY, Ack, decode_batch
+from ivr.retry import Backoff
 from ivr.settings import SettingsError, load_settings
 
 log = logging.getLogger("ivr.journal.worker")
+STORE_BACKOFF = Backoff(first_s=0.1, cap_s=1.0)  # a store that refuses a batch
 
 Batch = tuple[int, list[Row]]
 NICENESS = 10  # below the engine: on a small machine the calls come first, the journal catches up
@@ -142,7 +144,7 @@ class Worker:
                 log.warning("journal worker: batch failed: %s", type(exc).__name__)
                 if self.eof and failures >= RETRIES_AFTER_EOF:
                     return False
-                await asyncio.sleep(min(1.0, 0.1 * failures))
+                await STORE_BACKOFF.wait(failures)
                 continue
             seconds = time.perf_counter() - started
             secrets = _stripped() - before  # all on the first ack: the engine's total is exact
