@@ -43,9 +43,9 @@ log = logging.getLogger(__name__)
 
 RESUBSCRIBE = Backoff(first_s=0.1, cap_s=5.0)  # between attempts to subscribe again
 # How long records gather before one PUBLISH carries them. A message per event-loop iteration
-# (about one per webhook under load) cost the server ~20 µs per webhook, publishing and reading
-# its own message back; every 20 ms, one message carries ~140 webhooks' records at 7,000/s, and
-# the other workers' views lag by at most that much.
+# (about one per webhook under load) makes the server publish and read back its own message for
+# every webhook; one message per DELAY carries many webhooks' records, and the other workers'
+# views lag by at most that much (`python -m bench.webhooks` prints the bus's share of the rate).
 DELAY = 0.02
 
 

@@ -47,8 +47,8 @@ class RecordQueue:
         self._wake = asyncio.Event()
         # The queue length at which `write` wakes the sender, once: while the sender is busy
         # (storing, or its window of batches in flight is full) a wake-up per turn would cost a
-        # task switch and a new timed wait each (~15 µs); the sender re-arms it when it can take
-        # more (`_arm`).
+        # task switch and a new timed wait each; the sender re-arms it when it can take more
+        # (`_arm`).
         self._wake_at = batch_size
 
     # -- JournalSink ---------------------------------------------------------------------------
@@ -64,7 +64,7 @@ class RecordQueue:
             RECORDS_DROPPED.inc(overflow)
         queue.extend(records)
         if len(queue) >= self._wake_at:  # the gauge is set here and per batch, not per call
-            self._wake_at = NEVER  # (a locked Prometheus set is ~1 µs on the engine's path)
+            self._wake_at = NEVER  # (a Prometheus set takes a lock, on the engine's path)
             QUEUE_DEPTH.set(len(queue))
             self._wake.set()
 

@@ -1,11 +1,12 @@
 """A lean Redis client for the session store's hot path: RESP2 over one pipelined connection.
 
 Why not redis.asyncio here: every webhook makes two Redis round trips (lock+load, save+unlock),
-and on this project's 2-core benchmark machine redis.asyncio spent ~460 µs of CPU on the pair
-under 32 concurrent calls (connection-pool checkout, command packing and parsing in Python),
-against ~100 µs for this client, which writes every caller's command on a single connection
-and matches the replies in order (Redis answers a connection's commands in the order sent).
-That difference alone decides whether a worker keeps up with Redis state (issue 3).
+and under concurrent calls redis.asyncio spends several times this client's CPU on them
+(connection-pool checkout, command packing and parsing in Python), where this client writes
+every caller's command on a single connection and matches the replies in order (Redis answers a
+connection's commands in the order sent). That difference decides whether a worker keeps up
+with Redis state (issue 3): `python -m bench.micro --only redis` prints both clients' CPU per
+pair, and `python -m bench.webhooks` the rate with Redis state against its target.
 
 Scope, deliberately small: RESP2 replies (simple strings, errors, integers, bulk strings,
 arrays), `redis://` and `rediss://` URLs with an optional user/password and database number,
@@ -119,8 +120,8 @@ def parse_reply(buffer: bytes | bytearray, start: int) -> tuple[Reply | RespErro
 class _Protocol(asyncio.Protocol):
     """Matches replies to waiting futures in the order the commands were written.
 
-    Commands issued in the same turn of the event loop leave in one `send` (on this
-    project's 2-vCPU guest a loopback send costs tens of µs, more than encoding a command).
+    Commands issued in the same turn of the event loop leave in one `send` (a send system
+    call costs more than encoding a command).
     Deadlines are checked by one watchdog timer per connection rather than a timer per
     command: a command unanswered past its deadline fails, and the connection is closed
     (a Redis that does not answer in time is treated as gone; the next command reconnects).
