@@ -8,14 +8,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ivr.engine.actions import RouteKind
 from ivr.settings import config_environment
+
+
+class RouteKind(StrEnum):
+    """Where a route hands the call on; flows and config/routes.yaml name these."""
+
+    AGENT = "agent"
+    SELF_SERVICE = "self_service"
+    MAIN_MENU = "main_menu"
+    FLOW = "flow"
+
 
 _ENV_REF = re.compile(r"\$\{(?P<name>[A-Z_][A-Z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 

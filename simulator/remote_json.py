@@ -15,7 +15,8 @@ from typing import Any
 
 import aiohttp
 
-from ivr.adapters.json_webhook import SIGNATURE_HEADER, signature
+from ivr.adapters.json_protocol import SIGNATURE_HEADER
+from ivr.adapters.json_webhook import signature
 from ivr.engine.actions import Action, CollectDigits, Hangup, Play, PromptRef, RouteKind, Transfer
 from ivr.settings import Settings, load_settings
 from simulator.driver import CallSummary

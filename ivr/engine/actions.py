@@ -6,17 +6,10 @@ Adapters render these to TwiML, jambonz verbs or JSON; the engine never knows wh
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
-
-@dataclass(frozen=True, slots=True)
-class PromptRef:
-    """One prompt to play: its id, the text resolved for the call's language, and audio if any."""
-
-    prompt_id: str
-    text: str
-    audio: str | None = None  # path relative to the prompts/ tree, or None: speak the text
+from ivr.config import RouteKind as RouteKind
+from ivr.prompts.catalog import PromptRef as PromptRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,13 +32,6 @@ class CollectDigits:
     dont_have_key: str | None = None
     step: str = ""
     attempt: int = 1
-
-
-class RouteKind(StrEnum):
-    AGENT = "agent"
-    SELF_SERVICE = "self_service"
-    MAIN_MENU = "main_menu"
-    FLOW = "flow"
 
 
 @dataclass(frozen=True, slots=True)
