@@ -7,6 +7,7 @@ schema; never edit one that has shipped. Times are unix seconds; `day`/`hour` ar
 
 from __future__ import annotations
 
+from ivr.callbacks import schema as callbacks_schema
 from ivr.journal import rollup
 from ivr.journal.fold import CALL_COLUMNS
 
@@ -157,11 +158,13 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     (1, _common("REAL", "TEXT")),
     (2, _rollup("REAL")),
     (3, SQLITE_CHUNKS),
+    (callbacks_schema.VERSION, callbacks_schema.SQLITE),
 )
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     (1, _common("DOUBLE PRECISION", "JSONB")),
     (2, _rollup("DOUBLE PRECISION")),
     (3, POSTGRES_CHUNKS),
+    (callbacks_schema.VERSION, callbacks_schema.POSTGRES),
 )
 
 VERSION_DDL = (
@@ -171,3 +174,9 @@ VERSION_DDL = (
 
 def latest(migrations: tuple[Migration, ...]) -> int:
     return max(version for version, _ in migrations)
+
+
+def pending(migrations: tuple[Migration, ...], applied: set[int]) -> list[Migration]:
+    """The migrations not applied yet, by version number (not by the highest version applied):
+    independent migrations landed out of order (4 after 5) are still applied."""
+    return [(version, sql) for version, sql in migrations if version not in applied]

@@ -22,7 +22,7 @@ from ivr.journal import rollup
 from ivr.journal.fold import CALL_COLUMNS, call_upsert_sql, call_values, day_and_hour, fold_rows
 from ivr.journal.records import Chunk, JournalRecord, as_row, chunk_rows
 from ivr.journal.records import Row as RecordRow
-from ivr.journal.schema import SQLITE_MIGRATIONS, VERSION_DDL
+from ivr.journal.schema import SQLITE_MIGRATIONS, VERSION_DDL, pending
 from ivr.journal.store import (
     JOURNEY,
     PRUNED_RECORDS,
@@ -124,11 +124,8 @@ def _migrate(db: sqlite3.Connection) -> None:
     db.execute("BEGIN IMMEDIATE")  # one migrator at a time across processes
     try:
         db.execute(VERSION_DDL)
-        row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
-        current = (row[0] if row else None) or 0
-        for version, statements in SQLITE_MIGRATIONS:
-            if version <= current:
-                continue
+        applied = {int(row[0]) for row in db.execute("SELECT version FROM schema_version")}
+        for version, statements in pending(SQLITE_MIGRATIONS, applied):
             for statement in statements:
                 db.execute(statement)
             db.execute(
