@@ -29,7 +29,7 @@ def lowest_pins(requirements: list[str]) -> tuple[list[str], list[str]]:
             continue
         name, spec, marker = match.group(1), match.group(2), match.group(3) or ""
         name = name.split("[")[0]
-        bound = re.search(r">=\s*([0-9][A-Za-z0-9.]*)", spec)
+        bound = re.search(r">=\s*([0-9][A-Za-z0-9.!+]*)", spec)  # N! is an epoch
         if bound is None:
             unbounded.append(requirement)
             continue

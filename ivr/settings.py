@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     jambonz_secret: SecretStr | None = Field(
         None, description="verifies jambonz's signatures (comma-separated while rotating)"
     )
+    jambonz_ws_username: str | None = Field(
+        None,
+        description="user name of jambonz's WebSocket application (with the password: /jambonz/ws)",
+    )
+    jambonz_ws_password: SecretStr | None = Field(
+        None, description="its HTTP Basic password; without both, /jambonz/ws is not served"
+    )
     reports_key: SecretStr | None = Field(
         None, description="key for /dashboard, /reports and /calls (off without it)"
     )
@@ -150,6 +157,13 @@ class Settings(BaseSettings):
 
     def jambonz_secrets(self) -> list[str]:
         return jambonz_list(self.jambonz_secret)
+
+    def jambonz_ws_credentials(self) -> tuple[str, str] | None:
+        """The user name and password jambonz opens /jambonz/ws with; None: not served."""
+        password = self.reveal(self.jambonz_ws_password)
+        if not self.jambonz_ws_username or not password:
+            return None
+        return self.jambonz_ws_username, password
 
     @staticmethod
     def reveal(secret: SecretStr | None) -> str | None:

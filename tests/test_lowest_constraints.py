@@ -29,6 +29,7 @@ def test_pins_lower_bounds_and_keeps_markers() -> None:
             "python-statemachine>=3.2.2,<4",
             "audioop-lts>=0.2.1; python_version>='3.13'",
             "pyjwt[crypto] >= 2.10",
+            "grafana-foundation-sdk>=1769699998!10.1.0",
             "somelib",
             "otherlib<2",
         ]
@@ -38,6 +39,7 @@ def test_pins_lower_bounds_and_keeps_markers() -> None:
         "python-statemachine==3.2.2",
         "audioop-lts==0.2.1; python_version>='3.13'",
         "pyjwt==2.10",
+        "grafana-foundation-sdk==1769699998!10.1.0",
     ]
     assert unbounded == ["somelib", "otherlib<2"]
 

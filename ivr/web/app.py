@@ -19,7 +19,7 @@ from ivr.callbacks.web import callback_contexts
 from ivr.calls import CallPipeline, JournalSink
 from ivr.sessions import open_session_store
 from ivr.web import admin, tokens
-from ivr.web.adapters import default_adapters
+from ivr.web.adapters import default_adapters, jambonz_ws_adapter
 from ivr.web.calls import mount
 from ivr.web.drain import Drain
 from ivr.web.keys import ADAPTERS, CALLS, DRAIN, RUNTIME, SETTINGS, STORE
@@ -108,7 +108,20 @@ def create_app(settings: ServeSettings) -> web.Application:
     app.router.add_post("/admin/reload", admin.reload_handler)
     app.router.add_post("/idv/tokens/verify", tokens.verify_token)
     _mount_prompts(app, settings)
+    _mount_jambonz_ws(app, settings)
     return app
+
+
+def _mount_jambonz_ws(app: web.Application, settings: ServeSettings) -> None:
+    """jambonz's WebSocket API at /jambonz/ws, only with the application's credentials."""
+    credentials = settings.env.jambonz_ws_credentials()
+    if credentials is None:
+        _log.info("jambonz WebSocket API not served: its user name and password are not set")
+        return
+    from ivr.web import jambonz_ws
+
+    username, password = credentials
+    jambonz_ws.mount(app, jambonz_ws_adapter(settings), username, password, settings.public_url)
 
 
 def journal_views_served(settings: ServeSettings) -> bool:
@@ -128,9 +141,11 @@ def _journal_context(app: web.Application, settings: ServeSettings) -> Context |
     hub = JournalHub()
     if settings.reports_key:
         from ivr.journal.http import add_journal_routes
+        from ivr.web.flow_source import RuntimeFlows
 
         # Routes are added now, the store opens at startup: handlers ask for it per request.
-        add_journal_routes(app, lambda: app[JOURNAL_STORE], hub, settings.reports_key)
+        flows = RuntimeFlows(lambda: app[RUNTIME])
+        add_journal_routes(app, lambda: app[JOURNAL_STORE], hub, settings.reports_key, flows=flows)
     url = settings.journal_url
 
     async def context(app: web.Application) -> AsyncIterator[None]:

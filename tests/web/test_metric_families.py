@@ -21,6 +21,8 @@ EXPECTED = {
     "ivr_webhook_seconds": ("histogram", ("adapter",)),
     "ivr_reloads": ("counter", ("result",)),
     "ivr_token_checks": ("counter", ("result",)),
+    "ivr_gateway_errors": ("counter", ("adapter",)),
+    "ivr_fallbacks": ("counter", ("cause",)),
 }
 
 
