@@ -10,9 +10,10 @@ aiosqlite read connections so that a long report never queues behind, or holds u
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -22,12 +23,14 @@ from ivr.journal import rollup
 from ivr.journal.fold import CALL_COLUMNS, call_upsert_sql, call_values, day_and_hour, fold_rows
 from ivr.journal.records import Chunk, JournalRecord, as_row, chunk_rows
 from ivr.journal.records import Row as RecordRow
-from ivr.journal.schema import SQLITE_MIGRATIONS, VERSION_DDL, pending
+from ivr.journal.schema import SQLITE_MIGRATIONS, SQLITE_REPAIRS, VERSION_DDL, pending
 from ivr.journal.store import (
     JOURNEY,
     PRUNED_RECORDS,
     JournalError,
     Row,
+    StoreReplaced,
+    chunks_by_call,
     clean_rows,
     journey_records,
     sqlite_path,
@@ -52,24 +55,55 @@ STEP_UPSERT = (
 CALL_UPSERT = call_upsert_sql(["?"] * len(CALL_COLUMNS), "MAX")
 
 
+def _summaries(
+    db: sqlite3.Connection, call_rows: list[tuple[Any, ...]], step_rows: list[tuple[Any, ...]]
+) -> None:
+    """Calls and the rollup (old contributions out, new ones in), step counts."""
+    ids = [row[0] for row in call_rows]
+    touched = f"call_id IN ({', '.join('?' * len(ids))})"
+    db.execute(rollup.add_sql(-1, touched), ids)
+    db.executemany(CALL_UPSERT, call_rows)
+    db.execute(rollup.add_sql(1, touched), ids)
+    if step_rows:
+        db.executemany(STEP_UPSERT, step_rows)
+
+
+def _folded(rows: Iterable[RecordRow]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    calls, steps = fold_rows(rows)
+    return [call_values(c) for c in calls], [
+        (*key, c.n, c.timed, c.duration_ms) for key, c in steps.items()
+    ]
+
+
 def _write(
     db: sqlite3.Connection,
     chunks: list[Chunk],
     call_rows: list[tuple[Any, ...]],
     step_rows: list[tuple[Any, ...]],
 ) -> None:
-    """One batch's transaction, on the connection's own thread: chunks, calls and the rollup
-    (old contributions out, new ones in), step counts."""
-    ids = [row[0] for row in call_rows]
-    touched = f"call_id IN ({', '.join('?' * len(ids))})"
+    """One batch's transaction, on the connection's own thread: chunks, then the summaries."""
     db.execute("BEGIN IMMEDIATE")
     try:
         db.executemany(CHUNK_INSERT, chunks)
-        db.execute(rollup.add_sql(-1, touched), ids)
-        db.executemany(CALL_UPSERT, call_rows)
-        db.execute(rollup.add_sql(1, touched), ids)
-        if step_rows:
-            db.executemany(STEP_UPSERT, step_rows)
+        _summaries(db, call_rows, step_rows)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def _write_replay(db: sqlite3.Connection, batches: list[list[RecordRow]]) -> None:
+    """`_write` for batches that may be stored already: a chunk at a time, and only the rows of
+    chunks this transaction inserted are folded (a replayed batch changes no counter)."""
+    pairs = chunks_by_call(batches)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        new_rows: list[RecordRow] = []
+        for chunk, rows in pairs:
+            if db.execute(CHUNK_INSERT, chunk).rowcount:
+                new_rows.extend(rows)
+        if new_rows:
+            _summaries(db, *_folded(new_rows))
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
@@ -79,17 +113,13 @@ def _write(
 def _open_writer(path: str) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None)
     try:
-        _configure(db.execute)
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable enough, fast
     except BaseException:
         db.close()
         raise
     return db
-
-
-def _configure(execute: Callable[[str], object]) -> None:
-    execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    execute("PRAGMA journal_mode = WAL")
-    execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable enough, fast
 
 
 class _WriteThread:
@@ -120,7 +150,8 @@ class _WriteThread:
             self._executor.shutdown(wait=False)
 
 
-def _migrate(db: sqlite3.Connection) -> None:
+def _migrate(db: sqlite3.Connection) -> tuple[str, ...]:
+    """Apply the migrations not applied yet; recreate tables found missing. What was built."""
     db.execute("BEGIN IMMEDIATE")  # one migrator at a time across processes
     try:
         db.execute(VERSION_DDL)
@@ -132,10 +163,24 @@ def _migrate(db: sqlite3.Connection) -> None:
                 "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
                 (version, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
             )
+        rebuilt = ("schema",) if not applied else _repair(db)
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
         raise
+    return rebuilt
+
+
+def _repair(db: sqlite3.Connection) -> tuple[str, ...]:
+    """Recreate the tables and views found missing (dropped by hand); their names."""
+    missing = []
+    for name, statements in SQLITE_REPAIRS:
+        if db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone():
+            continue
+        for statement in statements:
+            db.execute(statement)
+        missing.append(name)
+    return tuple(missing)
 
 
 def _schema_version(db: sqlite3.Connection) -> int:
@@ -178,6 +223,14 @@ async def _connect(path: str) -> aiosqlite.Connection:
     return conn
 
 
+def _identity(path: str) -> tuple[int, int] | None:
+    """The file a path names (device, inode); None for an in-memory database."""
+    if path == ":memory:":
+        return None
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
 class SqliteJournal:
     dialect = "sqlite"
 
@@ -185,19 +238,47 @@ class SqliteJournal:
         self.path = path
         self._writer = writer
         self._reader: aiosqlite.Connection | None = None
+        self._identity = _identity(path)
+        # The database and its WAL files: checked writable before a write (see _check).
+        self._files = (path, f"{path}-wal", f"{path}-shm")
+        self.rebuilt: tuple[str, ...] = ()
 
     @classmethod
     async def open(cls, path: str) -> SqliteJournal:
+        await _close_parked()
+        if not all(_writable(f"{path}{suffix}") for suffix in ("", "-wal", "-shm")):
+            # Not even opened: SQLite maps the WAL index of a read-only journal and a write
+            # through that mapping (recovery, a checkpoint) is a SIGBUS, not an error.
+            raise StoreReplaced(f"the journal {path} is read-only")
         try:
             writer = await _WriteThread.open(path)
         except sqlite3.Error as exc:
             raise JournalError(f"cannot open journal {path}: {exc}") from exc
         try:
-            await writer.run(_migrate)
-        except sqlite3.Error as exc:
+            store = cls(path, writer)
+            store.rebuilt = await writer.run(_migrate)
+        except (sqlite3.Error, OSError) as exc:
             await writer.close()
             raise JournalError(f"cannot open journal {path}: {exc}") from exc
-        return cls(path, writer)
+        return store
+
+    def _check(self) -> None:
+        """Refuse to write to a file that is gone, replaced or read-only.
+
+        A connection to a deleted file goes on "storing" into the unlinked inode, and a
+        write to a WAL index that was made immutable kills the process with SIGBUS (its
+        pages are mapped): both are found here by a stat and an access() per file (a few µs
+        per transaction), and the writer opens the store again instead.
+        """
+        if self._identity is None:
+            return
+        try:
+            if _identity(self.path) != self._identity:
+                raise StoreReplaced("the journal file was replaced")
+        except FileNotFoundError:
+            raise StoreReplaced("the journal file was deleted") from None
+        if not self._writable():
+            raise StoreReplaced("the journal file is read-only")
 
     async def schema_version(self) -> int:
         return await self._writer.run(_schema_version)
@@ -208,16 +289,21 @@ class SqliteJournal:
     async def append_rows(self, rows: Sequence[RecordRow]) -> None:
         await self.append_batches([rows])
 
-    async def append_batches(self, batches: Sequence[Sequence[RecordRow]]) -> None:
+    async def append_batches(
+        self, batches: Sequence[Sequence[RecordRow]], *, replay: bool = False
+    ) -> None:
         clean = [clean_rows(rows) for rows in batches if rows]
         if not clean:
             return
-        calls, steps = fold_rows(row for rows in clean for row in rows)
-        chunks = chunk_rows(clean)
-        step_rows = [(*key, c.n, c.timed, c.duration_ms) for key, c in steps.items()]
-        call_rows = [call_values(c) for c in calls]
+        self._check()
         # the whole transaction in one trip to the write thread, not one per statement
-        await self._writer.run(lambda db: _write(db, chunks, call_rows, step_rows))
+        if replay:
+            await self._writer.run(lambda db: _write_replay(db, clean))
+        else:
+            call_rows, step_rows = _folded(row for rows in clean for row in rows)
+            chunks = chunk_rows(clean)
+            await self._writer.run(lambda db: _write(db, chunks, call_rows, step_rows))
+        self._check()  # deleted while it wrote: the transaction went with the file; write again
 
     async def journey(self, call_id: str) -> list[JournalRecord]:
         rows = await self.fetch(JOURNEY, {"call_id": call_id})
@@ -245,10 +331,34 @@ class SqliteJournal:
         return await self._writer.run(lambda db: _prune(db, before, cutoff_day))
 
     async def close(self) -> None:
+        if not self._writable():
+            # Closing the last connection checkpoints and writes the WAL index, a mapped file:
+            # made immutable, that write is a SIGBUS. Park the connections until it is writable.
+            _parked.append(self)
+            return
+        await _close_parked()
         if self._reader is not None:
             await self._reader.close()
             self._reader = None
         await self._writer.close()
+
+    def _writable(self) -> bool:
+        return all(_writable(name) for name in self._files)
+
+
+def _writable(name: str) -> bool:
+    """Writable or absent (an immutable file is not writable even by root: access() says so)."""
+    return name == ":memory:" or os.access(name, os.W_OK) or not os.path.exists(name)
+
+
+_parked: list[SqliteJournal] = []  # closed while read-only: closed for real once writable
+
+
+async def _close_parked() -> None:
+    for store in list(_parked):
+        if store._writable():
+            _parked.remove(store)
+            await store.close()
 
 
 async def open_url(url: str) -> SqliteJournal:

@@ -22,6 +22,7 @@ from ivr.web import admin, tokens
 from ivr.web.adapters import default_adapters, jambonz_ws_adapter
 from ivr.web.calls import mount
 from ivr.web.drain import Drain
+from ivr.web.health import DIRECTORY_PROBE, JOURNAL_HEALTH, DirectoryProbe, readyz
 from ivr.web.keys import ADAPTERS, CALLS, DRAIN, RUNTIME, SETTINGS, STORE
 from ivr.web.metrics import metrics_handler
 from ivr.web.openapi import openapi_handler
@@ -49,7 +50,9 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
 
 async def _store(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    store = await open_session_store(settings.redis_url, settings.redis_prefix)
+    store = await open_session_store(
+        settings.redis_url, settings.redis_prefix, client=settings.redis_client
+    )
     app[STORE] = store
     yield
     await store.close()
@@ -75,19 +78,10 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-async def readyz(request: web.Request) -> web.Response:
-    """Ready: not draining, and the session store answers."""
-    drain = request.app[DRAIN]
-    if drain.draining:
-        return web.json_response({"status": "draining", "calls": drain.busy()}, status=503)
-    if not await request.app[STORE].ping():
-        return web.json_response({"status": "session store unavailable"}, status=503)
-    return web.json_response({"status": "ready", "flows": request.app[RUNTIME].versions()})
-
-
 def create_app(settings: ServeSettings) -> web.Application:
     app = web.Application(client_max_size=settings.max_body)
     app[SETTINGS] = settings
+    app[DIRECTORY_PROBE] = DirectoryProbe()
     adapters = (
         list(settings.adapters) if settings.adapters is not None else default_adapters(settings)
     )
@@ -152,9 +146,15 @@ def _journal_context(app: web.Application, settings: ServeSettings) -> Context |
         store = await open_store(url)  # reports read here; it also creates or migrates the schema
         app[JOURNAL_STORE] = store
         # Writes go through a worker process: folding and inserts stay off the engine's GIL.
-        writer = ProcessJournalWriter(url, hub)
+        writer = ProcessJournalWriter(
+            url,
+            hub,
+            spool_dir=str(settings.env.journal_spool_dir),
+            spool_max_bytes=settings.env.journal_spool_max_bytes,
+        )
         writer.start()
         app[JOURNAL] = writer
+        app[JOURNAL_HEALTH] = writer.health
         bus = None
         if settings.redis_url:  # workers share calls: share the live view too (every call whole)
             from ivr.journal.live_bus import LiveBus
