@@ -14,7 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURE = re.compile(
-    r"µs|\d\s*(us|ns)\b|~\s*\d|\d+(\.\d+)?\s*x\s+(faster|slower|cheaper)"
+    r"µs|\d\s*(us|ns)\b|~\s*\d[\d.,]*\s*(ms|s)\b|\d+(\.\d+)?\s*x\s+(faster|slower|cheaper)"
     r"|\b(ten|\d+) times (faster|slower|cheaper)|\d+(\.\d+)?\s*->\s*~?\d"
     r"|\d\s*ms (a|an|per|each)\b|\d+ ?% (less|more|faster|slower)"
 )

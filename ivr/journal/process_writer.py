@@ -172,7 +172,7 @@ class ProcessJournalWriter(RecordQueue):
             if self._acks is None or self._acks.done():
                 if self._proc is not None and time.monotonic() - self._started_at < 1.0:
                     failures += 1  # it died at once (a store that kills it): do not spin
-                    await asyncio.sleep(min(5.0, 0.2 * failures))
+                    await SPAWN_BACKOFF.wait(failures)
                 if not await self._spawn():
                     failures += 1
                     await SPAWN_BACKOFF.wait(failures)

@@ -267,7 +267,7 @@ class SqliteJournal:
 
         A connection to a deleted file goes on "storing" into the unlinked inode, and a
         write to a WAL index that was made immutable kills the process with SIGBUS (its
-        pages are mapped): both are found here by a stat and an access() per file (a few µs
+        pages are mapped): both are found here by a stat and an access() per file (cheap
         per transaction), and the writer opens the store again instead.
         """
         if self._identity is None:
