@@ -105,3 +105,31 @@ async def queues(store: JournalStore, flt: ReportFilter) -> Table:
         ),
         out,
     )  # fmt: skip
+
+
+async def callbacks_now(store: JournalStore, flt: ReportFilter) -> Table:
+    """For the dashboard: callbacks due now, waiting, dialling, connected; ended today."""
+    now = datetime.now(UTC)
+    midnight = datetime(now.year, now.month, now.day, tzinfo=UTC).timestamp()
+    rows = await store.fetch(
+        "SELECT status, CASE WHEN status = 'scheduled' AND next_attempt_at <= :now"
+        " THEN 1 ELSE 0 END, COUNT(*) FROM callbacks"
+        " WHERE status IN ('requested', 'scheduled', 'dialling', 'connected')"
+        " OR ended_at >= :midnight GROUP BY 1, 2",
+        {"now": now.timestamp(), "midnight": midnight},
+    )
+    counts: dict[str, int] = defaultdict(int)
+    for status, due, n in rows:
+        name = "due now" if due else "scheduled later" if status == "scheduled" else str(status)
+        if status in ("completed", "failed", "cancelled", "expired"):
+            name = f"{status} today"
+        counts[name] += int(n)
+    names = (
+        "due now", "scheduled later", "dialling", "connected",
+        "completed today", "failed today", "cancelled today", "expired today",
+    )  # fmt: skip
+    return Table(
+        "Callbacks now",
+        (Column("metric"), Column("value", "int")),
+        [(name, counts.get(name, 0)) for name in names],
+    )

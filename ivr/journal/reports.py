@@ -257,6 +257,7 @@ REPORTS: dict[str, Report] = {
     "tasks": tasks,
     "callbacks": callback_reports.callbacks,
     "queues": callback_reports.queues,
+    "callbacks-now": callback_reports.callbacks_now,
 }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ivr.callbacks.auth import AppIdentity
-from ivr.callbacks.model import Booking, Status
+from ivr.callbacks.model import Booking, Status, Window
 from ivr.callbacks.queue_stats import QueueFigures, QueueStats
 from ivr.callbacks.queues import Queues
 from ivr.callbacks.service import book
@@ -62,3 +62,36 @@ async def test_callbacks_and_queues_reports(
         assert rows[0]["mean_estimate_s"] == 200.0  # 4th in line, 4 agents, 200 s
     finally:
         await journal.close()
+
+
+async def test_callbacks_now_for_the_dashboard(
+    callback_store: CallbackStore, queues: Queues, store_url: str
+) -> None:
+    import time as clock
+    from datetime import UTC, datetime, timedelta
+
+    from ivr.journal.reports import run_report
+
+    now = clock.time()
+    start = datetime.fromtimestamp(now, UTC)
+    # the `cards` queue is always open: one due now, one later, one dialling, one failed
+    for delay_h in (0, 5, 0, 0):
+        window = Window(start=start + timedelta(hours=delay_h), end=start + timedelta(hours=8))
+        request = Booking(number="+447700900123", queue="cards", window=window)
+        await book(callback_store, queues, AppIdentity("C1"), request, now)
+    listed = await callback_store.find("C1")
+    due = [c for c in listed if c.scheduled_at <= now]
+    dialling = await callback_store.transition(due[0], Status.DIALLING, now, {})
+    await callback_store.transition(due[1], Status.FAILED, now, {})
+    assert dialling is not None
+    journal = await open_store(store_url)
+    try:
+        table = await run_report(journal, "callbacks-now", ReportFilter())
+    finally:
+        await journal.close()
+    values = {r["metric"]: r["value"] for r in table.records()}
+    assert values["due now"] == 1
+    assert values["scheduled later"] == 1
+    assert values["dialling"] == 1
+    assert values["failed today"] == 1
+    assert values["completed today"] == 0

@@ -124,6 +124,7 @@ async def test_dashboard_renders_live_calls_and_charts(
     await client.close()
 
     assert seen["active"] == "1"
+    assert seen["callbacks"][:4] == ["due now", "0", "scheduled later", "0"]
     hours = seen["hours"]
     assert len(hours) == 24
     assert sum(v for v, _, _ in hours) == 4
@@ -160,6 +161,8 @@ def browse(url: str, profile: Path, shot: Path, act: Any) -> dict[str, Any]:
         wait.until(lambda d: len(read(d, BARS, "#funnel")) == 7)
         wait.until(lambda d: read(d, TEXTS, "#active tr.call"))
         wait.until(lambda d: text(d, "k-stream") == "live")
+        wait.until(lambda d: len(read(d, TEXTS, "#callbacks td")) == 16)
+        seen["callbacks"] = read(driver, TEXTS, "#callbacks td")
         seen["active"] = text(driver, "k-active")
         seen["stream"] = text(driver, "k-stream")
         seen["hours"] = read(driver, BARS, "#hours")
