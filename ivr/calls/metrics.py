@@ -41,6 +41,11 @@ LATENCY = histogram(
     ["adapter"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0),
 )
+FALLBACKS = counter(
+    "ivr_fallbacks_total",
+    "Calls routed on by a fault rather than by the flow, by cause (ivr.journal.faults)",
+    ["cause"],
+)
 RELOADS = counter("ivr_reloads_total", "Hot reloads of flows, prompts and config", ["result"])
 TOKENS = counter("ivr_token_checks_total", "Visual-IVR token verifications", ["result"])
 

@@ -32,6 +32,7 @@ TEXT_COLUMNS = frozenset(
         "ended_by",
         "hangup_by",
         "last_step",
+        "ani",
     }
 )
 REAL_COLUMNS = frozenset({"started_at", "ended_at", "duration_ms", "idv_at", "last_at"})
@@ -45,9 +46,14 @@ def call_column_type(col: str) -> str:
     return "real" if col in REAL_COLUMNS else "int"
 
 
+# The `calls` columns migration 1 created: frozen, so a fresh database and an upgraded one end
+# with the same table once later migrations add their columns.
+CALL_COLUMNS_V1: tuple[str, ...] = tuple(c for c in CALL_COLUMNS if c != "ani")
+
+
 def _calls_ddl(real: str) -> str:
     cols = []
-    for col in CALL_COLUMNS:
+    for col in CALL_COLUMNS_V1:
         kind = call_column_type(col)
         if col == "call_id":
             cols.append("call_id TEXT PRIMARY KEY")
@@ -154,17 +160,38 @@ POSTGRES_CHUNKS: tuple[str, ...] = (
     POSTGRES_RECORDS_VIEW,
 )
 
+
+def _dashboard(real: str) -> tuple[str, ...]:
+    """Migration 6: what the manager's dashboard searches and measures.
+
+    The calling number's last digits (masked as everywhere) and indexes to find a call by
+    customer or by those digits, and by where it ended; `call_hourly` rebuilt with the time in
+    the IVR bucketed (rollup.DURATION_BOUNDS_S) so a 90th percentile comes from the rollup.
+    """
+    return (
+        "ALTER TABLE calls ADD COLUMN ani TEXT",
+        "CREATE INDEX IF NOT EXISTS calls_customer ON calls (customer_id)",
+        "CREATE INDEX IF NOT EXISTS calls_ani ON calls (ani)",
+        "CREATE INDEX IF NOT EXISTS calls_flow_last_step ON calls (flow_id, last_step, started_at)",
+        "DROP TABLE IF EXISTS call_hourly",
+        rollup.ddl(real),
+        rollup.BACKFILL,
+    )
+
+
 SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     (1, _common("REAL", "TEXT")),
     (2, _rollup("REAL")),
     (3, SQLITE_CHUNKS),
     (callbacks_schema.VERSION, callbacks_schema.SQLITE),
+    (6, _dashboard("REAL")),
 )
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     (1, _common("DOUBLE PRECISION", "JSONB")),
     (2, _rollup("DOUBLE PRECISION")),
     (3, POSTGRES_CHUNKS),
     (callbacks_schema.VERSION, callbacks_schema.POSTGRES),
+    (6, _dashboard("DOUBLE PRECISION")),
 )
 
 VERSION_DDL = (

@@ -156,6 +156,10 @@ class ReportFilter:
             params["to_at"] = _midnight(self.to_day + timedelta(days=1))
         return self._line_flow(clauses or ["1 = 1"], params)
 
+    def line_flow_where(self) -> tuple[str, dict[str, Any]]:
+        """WHERE clause for the service line and flow alone (no day range)."""
+        return self._line_flow(["1 = 1"], {})
+
     def _line_flow(self, clauses: list[str], params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         if self.service_line:
             clauses.append("service_line = :service_line")

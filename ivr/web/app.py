@@ -128,9 +128,11 @@ def _journal_context(app: web.Application, settings: ServeSettings) -> Context |
     hub = JournalHub()
     if settings.reports_key:
         from ivr.journal.http import add_journal_routes
+        from ivr.web.flow_source import RuntimeFlows
 
         # Routes are added now, the store opens at startup: handlers ask for it per request.
-        add_journal_routes(app, lambda: app[JOURNAL_STORE], hub, settings.reports_key)
+        flows = RuntimeFlows(lambda: app[RUNTIME])
+        add_journal_routes(app, lambda: app[JOURNAL_STORE], hub, settings.reports_key, flows=flows)
     url = settings.journal_url
 
     async def context(app: web.Application) -> AsyncIterator[None]:
