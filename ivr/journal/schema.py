@@ -164,9 +164,10 @@ POSTGRES_CHUNKS: tuple[str, ...] = (
 def _dashboard(real: str) -> tuple[str, ...]:
     """Migration 6: what the manager's dashboard searches and measures.
 
-    The calling number's last digits (masked as everywhere) and indexes to find a call by
-    customer or by those digits, and the newest calls of a line or of a last step; `call_hourly` rebuilt with the time in
-    the IVR bucketed (rollup.DURATION_BOUNDS_S) so a 90th percentile comes from the rollup.
+    The calling number's last digits (masked as everywhere); indexes to find a call by customer
+    or by those digits, and the newest calls of a line or of a last step; `call_hourly` rebuilt
+    with the time in the IVR bucketed (rollup.DURATION_BOUNDS_S), so a 90th percentile comes
+    from the rollup.
     """
     return (
         "ALTER TABLE calls ADD COLUMN ani TEXT",
