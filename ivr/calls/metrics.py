@@ -30,6 +30,11 @@ UNKNOWN_CALLS = counter(
     "Events for calls not in the store (sent to an agent)",
     ["adapter"],
 )
+GATEWAY_ERRORS = counter(
+    "ivr_gateway_errors_total",
+    "Fatal errors a gateway reported running our documents (the caller is sent to an agent)",
+    ["adapter"],
+)
 OVERRUNS = counter(
     "ivr_deadline_overruns_total", "Events that overran the response deadline (sent to an agent)"
 )

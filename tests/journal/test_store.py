@@ -25,6 +25,8 @@ async def test_migrations_are_idempotent(store_url: str) -> None:
     assert await again.schema_version() == version == LATEST
     rows = await again.fetch("SELECT COUNT(*) FROM schema_version", {})
     assert rows == [(len(SQLITE_MIGRATIONS),)]
+    assert first.rebuilt == ("schema",)
+    assert again.rebuilt == ()
     await again.close()
 
 
