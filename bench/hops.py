@@ -117,7 +117,7 @@ def _where(frame: types.FrameType) -> str:
     return frame.f_code.co_filename.removeprefix(str(ROOT) + "/")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     frames, entries = asyncio.run(measure())
     engine = [frame for frame in frames if _in_engine(frame)]
     path = [frame for frame in frames if not _in_engine(frame)]

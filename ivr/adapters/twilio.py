@@ -9,7 +9,6 @@ Every request must carry a valid X-Twilio-Signature made with the account's auth
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from urllib.parse import parse_qsl
 
 from ivr.adapters.base import (
     Adapter,
@@ -23,7 +22,7 @@ from ivr.adapters.base import (
 )
 from ivr.adapters.signatures import verify_twilio
 from ivr.adapters.twiml import DEFAULT_TRANSFERS, TwilioTransfer, render_twiml
-from ivr.adapters.wire import TERMINAL_CALL_STATUSES, positive_int
+from ivr.adapters.wire import TERMINAL_CALL_STATUSES, parse_form, positive_int
 from ivr.engine.actions import Action, RouteKind, Transfer
 from ivr.engine.events import (
     CallerIdTrust,
@@ -97,8 +96,8 @@ class TwilioAdapter(Adapter):
         """`url` is what Twilio requested and signed: the query with it (step, attempt) is
         Twilio's to vouch for, so a changed step or attempt fails the signature."""
         try:
-            params = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
-        except (UnicodeDecodeError, ValueError) as error:
+            params = parse_form(body.decode("utf-8"))
+        except UnicodeDecodeError as error:
             raise BadRequest("body is not a valid form") from error
         signature = headers.get(SIGNATURE_HEADER)
         if not verify_twilio(self._token, url, params, signature):
@@ -116,7 +115,7 @@ class TwilioAdapter(Adapter):
                 caller_id_trust=caller_id_trust(form.get("StirVerstat")),
             )
         elif kind == "gather":
-            query = dict(parse_qsl(url.partition("?")[2], keep_blank_values=True))
+            query = dict(parse_form(url.partition("?")[2]))
             event = self._gather_event(call_id, form, query)
         elif kind == "status":
             event = self._status_event(call_id, form)
