@@ -7,6 +7,7 @@ the same way: `customer_id` becomes the SIP header `x-customer-id` on both.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -84,6 +85,12 @@ def loads_json(body: bytes) -> Any:
         raise BadRequest("body is not JSON") from None
     except RecursionError:
         raise BadRequest("body is nested too deeply") from None
+
+
+def digest(*parts: object) -> str:
+    """A short stable hash of a message's content, for delivery keys (redeliveries match)."""
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 def parse_form(text: str) -> list[tuple[str, str]]:

@@ -34,6 +34,7 @@ from ivr.engine.events import CallStarted
 from ivr.engine.operate import within
 from ivr.engine.runtime import Engine, Turn
 from ivr.engine.state import CallState
+from ivr.journal.faults import fault_cause
 from ivr.journal.records import JournalRecord, RecordKind
 from ivr.sessions.base import ENDED_TTL_S, Lease, SessionError, SessionStore
 
@@ -126,6 +127,9 @@ class CallPipeline:
         # which recordings are served at /prompts/<path>: a prompt is played from a URL only
         # when its audio is there, and spoken from its text otherwise (never a 404 mid-call)
         self.served_audio: Callable[[str], bool] = lambda _path: False
+        # the last change to a document on its way out, never stored (callback secrets: the
+        # stored document keeps a marker, only the bytes sent carry the secret)
+        self.outgoing: Callable[[Document], Awaitable[Document]] | None = None
         self.active: set[str] = set()  # calls started here and not ended (drain waits on them)
         self.in_flight = 0
         self._metrics: dict[str, metrics.GatewayMetrics] = {}  # by adapter name
@@ -189,6 +193,8 @@ class CallPipeline:
             document = adapter.render_to_agent(self._context(adapter, base_url, "", ""))
         finally:
             self.in_flight -= 1
+        if self.outgoing is not None:
+            document = await self.outgoing(document)
         elapsed = time.perf_counter() - started
         gateway.latency.observe(elapsed)
         log["ms"] = round(elapsed * 1000, 2)
@@ -293,6 +299,9 @@ class CallPipeline:
         """Metrics and the log line's step and outcome, from the turn's journal records."""
         state = turn.state
         for record in turn.records:
+            cause = fault_cause(record.kind, record.outcome, record.data)
+            if cause is not None:
+                metrics.child(metrics.FALLBACKS, cause).inc()
             if record.kind is RecordKind.STEP_OUTCOME and record.step is not None:
                 outcome = metrics.outcome_label(record.outcome)
                 metrics.child(metrics.OUTCOMES, record.step, outcome).inc()

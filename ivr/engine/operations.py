@@ -26,6 +26,9 @@ class OperationCall:
     customer_id: str | None
     digits: str | None
     params: Mapping[str, Any]
+    customer_name: str | None = None
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    idv_status: str | None = None  # what the call has proved so far (handoff.consistent_status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,10 @@ class OperationResult:
     outcome: str
     customer: Customer | None = None
     detail: str = ""
+    # call variables the operation learnt, for prompts (`{name}`) and conditions (`vars.name`);
+    # they are saved with the call, so never a secret
+    values: Mapping[str, str] = field(default_factory=dict)
+    factors: tuple[str, ...] = ()  # verification factors the operation vouches were passed
 
 
 Operation = Callable[[OperationCall], Awaitable[OperationResult]]
@@ -57,4 +64,10 @@ class OperationRegistry:
         self.implementations[name] = implementation
 
     def get(self, name: str) -> tuple[OperationSpec, Operation]:
-        return self.specs[name], self.implementations[name]
+        """The spec and implementation; one not set up here (e.g. callbacks without a journal)
+        answers `error`, so the flow routes the caller on."""
+        return self.specs[name], self.implementations.get(name, _not_configured)
+
+
+async def _not_configured(call: OperationCall) -> OperationResult:
+    return OperationResult(ERROR_OUTCOME, detail="operation not configured on this server")

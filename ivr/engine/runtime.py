@@ -101,7 +101,8 @@ class Engine:
     async def start_call(self, event: CallStarted, flow_id: str | None = None) -> Turn:
         """Start a call on its service line's flow (or on `flow_id`, for simulation)."""
         line = self.config.service_line_for(event.dnis)
-        state = self.new_call_state(event, flow_id)
+        state = self.new_call_state(event, flow_id or event.context.get("flow"))
+        state.variables.update(event.context)  # an outbound call's own context (flow ops read it)
         turn = Turn(state, clock=self.clock)
         turn.record(
             RecordKind.CALL_STARTED,
@@ -397,7 +398,8 @@ class Engine:
     def _resolve(self, catalog: PromptCatalog, state: CallState, prompt_id: str) -> PromptRef:
         """The prompt for this call; one without placeholders is the same for every call, so
         it is resolved once per catalogue and language (PromptRef is immutable)."""
-        values = {"customer_name": state.customer_name or ""}
+        values = {k: v for k, v in state.variables.items() if isinstance(v, str)}
+        values["customer_name"] = state.customer_name or ""
         ref = catalog.resolve(prompt_id, state.language, values)
         if not catalog.get(prompt_id, state.language).placeholders:
             self._resolved[(prompt_id, state.language)] = ref

@@ -7,10 +7,13 @@ schema; never edit one that has shipped. Times are unix seconds; `day`/`hour` ar
 
 from __future__ import annotations
 
+from ivr.callbacks import schema as callbacks_schema
 from ivr.journal import rollup
 from ivr.journal.fold import CALL_COLUMNS
 
 Migration = tuple[int, tuple[str, ...]]
+# (table or view, statements that recreate it): run for the ones found missing on open.
+Repair = tuple[str, tuple[str, ...]]
 
 
 TEXT_COLUMNS = frozenset(
@@ -31,6 +34,7 @@ TEXT_COLUMNS = frozenset(
         "ended_by",
         "hangup_by",
         "last_step",
+        "ani",
     }
 )
 REAL_COLUMNS = frozenset({"started_at", "ended_at", "duration_ms", "idv_at", "last_at"})
@@ -44,9 +48,14 @@ def call_column_type(col: str) -> str:
     return "real" if col in REAL_COLUMNS else "int"
 
 
-def _calls_ddl(real: str) -> str:
+# The `calls` columns migration 1 created: frozen, so a fresh database and an upgraded one end
+# with the same table once later migrations add their columns.
+CALL_COLUMNS_V1: tuple[str, ...] = tuple(c for c in CALL_COLUMNS if c != "ani")
+
+
+def _calls_ddl(real: str, columns: tuple[str, ...] = CALL_COLUMNS_V1) -> str:
     cols = []
-    for col in CALL_COLUMNS:
+    for col in columns:
         kind = call_column_type(col)
         if col == "call_id":
             cols.append("call_id TEXT PRIMARY KEY")
@@ -153,16 +162,74 @@ POSTGRES_CHUNKS: tuple[str, ...] = (
     POSTGRES_RECORDS_VIEW,
 )
 
+
+def _dashboard(real: str) -> tuple[str, ...]:
+    """Migration 6: what the manager's dashboard searches and measures.
+
+    The calling number's last digits (masked as everywhere) and indexes to find a call by
+    customer or by those digits, and by where it ended; `call_hourly` rebuilt with the time in
+    the IVR bucketed (rollup.DURATION_BOUNDS_S) so a 90th percentile comes from the rollup.
+    """
+    return (
+        "ALTER TABLE calls ADD COLUMN ani TEXT",
+        "CREATE INDEX IF NOT EXISTS calls_customer ON calls (customer_id)",
+        "CREATE INDEX IF NOT EXISTS calls_ani ON calls (ani)",
+        "CREATE INDEX IF NOT EXISTS calls_flow_last_step ON calls (flow_id, last_step, started_at)",
+        "DROP TABLE IF EXISTS call_hourly",
+        rollup.ddl(real),
+        rollup.BACKFILL,
+    )
+
+
+# Migration 7: published flow versions, content-addressed (`digest` is the SHA-256 of the flow's
+# source), so that any worker sharing the journal database can run a version another worker
+# published (see ivr/flowstore.py). Independent of migrations 4-6: it touches no other table.
+FLOW_VERSIONS_DDL = """CREATE TABLE IF NOT EXISTS flow_versions (
+    flow_id TEXT NOT NULL, version TEXT NOT NULL, digest TEXT NOT NULL, path TEXT NOT NULL,
+    source TEXT NOT NULL, published_at {real} NOT NULL, PRIMARY KEY (flow_id, version))"""
+
 SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     (1, _common("REAL", "TEXT")),
     (2, _rollup("REAL")),
     (3, SQLITE_CHUNKS),
+    (callbacks_schema.VERSION, callbacks_schema.SQLITE),
+    (6, _dashboard("REAL")),
+    (7, (FLOW_VERSIONS_DDL.format(real="REAL"),)),
 )
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     (1, _common("DOUBLE PRECISION", "JSONB")),
     (2, _rollup("DOUBLE PRECISION")),
     (3, POSTGRES_CHUNKS),
+    (callbacks_schema.VERSION, callbacks_schema.POSTGRES),
+    (6, _dashboard("DOUBLE PRECISION")),
+    (7, (FLOW_VERSIONS_DDL.format(real="DOUBLE PRECISION"),)),
 )
+
+
+def _repairs(real: str, json: str, records_view: str) -> tuple[Repair, ...]:
+    """Each table the journal writes, in its current shape, with what recreates it when it is
+    missing (dropped by hand, a file replaced): the schema the migrations leave, statement by
+    statement idempotent, so a store heals without replaying migrations that moved data."""
+    common = _common(real, json)
+    # today's `calls` (every column later migrations added) and every index on it
+    indexes = [s for s in (*common, *_dashboard(real)) if s.startswith("CREATE INDEX")]
+    calls = (_calls_ddl(real, CALL_COLUMNS), *(s for s in indexes if " ON calls " in s))
+    step_daily = tuple(s for s in common if "step_daily (" in s)
+    chunks = RECORD_CHUNKS_DDL.format(real=real, json=json).replace(
+        "CREATE TABLE", "CREATE TABLE IF NOT EXISTS"
+    )
+    return (
+        ("record_chunks", (chunks, CHUNKS_LAST_AT.replace("INDEX", "INDEX IF NOT EXISTS"))),
+        ("records", (records_view,)),
+        ("calls", calls),
+        ("step_daily", step_daily),
+        ("call_hourly", (rollup.ddl(real), rollup.BACKFILL)),
+        ("flow_versions", (FLOW_VERSIONS_DDL.format(real=real),)),
+    )
+
+
+SQLITE_REPAIRS = _repairs("REAL", "TEXT", SQLITE_RECORDS_VIEW)
+POSTGRES_REPAIRS = _repairs("DOUBLE PRECISION", "JSONB", POSTGRES_RECORDS_VIEW)
 
 VERSION_DDL = (
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT)"
@@ -171,3 +238,9 @@ VERSION_DDL = (
 
 def latest(migrations: tuple[Migration, ...]) -> int:
     return max(version for version, _ in migrations)
+
+
+def pending(migrations: tuple[Migration, ...], applied: set[int]) -> list[Migration]:
+    """The migrations not applied yet, by version number (not by the highest version applied):
+    independent migrations landed out of order (4 after 5) are still applied."""
+    return [(version, sql) for version, sql in migrations if version not in applied]

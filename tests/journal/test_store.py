@@ -7,11 +7,14 @@ import time
 import pytest
 
 from ivr.journal.records import JournalRecord, RecordKind, as_row, scrub_record
+from ivr.journal.schema import POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, latest
 from ivr.journal.store import JournalStore, open_store
 from ivr.journal.synthetic import CallScript, build_call
 
 DAY = 86400.0
 T0 = 1_717_200_000.0  # 2024-06-01 00:00:00 UTC
+LATEST = latest(SQLITE_MIGRATIONS)
+assert latest(POSTGRES_MIGRATIONS) == LATEST
 
 
 async def test_migrations_are_idempotent(store_url: str) -> None:
@@ -19,9 +22,11 @@ async def test_migrations_are_idempotent(store_url: str) -> None:
     version = await first.schema_version()
     await first.close()
     again = await open_store(store_url)  # opening again must not re-apply or fail
-    assert await again.schema_version() == version == 3
+    assert await again.schema_version() == version == LATEST
     rows = await again.fetch("SELECT COUNT(*) FROM schema_version", {})
-    assert rows == [(3,)]
+    assert rows == [(len(SQLITE_MIGRATIONS),)]
+    assert first.rebuilt == ("schema",)
+    assert again.rebuilt == ()
     await again.close()
 
 
@@ -30,7 +35,7 @@ async def test_rollup_migration_backfills_existing_calls(store_url: str) -> None
     # A journal at schema 1 with this call in it, as an older release left it.
     await _old_journal(store_url, 1, records)
     again = await open_store(store_url)
-    assert await again.schema_version() == 3
+    assert await again.schema_version() == LATEST
     rollup = await again.fetch("SELECT calls, verified, steps_sum FROM call_hourly", {})
     assert rollup == [(1, 1, 3)]  # welcome, by_ani, date_of_birth
     await again.close()
@@ -51,7 +56,7 @@ async def test_chunk_migration_keeps_every_record(store_url: str) -> None:
     await _old_journal(store_url, 2, records)
     store = await open_store(store_url)
     try:
-        assert await store.schema_version() == 3
+        assert await store.schema_version() == LATEST
         assert await store.fetch("SELECT COUNT(*) FROM records", {}) == [(len(records),)]
         for call_id in ("m0", "m4", "odd"):
             expected = [scrub_record(r)[0] for r in records if r.call_id == call_id]
@@ -74,7 +79,12 @@ async def _old_journal(url: str, version: int, records: list[JournalRecord]) -> 
     from ivr.journal import rollup
     from ivr.journal.fold import call_upsert_sql, call_values, fold
     from ivr.journal.records import data_json
-    from ivr.journal.schema import POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, VERSION_DDL
+    from ivr.journal.schema import (
+        CALL_COLUMNS_V1,
+        POSTGRES_MIGRATIONS,
+        SQLITE_MIGRATIONS,
+        VERSION_DDL,
+    )
 
     clean = [scrub_record(r)[0] for r in records]
     calls, steps = fold(clean)
@@ -87,7 +97,7 @@ async def _old_journal(url: str, version: int, records: list[JournalRecord]) -> 
     if url.startswith("sqlite"):
         import sqlite3
 
-        from ivr.journal.sqlite_store import CALL_UPSERT, STEP_UPSERT
+        from ivr.journal.sqlite_store import STEP_UPSERT
 
         conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
         conn.execute(VERSION_DDL)
@@ -96,7 +106,8 @@ async def _old_journal(url: str, version: int, records: list[JournalRecord]) -> 
                 conn.execute(statement)
             conn.execute("INSERT INTO schema_version VALUES (?, 'old')", (number,))
         conn.executemany(f"INSERT INTO records VALUES ({', '.join('?' * 12)})", rows)
-        conn.executemany(CALL_UPSERT, [call_values(c) for c in calls])
+        upsert = call_upsert_sql(["?"] * len(CALL_COLUMNS_V1), "MAX", CALL_COLUMNS_V1)
+        conn.executemany(upsert, [call_values(c, CALL_COLUMNS_V1) for c in calls])
         conn.executemany(STEP_UPSERT, step_rows)
         if version >= 2:
             conn.execute(rollup.BACKFILL)
@@ -118,10 +129,9 @@ async def _old_journal(url: str, version: int, records: list[JournalRecord]) -> 
             await pg.execute("INSERT INTO schema_version VALUES ($1, 'old')", number)
         marks = ", ".join(f"${i}" for i in range(1, 13))
         await pg.executemany(f"INSERT INTO records VALUES ({marks})", rows)
-        upsert = call_upsert_sql(
-            [f"${i + 1}" for i in range(len(call_values(calls[0])))], "GREATEST"
-        )
-        await pg.executemany(upsert, [call_values(c) for c in calls])
+        marks_v1 = [f"${i + 1}" for i in range(len(CALL_COLUMNS_V1))]
+        upsert = call_upsert_sql(marks_v1, "GREATEST", CALL_COLUMNS_V1)
+        await pg.executemany(upsert, [call_values(c, CALL_COLUMNS_V1) for c in calls])
         step_marks = ", ".join(f"${i}" for i in range(1, 10))
         await pg.executemany(f"INSERT INTO step_daily VALUES ({step_marks})", step_rows)
         if version >= 2:
