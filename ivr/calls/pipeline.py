@@ -10,6 +10,7 @@ caller never gets a 5xx. No web framework here: transports (ivr.web for HTTP) mo
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import operator
@@ -34,9 +35,9 @@ from ivr.engine.events import CallStarted
 from ivr.engine.operate import within
 from ivr.engine.runtime import Engine, Turn
 from ivr.engine.state import CallState
-from ivr.journal.faults import fault_cause
+from ivr.journal.faults import FAULT_OUTCOMES, fault_cause
 from ivr.journal.records import JournalRecord, RecordKind
-from ivr.sessions.base import ENDED_TTL_S, Lease, SessionError, SessionStore
+from ivr.sessions.base import COMMIT_RESERVE_S, ENDED_TTL_S, Lease, SessionError, SessionStore
 
 _log = logging.getLogger("ivr.calls")
 
@@ -163,6 +164,8 @@ class CallPipeline:
         call_id = inbound.event.call_id
         log: dict[str, Any] = {"adapter": adapter.name, "call_id": call_id}
         log["event"] = type(inbound.event).__name__
+        # one deadline for the delivery's store work: the engine's deadline plus the commit's
+        deadline = asyncio.get_running_loop().time() + self.deadline_s + COMMIT_RESERVE_S
         self.in_flight += 1
         locks = self.locks
         try:
@@ -174,7 +177,7 @@ class CallPipeline:
                     locks.abandon(call_id, waiter)
                     raise
             try:
-                lease = await self.store.acquire(call_id, self.lock_wait_s)
+                lease = await self.store.acquire(call_id, self.lock_wait_s, deadline=deadline)
                 committed = False
                 try:
                     document, committed = await self._apply(
@@ -216,6 +219,13 @@ class CallPipeline:
         return bound
 
     # -- the call, held --------------------------------------------------------------------
+
+    def _engine_budget(self, lease: Lease) -> float:
+        """The engine's deadline, less what waiting for the call's lock already took."""
+        if lease.deadline is None:
+            return self.deadline_s
+        left = lease.deadline - COMMIT_RESERVE_S - asyncio.get_running_loop().time()
+        return max(0.0, min(self.deadline_s, left))
 
     def _store_failed(
         self,
@@ -272,7 +282,7 @@ class CallPipeline:
         try:
             # the timer is armed only if the engine waits (a directory in memory never does);
             # the deadline counts from here either way
-            turn = await within(self.deadline_s, work)
+            turn = await within(self._engine_budget(lease), work)
         except TimeoutError:
             metrics.OVERRUNS.inc()
             log["result"] = "deadline"
@@ -299,9 +309,10 @@ class CallPipeline:
         """Metrics and the log line's step and outcome, from the turn's journal records."""
         state = turn.state
         for record in turn.records:
-            cause = fault_cause(record.kind, record.outcome, record.data)
-            if cause is not None:
-                metrics.child(metrics.FALLBACKS, cause).inc()
+            if record.outcome in FAULT_OUTCOMES:
+                cause = fault_cause(record.kind, record.outcome, record.data)
+                if cause is not None:
+                    metrics.child(metrics.FALLBACKS, cause).inc()
             if record.kind is RecordKind.STEP_OUTCOME and record.step is not None:
                 outcome = metrics.outcome_label(record.outcome)
                 metrics.child(metrics.OUTCOMES, record.step, outcome).inc()
