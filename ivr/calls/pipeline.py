@@ -237,6 +237,7 @@ class CallPipeline:
     ) -> Document:
         _log.error("session store: %s", type(error).__name__, extra={"call_id": call_id})
         log["result"] = "store_unavailable"
+        metrics.child(metrics.FALLBACKS, "session_store").inc()
         return adapter.render_to_agent(self._context(adapter, base_url, call_id, ""))
 
     async def _apply(
@@ -267,6 +268,7 @@ class CallPipeline:
             fallback: Callable[[], CallState] = lambda: engine.new_call_state(event)  # noqa: E731
         elif state is None:
             gateway.unknown_calls.inc()
+            metrics.child(metrics.FALLBACKS, "session_store").inc()  # its state is gone
             log["result"] = "unknown_call"
             _log.warning("event for an unknown or lost call", extra={"call_id": event.call_id})
             context = self._context(adapter, base_url, event.call_id, "")
@@ -300,6 +302,7 @@ class CallPipeline:
         ttl = ENDED_TTL_S if turn.state.ended else self.ttl_s
         if not await self.store.commit(lease, state_dict(turn.state), ttl):
             log["result"] = "lease_lost"
+            metrics.child(metrics.FALLBACKS, "session_store").inc()
             _log.error("lost the call's lease; answer not saved", extra={"call_id": event.call_id})
             context = self._context(adapter, base_url, event.call_id, turn.state.language)
             return adapter.render_to_agent(context), True
