@@ -239,6 +239,11 @@ class SqliteJournal:
             await on_thread(lambda: _write(conn._conn, chunks, call_rows, step_rows))
         self._check()  # deleted while it wrote: the transaction went with the file; write again
 
+    async def execute(self, sql: str, params: Mapping[str, Any]) -> None:
+        """One statement in a transaction of its own (flow versions; not the records' path)."""
+        self._check()
+        await self._conn.execute(sql, dict(params))
+
     async def journey(self, call_id: str) -> list[JournalRecord]:
         rows = await self.fetch(JOURNEY, {"call_id": call_id})
         return journey_records(rows)
