@@ -308,7 +308,13 @@ class SqliteJournal:
     async def execute(self, sql: str, params: Mapping[str, Any]) -> None:
         """One statement in a transaction of its own (flow versions; not the records' path)."""
         self._check()
-        await self._conn.execute(sql, dict(params))
+        values = dict(params)
+
+        def run(db: sqlite3.Connection) -> None:
+            db.execute(sql, values)
+            db.commit()
+
+        await self._writer.run(run)
 
     async def journey(self, call_id: str) -> list[JournalRecord]:
         rows = await self.fetch(JOURNEY, {"call_id": call_id})
