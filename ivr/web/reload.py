@@ -31,6 +31,7 @@ from ivr.flow.compiler import compile_flow
 from ivr.flow.loader import FlowLoadError, load_flow_text, parse_flow_text
 from ivr.flow.machine import CompiledFlow
 from ivr.flow_versions import FlowVersionStore, PublishedFlow, VersionConflict
+from ivr.limits.guard import AbuseGuard
 from ivr.settings import Settings
 
 _log = logging.getLogger(__name__)
@@ -106,10 +107,11 @@ class Runtime:
         directory: CustomerDirectory | str,
         operation_deadline_s: float,
         secrets: Settings | None = None,
+        guard: AbuseGuard | None = None,
     ) -> Runtime:
         loaded = await asyncio.to_thread(load_project, project)
         settings = EngineSettings(operation_deadline_s=operation_deadline_s)
-        engine, opened = await build_engine(loaded, directory, settings, secrets)
+        engine, opened = await build_engine(loaded, directory, settings, secrets, guard)
         return cls(project, loaded, engine, opened)
 
     # -- published versions (any worker runs any published version) -------------------------
