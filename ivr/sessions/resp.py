@@ -3,7 +3,7 @@
 Kept, for one server named by a plain redis:// or rediss:// URL, because the library misses
 issue 12's target there: `python -m bench.webhooks --only redis,redis-py` measures the
 server's CPU per webhook with Redis state against in-memory state, and redis-py (asyncio,
-hiredis) came out at 2.0-2.7 times in-memory against a target of 1.5, this client at about
+hiredis) came out at 2.1-2.3 times in-memory against a target of 1.5, this client at about
 1.0-1.5 (figures in docs/call-state.md). Every webhook makes two Redis round trips (lock+load,
 save+unlock); redis-py checks a connection out of its pool and writes each command with its
 own send, where this client writes every caller's commands on a single connection, one send
