@@ -16,7 +16,7 @@ from ivr.directory.phone import DEFAULT_COUNTRY_CODE
 from ivr.directory.port import DirectoryError
 
 
-def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("customers", help="manage the embedded customer directory")
     commands = parser.add_subparsers(dest="customers_command", metavar="SUBCOMMAND", required=True)
     importer = commands.add_parser(
