@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ivr.limits.policy import Limits
 from ivr.settings import config_environment
 
 
@@ -86,6 +87,7 @@ class ServiceLine(_Strict):
     language: str = Field(min_length=2)
     settings: dict[str, bool | int | str] = Field(default_factory=dict)
     routes: dict[str, str] = Field(default_factory=dict)
+    limits: dict[str, float | int] = Field(default_factory=dict)  # over the file's `limits`
 
 
 class _RoutesFile(_Strict):
@@ -95,6 +97,7 @@ class _RoutesFile(_Strict):
 class _ServiceLinesFile(_Strict):
     service_lines: list[ServiceLine] = Field(min_length=1)
     default_service_line: str
+    limits: Limits = Field(default_factory=Limits)
 
 
 class AppConfig(_Strict):
@@ -103,6 +106,11 @@ class AppConfig(_Strict):
     routes: dict[str, RouteConfig]
     service_lines: list[ServiceLine]
     default_service_line: str
+    limits: Limits = Field(default_factory=Limits)  # every line's, before its own keys
+
+    def limits_for(self, line_name: str) -> Limits:
+        """The limits of a service line: the file's, with the line's own keys over them."""
+        return self.limits.merged(self.service_line(line_name).limits)
 
     def service_line_for(self, dnis: str | None) -> ServiceLine:
         for line in self.service_lines:
@@ -169,8 +177,20 @@ def load_config(config_dir: Path, environ: Mapping[str, str] | None = None) -> A
         routes=routes.routes,
         service_lines=lines.service_lines,
         default_service_line=lines.default_service_line,
+        limits=lines.limits,
     )
     config.service_line(config.default_service_line)
+    for line in config.service_lines:
+        try:
+            config.limits_for(line.name)
+        except ValidationError as error:
+            raise ConfigError(
+                f"{lines_path}: service line {line.name!r} limits: "
+                + "; ".join(
+                    f"{item['loc'][0] if item['loc'] else ''}: {item['msg']}"
+                    for item in error.errors()
+                )
+            ) from error
     for line in config.service_lines:
         for alias, target in line.routes.items():
             if target not in config.routes:
