@@ -272,9 +272,11 @@ async def test_replaying_stored_batches_changes_nothing(store_url: str) -> None:
 
 
 async def test_a_full_spool_drops_and_counts(tmp_path: Path, sqlite_url: str) -> None:
+    # Batches of at most 10 records (well under the cap): on a loaded machine batches of 50
+    # could each exceed the cap, so nothing was spooled and the test failed on timing.
     writer = ProcessJournalWriter(
         sqlite_url,
-        batch_size=50,
+        batch_size=10,
         interval=0.02,
         spool_dir=str(tmp_path / "spool"),
         spool_max_bytes=4000,
