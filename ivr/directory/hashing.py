@@ -1,10 +1,14 @@
-"""Keyed hashes of security answers: the directory never stores an answer in clear.
+"""Keyed hashes of security answers, under keys that can rotate.
 
 A date of birth or a 4-digit PIN has so few possible values that a plain hash is reversed by
-trying them all; an HMAC with a secret key (`IVR_SECRET_KEY`, kept outside the database)
-makes a stolen database file useless on its own. The hash input binds the field and the
-customer id, so two customers with the same PIN (or one customer whose PIN equals a date)
-do not share a hash that would reveal it.
+trying them all; an HMAC with a secret key kept outside the database makes a stolen database
+file useless on its own. The hash input binds the field and the customer id, so two customers
+with the same PIN (or one customer whose PIN equals a date) do not share a hash; a partial
+answer's hash binds the positions too (docs/security.md weighs the stored forms).
+
+Keys: `IVR_SECRET_KEY` holds one key, or several separated by commas, the newest first. Each
+stored answer records the id of the key that made it (a fingerprint, which reveals nothing of
+the key), so answers made under an older key still verify and are re-stored under the newest.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import hashlib
 import hmac
 import logging
 import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 KEY_ENV = "IVR_SECRET_KEY"
 # Only for development and tests: anyone can read it here, so production must set the env.
@@ -22,12 +28,58 @@ logger = logging.getLogger(__name__)
 _warned = False
 
 
-def secret_key() -> bytes:
-    """The HMAC key from the environment, or the development key with a one-time warning."""
+def key_id(secret: bytes) -> str:
+    """A key's public name: 12 hex digits of an HMAC under the key itself (not reversible)."""
+    return hmac.new(secret, b"ivr answer key id", hashlib.sha256).hexdigest()[:12]
+
+
+@dataclass(frozen=True, slots=True)
+class SecretKey:
+    secret: bytes = field(repr=False)
+    id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            object.__setattr__(self, "id", key_id(self.secret))
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRing:
+    """The configured keys, newest first: new answers use `current`, old ones verify by id."""
+
+    keys: tuple[SecretKey, ...]
+
+    def __post_init__(self) -> None:
+        if not self.keys:
+            raise ValueError("a key ring needs at least one key")
+
+    @classmethod
+    def of(cls, *secrets: bytes | str) -> KeyRing:
+        return cls(tuple(SecretKey(s.encode() if isinstance(s, str) else s) for s in secrets))
+
+    @property
+    def current(self) -> SecretKey:
+        return self.keys[0]
+
+    def get(self, wanted: str) -> SecretKey | None:
+        for key in self.keys:
+            if key.id == wanted:
+                return key
+        return None
+
+    @property
+    def ids(self) -> list[str]:
+        return [key.id for key in self.keys]
+
+
+def configured_keys(environ: Mapping[str, str] | None = None) -> KeyRing:
+    """The keys from `IVR_SECRET_KEY` (comma-separated, newest first), or the development key
+    with a one-time warning."""
     global _warned
-    value = os.environ.get(KEY_ENV, "")
-    if value:
-        return value.encode("utf-8")
+    env = os.environ if environ is None else environ
+    secrets = [part.strip() for part in env.get(KEY_ENV, "").split(",") if part.strip()]
+    if secrets:
+        return KeyRing.of(*secrets)
     if not _warned:
         _warned = True
         logger.warning(
@@ -36,18 +88,39 @@ def secret_key() -> bytes:
             KEY_ENV,
             KEY_ENV,
         )
-    return DEVELOPMENT_KEY
+    return KeyRing.of(DEVELOPMENT_KEY)
 
 
-def hash_answer(field: str, customer_id: str, answer: str, key: bytes | None = None) -> str:
-    """Hex HMAC-SHA256 of `field NUL customer_id NUL answer` (answer stripped of spaces)."""
-    message = "\x00".join((field, customer_id, answer.strip())).encode("utf-8")
+def secret_key() -> bytes:
+    """The newest configured key (the one new answers are hashed with)."""
+    return configured_keys().current.secret
+
+
+def hash_answer(
+    field: str,
+    customer_id: str,
+    answer: str,
+    key: bytes | None = None,
+    positions: Sequence[int] = (),
+) -> str:
+    """Hex HMAC-SHA256 of `field NUL customer_id NUL answer` (answer stripped of spaces); a
+    partial answer (the digits at `positions`) hashes `... NUL p:2,5 NUL digits`."""
+    parts = [field, customer_id]
+    if positions:
+        parts.append("p:" + ",".join(str(p) for p in positions))
+    parts.append(answer.strip())
+    message = "\x00".join(parts).encode("utf-8")
     return hmac.new(key or secret_key(), message, hashlib.sha256).hexdigest()
 
 
 def answer_matches(
-    field: str, customer_id: str, answer: str, stored_hash: str, key: bytes | None = None
+    field: str,
+    customer_id: str,
+    answer: str,
+    stored_hash: str,
+    key: bytes | None = None,
+    positions: Sequence[int] = (),
 ) -> bool:
     """Compare in constant time so the response time does not leak how much matched."""
-    candidate = hash_answer(field, customer_id, answer, key)
+    candidate = hash_answer(field, customer_id, answer, key, positions)
     return hmac.compare_digest(candidate.encode("utf-8"), stored_hash.encode("utf-8"))

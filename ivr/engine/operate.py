@@ -12,6 +12,7 @@ import types
 from collections.abc import Awaitable, Coroutine, Generator
 from typing import Any, TypeVar
 
+from ivr.directory.numbers import DEFAULT_REGION
 from ivr.engine.events import CallerIdTrust
 from ivr.engine.operations import ERROR_OUTCOME, OperationCall, OperationRegistry, OperationResult
 from ivr.engine.turn import Turn
@@ -23,7 +24,12 @@ T = TypeVar("T")
 
 
 async def run_operation(
-    turn: Turn, plan: StepPlan, digits: str | None, registry: OperationRegistry, deadline_s: float
+    turn: Turn,
+    plan: StepPlan,
+    digits: str | None,
+    registry: OperationRegistry,
+    deadline_s: float,
+    region: str = DEFAULT_REGION,
 ) -> str:
     """The operation's outcome; what it learnt (customer, factor, lock) goes on the call."""
     state = turn.state
@@ -40,6 +46,7 @@ async def run_operation(
         customer_id=state.customer_id,
         digits=digits,
         params=params,
+        region=region,
     )
     started = time.perf_counter()
     try:

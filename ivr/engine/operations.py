@@ -40,6 +40,7 @@ class OperationCall:
     customer_id: str | None
     digits: str | None
     params: Mapping[str, Any]
+    region: str = "GB"  # where the service line reads national calling numbers
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,6 +101,7 @@ class Engine:
     async def start_call(self, event: CallStarted, flow_id: str | None = None) -> Turn:
         """Start a call on its service line's flow (or on `flow_id`, for simulation)."""
         line = self.config.service_line_for(event.dnis)
+        region = self.config.region(line)
         state = self.new_call_state(event, flow_id)
         turn = Turn(state, clock=self.clock)
         turn.record(
@@ -108,8 +109,8 @@ class Engine:
             data={
                 "service_line": line.name,
                 "dnis": mask_number(event.dnis),  # as stored: the live view shows the same
-                "ani_presented": usable_number(event.ani) is not None,
-                "ani": mask_number(usable_number(event.ani)),
+                "ani_presented": usable_number(event.ani, region) is not None,
+                "ani": mask_number(usable_number(event.ani, region)),
                 "ani_trust": event.caller_id_trust.value,
                 "language": line.language,
             },
@@ -275,7 +276,8 @@ class Engine:
 
     async def _operate(self, turn: Turn, plan: StepPlan, digits: str | None) -> str:
         deadline = self.settings.operation_deadline_s
-        return await run_operation(turn, plan, digits, self.operations, deadline)
+        region = self.config.region(self.config.service_line(turn.state.service_line))
+        return await run_operation(turn, plan, digits, self.operations, deadline, region)
 
     def _call_flow(self, turn: Turn, flow: CompiledFlow, step: CallFlowStep) -> _Settle:
         state = turn.state
