@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 import types
-from collections.abc import Awaitable, Coroutine, Generator
+from collections.abc import Awaitable, Coroutine, Generator, Sequence
 from typing import Any, TypeVar
 
 from ivr.directory.numbers import DEFAULT_REGION
@@ -30,6 +30,7 @@ async def run_operation(
     registry: OperationRegistry,
     deadline_s: float,
     region: str = DEFAULT_REGION,
+    positions: Sequence[int] = (),
 ) -> str:
     """The operation's outcome; what it learnt (customer, factor, lock) goes on the call."""
     state = turn.state
@@ -38,6 +39,8 @@ async def run_operation(
     assert step.uses is not None
     name = step.uses
     params: dict[str, Any] = dict(step.with_)
+    if positions:  # a partial answer: which digits the caller was asked for
+        params["positions"] = list(positions)
     spec, implementation = registry.get(name)
     call = OperationCall(
         call_id=state.call_id,

@@ -32,7 +32,8 @@ def test_validate_reports_each_problem_and_fails(
     out = capsys.readouterr().out.splitlines()
     assert out == [
         f"{bad}:5:11: error unknown-prompt: prompt 'welcom' is not in the en-GB catalogue "
-        "(hint: did you mean 'welcome'?)",
+        "(hint: did you mean 'welcome'? Or add 'welcom:' with its text under prompts: in "
+        "prompts/en-GB/catalog.yaml)",
         f"{bad}: 1 error",
     ]
 

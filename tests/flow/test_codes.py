@@ -128,7 +128,7 @@ def test_hints_suggest_the_closest_name() -> None:
     assert hints["unknown-key"] == "did you mean 'next'?"
     assert hints["unknown-step"] == "did you mean 'dob'?"
     assert hints["unknown-operation"] == "did you mean 'verify.answer'?"
-    assert hints["unknown-prompt"] == "did you mean 'welcome'?"
+    assert hints["unknown-prompt"].startswith("did you mean 'welcome'? Or add 'welcom:'")
 
 
 def test_unquoted_digits_says_how_to_write_it() -> None:
