@@ -184,8 +184,7 @@ class _Compiler:
             close = difflib.get_close_matches(base.id, list(NAMESPACES), n=1, cutoff=0.6)
             raise self.fail(
                 node,
-                f"unknown namespace '{base.id}'; names start with one of: "
-                + ", ".join(NAMESPACES),
+                f"unknown namespace '{base.id}'; names start with one of: " + ", ".join(NAMESPACES),
                 f"did you mean '{close[0]}'?" if close else None,
             )
         if not isinstance(base, ast.Name):

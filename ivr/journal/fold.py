@@ -56,7 +56,8 @@ class CallRow:
     idv_status: str | None = None
     idv_at: float | None = None
     customer_id: str | None = None
-    factors_passed: int | None = None
+    factors_passed: str | None = None  # the factors' names, ';'-separated ("" for none)
+    locked: int | None = None
     route_kind: str | None = None
     route_name: str | None = None
     route_target: str | None = None
@@ -96,13 +97,16 @@ COUNTERS = (
 CALL_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(CallRow))
 
 
-def call_upsert_sql(placeholders: list[str], greatest: str) -> str:
+def call_upsert_sql(
+    placeholders: list[str], greatest: str, columns: Sequence[str] = CALL_COLUMNS
+) -> str:
     """INSERT ... ON CONFLICT for `calls`, portable between SQLite and PostgreSQL.
 
-    `placeholders` are the value markers in CALL_COLUMNS order; `greatest` is MAX or GREATEST.
+    `placeholders` are the value markers in `columns` order (CALL_COLUMNS, or an older
+    schema's); `greatest` is MAX or GREATEST.
     """
     sets = []
-    for col in CALL_COLUMNS[1:]:
+    for col in columns[1:]:
         if col in FIRST_WINS:
             sets.append(f"{col} = COALESCE(calls.{col}, excluded.{col})")
         elif col in MAX_MERGED:
@@ -112,7 +116,7 @@ def call_upsert_sql(placeholders: list[str], greatest: str) -> str:
         else:
             sets.append(f"{col} = COALESCE(excluded.{col}, calls.{col})")
     return (
-        f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join(placeholders)}) "
+        f"INSERT INTO calls ({', '.join(columns)}) VALUES ({', '.join(placeholders)}) "
         f"ON CONFLICT (call_id) DO UPDATE SET {', '.join(sets)}"
     )
 
@@ -155,7 +159,11 @@ def _apply_rare(row: CallRow, kind: str, at: float, outcome: Any, duration: Any,
         row.idv_at = at
         customer = data.get("customer_id")
         row.customer_id = str(customer) if customer is not None else row.customer_id
-        row.factors_passed = _as_int(data.get("factors_passed"))
+        factors = data.get("factors_passed")
+        if isinstance(factors, list):  # the engine's list of field names, as handed over
+            row.factors_passed = ";".join(str(factor) for factor in factors)
+        locked = data.get("locked")
+        row.locked = int(locked) if isinstance(locked, bool) else row.locked
     elif kind == RecordKind.ROUTED:
         row.route_kind = outcome
         route, target = data.get("route"), data.get("target")

@@ -31,10 +31,14 @@ TEXT_COLUMNS = frozenset(
         "ended_by",
         "hangup_by",
         "last_step",
+        "factors_passed",
     }
 )
 REAL_COLUMNS = frozenset({"started_at", "ended_at", "duration_ms", "idv_at", "last_at"})
-NULLABLE_INT_COLUMNS = frozenset({"hour", "ani_presented", "factors_passed"})
+NULLABLE_INT_COLUMNS = frozenset({"hour", "ani_presented", "factors_passed", "locked"})
+# Migration 4 added these columns or changed their type: migration 1 keeps its shipped form.
+ADDED_IN_4 = frozenset({"locked"})
+INT_UNTIL_4 = frozenset({"factors_passed"})
 
 
 def call_column_type(col: str) -> str:
@@ -45,9 +49,12 @@ def call_column_type(col: str) -> str:
 
 
 def _calls_ddl(real: str) -> str:
+    """`calls` as migration 1 shipped it (later migrations alter it)."""
     cols = []
     for col in CALL_COLUMNS:
-        kind = call_column_type(col)
+        if col in ADDED_IN_4:
+            continue
+        kind = "int" if col in INT_UNTIL_4 else call_column_type(col)
         if col == "call_id":
             cols.append("call_id TEXT PRIMARY KEY")
         elif kind == "text":
@@ -153,15 +160,27 @@ POSTGRES_CHUNKS: tuple[str, ...] = (
     POSTGRES_RECORDS_VIEW,
 )
 
+# Migration 4 (issue 13): `factors_passed` holds the factors' names as handed to the agent
+# (it was a count that the engine never filled), and `locked` says whether the customer was
+# locked out. SQLite keeps the column's INTEGER affinity, which stores names as text; the old
+# counts cannot become names, so PostgreSQL clears them.
+SQLITE_TRUTH = ("ALTER TABLE calls ADD COLUMN locked INTEGER",)
+POSTGRES_TRUTH = (
+    "ALTER TABLE calls ADD COLUMN locked INTEGER",
+    "ALTER TABLE calls ALTER COLUMN factors_passed TYPE TEXT USING NULL",
+)
+
 SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     (1, _common("REAL", "TEXT")),
     (2, _rollup("REAL")),
     (3, SQLITE_CHUNKS),
+    (4, SQLITE_TRUTH),
 )
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     (1, _common("DOUBLE PRECISION", "JSONB")),
     (2, _rollup("DOUBLE PRECISION")),
     (3, POSTGRES_CHUNKS),
+    (4, POSTGRES_TRUTH),
 )
 
 VERSION_DDL = (

@@ -123,10 +123,11 @@ def build_call(s: CallScript) -> list[JournalRecord]:
     if not identified and s.account:
         found = b.ask("account_number", "directory.lookup_by_account", s.account, {"found"})
         identified = found == "found"
-    verified = False
+    verified = locked = False
     if identified and s.verify:
         verdict = b.ask("date_of_birth", "verify.answer", s.verify, {"verified", "locked"})
         verified = verdict == "verified"
+        locked = verdict == "locked"
     status = (
         "identified_and_verified"
         if verified
@@ -135,7 +136,11 @@ def build_call(s: CallScript) -> list[JournalRecord]:
     b.add(
         RecordKind.IDV_STATUS,
         outcome=status,
-        data={"customer_id": "C1001" if identified else None, "factors_passed": int(verified)},
+        data={
+            "customer_id": "C1001" if identified else None,
+            "factors_passed": ["date_of_birth"] if verified else [],  # as the engine writes it
+            "locked": locked,
+        },
     )
     b.tick(2.0)
     if s.hangup:

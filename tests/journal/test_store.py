@@ -19,9 +19,9 @@ async def test_migrations_are_idempotent(store_url: str) -> None:
     version = await first.schema_version()
     await first.close()
     again = await open_store(store_url)  # opening again must not re-apply or fail
-    assert await again.schema_version() == version == 3
+    assert await again.schema_version() == version == 4
     rows = await again.fetch("SELECT COUNT(*) FROM schema_version", {})
-    assert rows == [(3,)]
+    assert rows == [(4,)]
     await again.close()
 
 
@@ -30,7 +30,7 @@ async def test_rollup_migration_backfills_existing_calls(store_url: str) -> None
     # A journal at schema 1 with this call in it, as an older release left it.
     await _old_journal(store_url, 1, records)
     again = await open_store(store_url)
-    assert await again.schema_version() == 3
+    assert await again.schema_version() == 4
     rollup = await again.fetch("SELECT calls, verified, steps_sum FROM call_hourly", {})
     assert rollup == [(1, 1, 3)]  # welcome, by_ani, date_of_birth
     await again.close()
@@ -51,7 +51,7 @@ async def test_chunk_migration_keeps_every_record(store_url: str) -> None:
     await _old_journal(store_url, 2, records)
     store = await open_store(store_url)
     try:
-        assert await store.schema_version() == 3
+        assert await store.schema_version() == 4
         assert await store.fetch("SELECT COUNT(*) FROM records", {}) == [(len(records),)]
         for call_id in ("m0", "m4", "odd"):
             expected = [scrub_record(r)[0] for r in records if r.call_id == call_id]
@@ -76,8 +76,17 @@ async def _old_journal(url: str, version: int, records: list[JournalRecord]) -> 
     from ivr.journal.records import data_json
     from ivr.journal.schema import POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, VERSION_DDL
 
+    from ivr.journal.fold import CALL_COLUMNS
+    from ivr.journal.schema import ADDED_IN_4
+
     clean = [scrub_record(r)[0] for r in records]
     calls, steps = fold(clean)
+    # the calls table as the older release had it (migration 4 added columns)
+    old_columns = [c for c in CALL_COLUMNS if c not in ADDED_IN_4]
+    kept = [i for i, c in enumerate(CALL_COLUMNS) if c not in ADDED_IN_4]
+    for call in calls:  # what the older fold wrote (a count it never filled)
+        call.factors_passed = None
+    call_rows = [tuple(call_values(c)[i] for i in kept) for c in calls]
     rows = [
         (r.call_id, r.seq, r.at, str(r.kind), r.flow_id, r.flow_version, r.service_line, r.step,
          r.outcome, r.attempt, r.duration_ms, data_json(r.data))
@@ -87,7 +96,7 @@ async def _old_journal(url: str, version: int, records: list[JournalRecord]) -> 
     if url.startswith("sqlite"):
         import sqlite3
 
-        from ivr.journal.sqlite_store import CALL_UPSERT, STEP_UPSERT
+        from ivr.journal.sqlite_store import STEP_UPSERT
 
         conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
         conn.execute(VERSION_DDL)
@@ -96,7 +105,8 @@ async def _old_journal(url: str, version: int, records: list[JournalRecord]) -> 
                 conn.execute(statement)
             conn.execute("INSERT INTO schema_version VALUES (?, 'old')", (number,))
         conn.executemany(f"INSERT INTO records VALUES ({', '.join('?' * 12)})", rows)
-        conn.executemany(CALL_UPSERT, [call_values(c) for c in calls])
+        old_upsert = call_upsert_sql(["?"] * len(old_columns), "MAX", old_columns)
+        conn.executemany(old_upsert, call_rows)
         conn.executemany(STEP_UPSERT, step_rows)
         if version >= 2:
             conn.execute(rollup.BACKFILL)
@@ -119,9 +129,9 @@ async def _old_journal(url: str, version: int, records: list[JournalRecord]) -> 
         marks = ", ".join(f"${i}" for i in range(1, 13))
         await pg.executemany(f"INSERT INTO records VALUES ({marks})", rows)
         upsert = call_upsert_sql(
-            [f"${i + 1}" for i in range(len(call_values(calls[0])))], "GREATEST"
+            [f"${i + 1}" for i in range(len(old_columns))], "GREATEST", old_columns
         )
-        await pg.executemany(upsert, [call_values(c) for c in calls])
+        await pg.executemany(upsert, call_rows)
         step_marks = ", ".join(f"${i}" for i in range(1, 10))
         await pg.executemany(f"INSERT INTO step_daily VALUES ({step_marks})", step_rows)
         if version >= 2:
