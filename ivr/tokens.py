@@ -43,11 +43,17 @@ class TokenError(Exception):
         self.reason = reason
 
 
+_warned = False
+
+
 def token_key() -> str:
     key = os.environ.get("IVR_TOKEN_KEY")
     if key:
         return key
-    _log.warning("IVR_TOKEN_KEY is not set: visual-IVR tokens use an insecure development key")
+    global _warned
+    if not _warned:  # once per process: `ivr test` builds an engine per case
+        _warned = True
+        _log.warning("IVR_TOKEN_KEY is not set: visual-IVR tokens use an insecure development key")
     return _DEV_KEY
 
 

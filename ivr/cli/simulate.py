@@ -14,7 +14,7 @@ from typing import Any
 from ivr.bootstrap import Loaded, Project, build_engine, load_project
 from ivr.engine.actions import Action, CollectDigits, Hangup, Play, Transfer
 from ivr.flow.loader import FlowLoadError
-from ivr.journal.store import default_url, open_store
+from ivr.journal.store import open_store
 from ivr.journal.writer import JournalWriter
 from simulator.driver import CallDriver
 from simulator.local import LocalDriver
@@ -45,8 +45,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--journal",
         default=None,
-        help="journal URL the call is recorded in (default: IVR_JOURNAL_URL or "
-        "sqlite:///var/journal.db); 'none' records nothing",
+        help="journal URL an in-process call is recorded in (default: none, so console "
+        "tries never count as calls in the server's reports)",
     )
     parser.set_defaults(handler=run)
 
@@ -116,8 +116,8 @@ async def _driver(
     if loaded is None:
         return _remote_driver(args), _nothing
     engine, directory = await build_engine(loaded, str(args.db))
-    url = args.journal or default_url()
-    if url == "none":
+    url = args.journal
+    if url is None or url == "none":
         return LocalDriver(engine, flow_id=flow_id), directory.close
     writer = JournalWriter(await open_store(url))
     writer.start()

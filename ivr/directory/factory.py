@@ -22,6 +22,36 @@ DEFAULT_LOCKOUT_DB = "var/lockout.db"
 logger = logging.getLogger(__name__)
 
 
+def sqlite_path(url_or_path: str) -> str | None:
+    """The file of a SQLite directory URL or path; None for an HTTP directory."""
+    if url_or_path.startswith(("http://", "https://")):
+        return None
+    if url_or_path.startswith("sqlite:///"):
+        return url_or_path.removeprefix("sqlite:///")
+    if "://" in url_or_path:
+        raise DirectoryError(f"unsupported directory URL {url_or_path!r}")
+    return url_or_path
+
+
+def _is_file(path: str) -> bool:
+    return Path(path).is_file()
+
+
+async def check_directory_keys(url_or_path: str) -> None:
+    """Raise KeyMismatch when a SQLite directory's answers were made by no configured key.
+
+    An HTTP directory hashes its own answers; a file that does not exist yet holds none.
+    """
+    path = sqlite_path(url_or_path)
+    if not path or not _is_file(path):
+        return
+    directory = await SqliteDirectory.open(path, lockout=False)
+    try:
+        await directory.check_keys()
+    finally:
+        await directory.close()
+
+
 async def open_directory(
     url_or_path: str,
     *,
@@ -51,12 +81,7 @@ async def open_directory(
             await state.close()
             raise
         return LockingDirectory(inner, state, policy, clock)
-    if url_or_path.startswith("sqlite:///"):
-        path = url_or_path.removeprefix("sqlite:///")  # sqlite:////abs, sqlite:///relative
-    elif "://" in url_or_path:
-        raise DirectoryError(f"unsupported directory URL {url_or_path!r}")
-    else:
-        path = url_or_path
+    path = sqlite_path(url_or_path) or ""  # sqlite:////abs, sqlite:///relative, a bare path
     if not path:
         raise DirectoryError("empty directory path")
     directory = await SqliteDirectory.open(path, policy=policy, clock=clock)

@@ -72,12 +72,9 @@ async def _old_journal(url: str, version: int, records: list[JournalRecord]) -> 
     """A journal at an older schema `version` holding `records`, written as that release did:
     one `records` row per record, calls and step_daily upserted (and the rollup, from 2 on)."""
     from ivr.journal import rollup
-    from ivr.journal.fold import call_upsert_sql, call_values, fold
+    from ivr.journal.fold import CALL_COLUMNS, call_upsert_sql, call_values, fold
     from ivr.journal.records import data_json
-    from ivr.journal.schema import POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, VERSION_DDL
-
-    from ivr.journal.fold import CALL_COLUMNS
-    from ivr.journal.schema import ADDED_IN_4
+    from ivr.journal.schema import ADDED_IN_4, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, VERSION_DDL
 
     clean = [scrub_record(r)[0] for r in records]
     calls, steps = fold(clean)
