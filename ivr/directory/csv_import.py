@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from ivr.directory.fields import BUILTIN_FIELDS, CUSTOMER_COLUMNS, FieldSpec
+from ivr.directory.fields import CUSTOMER_COLUMNS, FieldSpec, load_fields
 from ivr.directory.numbers import DEFAULT_REGION, NumberProblem, checked_e164
 from ivr.directory.sqlite_store import (
     CustomerRecord,
@@ -91,6 +91,12 @@ def _parse_row(
     return record, []
 
 
+def default_fields() -> dict[str, FieldSpec]:
+    """The fields of `config/directory.yaml` in the working directory (as `ivr customers
+    import` reads them by default), else the built-in date_of_birth and pin."""
+    return load_fields(Path("config") / "directory.yaml")
+
+
 def _header_problem(header: list[str], fields: Mapping[str, FieldSpec], source: str) -> str | None:
     missing = [c for c in CUSTOMER_COLUMNS if c not in header]
     if missing:
@@ -121,7 +127,7 @@ def read_customers(
     security field (`fields`, from config/directory.yaml), any of which may be left out.
     National phone numbers are read in `region`.
     """
-    fields = BUILTIN_FIELDS if fields is None else fields
+    fields = default_fields() if fields is None else fields
     name = str(path)
     today = today or date.today()
     try:
@@ -179,8 +185,8 @@ async def import_file(
     fields: Mapping[str, FieldSpec] | None = None,
 ) -> UpsertResult:
     """Validate `csv_path`, then upsert it into the directory at `db_path` in one transaction;
-    the directory learns `fields` (default: the built-in date_of_birth and pin)."""
-    declared = dict(BUILTIN_FIELDS if fields is None else fields)
+    the directory learns `fields` (default: those of ./config/directory.yaml)."""
+    declared = dict(default_fields() if fields is None else fields)
     records = read_customers(csv_path, region, fields=declared)
     directory = await SqliteDirectory.open(db_path)
     try:

@@ -113,7 +113,8 @@ def test_wrong_field_count_and_header(tmp_path: Path) -> None:
     )
     assert errors_of(typo) == [
         f"{typo}:1: header: column 'pim' is not a customer column nor a field of "
-        "config/directory.yaml (did you mean 'pin'?); fields: date_of_birth, pin"
+        "config/directory.yaml (did you mean 'pin'?); fields: date_of_birth, pin, "
+        "security_number, card_last_four"
     ]
 
 

@@ -176,3 +176,25 @@ def test_the_worked_example_validates(
     monkeypatch.chdir(ROOT)
     assert main(["validate", "--json", "flows/cards.yaml"]) == 0
     assert json.loads(capsys.readouterr().out)["ok"] is True
+
+
+def test_validate_checks_fields_against_a_live_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from ivr.directory.csv_import import import_file
+    from ivr.directory.fields import BUILTIN_FIELDS
+
+    monkeypatch.chdir(ROOT)
+    csv = tmp_path / "c.csv"
+    csv.write_text("customer_id,name,phones,account_number,date_of_birth\nC1,Ann,,1234,01021980\n")
+    db = tmp_path / "d.db"
+    only_dob = {"date_of_birth": BUILTIN_FIELDS["date_of_birth"]}
+    asyncio.run(import_file(csv, db, fields=only_dob))
+    assert main(["validate", "flows/cards.yaml", "--directory", str(db)]) == 1
+    out = capsys.readouterr().out
+    assert "error unknown-field: the directory has no field 'security_number'" in out
+    assert main(["validate", "flows/idv.yaml", "--directory", str(db)]) == 0
+    assert main(["validate", "flows/idv.yaml", "--directory", str(tmp_path / "none.db")]) == 2
+    assert "no such directory file" in capsys.readouterr().err
