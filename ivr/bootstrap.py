@@ -6,12 +6,12 @@ run the same flows the same way.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ivr.config import AppConfig, load_config
 from ivr.directory.factory import open_directory
+from ivr.directory.hashing import KeyRing
 from ivr.directory.port import CustomerDirectory
 from ivr.engine.directory_ops import registry_for
 from ivr.engine.registry import FlowRegistry
@@ -19,7 +19,8 @@ from ivr.engine.runtime import Engine, EngineSettings
 from ivr.flow.compiler import compile_flow
 from ivr.flow.loader import FlowLoadError, LoadedFlow, ValidationContext, load_flow, load_flows
 from ivr.prompts.catalog import PromptCatalog
-from ivr.tokens import TokenIssuer, token_key
+from ivr.settings import Settings
+from ivr.tokens import TokenIssuer
 
 
 @dataclass(frozen=True)
@@ -31,12 +32,9 @@ class Project:
     prompts: Path = Path("prompts")
 
     @classmethod
-    def from_environment(cls) -> Project:
-        return cls(
-            flows=Path(os.environ.get("IVR_FLOWS_DIR", "flows")),
-            config=Path(os.environ.get("IVR_CONFIG_DIR", "config")),
-            prompts=Path(os.environ.get("IVR_PROMPTS_DIR", "prompts")),
-        )
+    def from_settings(cls, settings: Settings) -> Project:
+        """IVR_FLOWS_DIR, IVR_CONFIG_DIR, IVR_PROMPTS_DIR (remote drivers find prompts there)."""
+        return cls(settings.flows_dir, settings.config_dir, settings.prompts_dir)
 
 
 @dataclass
@@ -76,15 +74,29 @@ async def build_engine(
     loaded: Loaded,
     directory: CustomerDirectory | str,
     settings: EngineSettings | None = None,
+    secrets: Settings | None = None,
 ) -> tuple[Engine, CustomerDirectory]:
-    """An engine over `loaded`, with the directory opened from a path/URL if one is given."""
-    opened = await open_directory(directory) if isinstance(directory, str) else directory
+    """An engine over `loaded`, with the directory opened from a path/URL if one is given.
+
+    `secrets` gives the token key, the answers' HMAC key and the directory's bearer token
+    (None: the built-in defaults, whose development keys log a warning when used).
+    """
+    secrets = secrets or Settings.defaults()
+    opened = (
+        await open_directory(
+            directory,
+            token=Settings.reveal(secrets.directory_token),
+            keys=None if secrets.secret_key is None else KeyRing.from_settings(secrets),
+        )
+        if isinstance(directory, str)
+        else directory
+    )
     engine = Engine(
         flows=loaded.registry,
         config=loaded.config,
         catalog=loaded.catalog,
         operations=registry_for(opened),
-        tokens=TokenIssuer(token_key()),
+        tokens=TokenIssuer(secrets.token_signing_key()),
         settings=settings,
     )
     return engine, opened

@@ -6,18 +6,28 @@ in test and in production with different queue ids and URLs.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ivr.directory.fields import BUILTIN_FIELDS, FieldError, FieldSpec, load_fields
-from ivr.directory.numbers import DEFAULT_REGION, is_region
-from ivr.engine.actions import RouteKind
+from ivr.fields import BUILTIN_FIELDS, FieldError, FieldSpec, load_fields
+from ivr.numbers import DEFAULT_REGION, is_region
+from ivr.settings import config_environment
+
+
+class RouteKind(StrEnum):
+    """Where a route hands the call on; flows and config/routes.yaml name these."""
+
+    AGENT = "agent"
+    SELF_SERVICE = "self_service"
+    MAIN_MENU = "main_menu"
+    FLOW = "flow"
+
 
 _ENV_REF = re.compile(r"\$\{(?P<name>[A-Z_][A-Z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 
@@ -28,7 +38,7 @@ class ConfigError(Exception):
 
 def expand_env(text: str, environ: Mapping[str, str] | None = None) -> str:
     """Replace `${NAME}` / `${NAME:-default}`; an unset variable without default is an error."""
-    env = os.environ if environ is None else environ
+    env = config_environment() if environ is None else environ
 
     def substitute(match: re.Match[str]) -> str:
         name, default = match["name"], match["default"]
@@ -39,6 +49,24 @@ def expand_env(text: str, environ: Mapping[str, str] | None = None) -> str:
         raise ConfigError(f"environment variable {name} is not set and has no default")
 
     return _ENV_REF.sub(substitute, text)
+
+
+def environment_references(config_dir: Path) -> list[tuple[str, str, str | None]]:
+    """(file name, NAME, default or None) of every `${NAME...}` in the config files."""
+    found: list[tuple[str, str, str | None]] = []
+    for path in sorted(config_dir.glob("*.yaml")):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError:
+            continue  # load_config says why
+        for line in text.splitlines():
+            if line.lstrip().startswith("#"):
+                continue  # a comment explaining the syntax names no variable
+            for match in _ENV_REF.finditer(line):
+                reference = (path.name, match["name"], match["default"])
+                if reference not in found:
+                    found.append(reference)
+    return found
 
 
 class _Strict(BaseModel):

@@ -1,8 +1,8 @@
 """Signed ID&V tokens for a visual IVR, so a caller verified on the phone is not asked again.
 
 A JWT (HS256 pinned) with audience `visual-ivr`, a short lifetime, the call id, customer id,
-ID&V status and a unique `jti`. The key comes from `IVR_TOKEN_KEY`; a development default is
-used only with a loud warning.
+ID&V status and a unique `jti`. The key is given by the caller (`IVR_TOKEN_KEY` through
+ivr.settings, whose development default is used only with a loud warning).
 
 Tokens are signed with PyJWT's own HS256 algorithm object. What `jwt.encode` redoes for every
 token (checking the key is not a PEM, DER or JSON key, measuring it, writing the header) is
@@ -28,7 +28,6 @@ ALGORITHM = "HS256"
 AUDIENCE = "visual-ivr"
 ISSUER = "ivr"
 DEFAULT_TTL_S = 600
-_DEV_KEY = "ivr-development-token-key-do-not-use-in-production"
 _log = logging.getLogger(__name__)
 # what `jwt.encode` writes a payload with, built once: `json.dumps` with separators builds a new
 # encoder for every call
@@ -41,20 +40,6 @@ class TokenError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-_warned = False
-
-
-def token_key() -> str:
-    key = os.environ.get("IVR_TOKEN_KEY")
-    if key:
-        return key
-    global _warned
-    if not _warned:  # once per process: `ivr test` builds an engine per case
-        _warned = True
-        _log.warning("IVR_TOKEN_KEY is not set: visual-IVR tokens use an insecure development key")
-    return _DEV_KEY
 
 
 def _random_uuid4_hex() -> str:

@@ -31,12 +31,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ivr.bootstrap import Loaded, build_engine
-from ivr.directory.fields import FieldSpec
 from ivr.directory.sqlite_store import CustomerRecord, SqliteDirectory
 from ivr.engine.actions import CollectDigits
 from ivr.engine.directory_ops import directory_operations
 from ivr.engine.operations import Operation, OperationCall, OperationRegistry, OperationResult
 from ivr.engine.runtime import EngineSettings
+from ivr.fields import FieldSpec
 from ivr.journal.records import JournalRecord
 from simulator.driver import CallDriver
 from simulator.local import LocalDriver

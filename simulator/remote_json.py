@@ -8,7 +8,6 @@ would sign it; the answer's actions are read back into the engine's vocabulary, 
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -16,8 +15,10 @@ from typing import Any
 
 import aiohttp
 
-from ivr.adapters.json_webhook import SIGNATURE_HEADER, signature
+from ivr.adapters.json_protocol import SIGNATURE_HEADER
+from ivr.adapters.json_webhook import signature
 from ivr.engine.actions import Action, CollectDigits, Hangup, Play, PromptRef, RouteKind, Transfer
+from ivr.settings import Settings, load_settings
 from simulator.driver import CallSummary
 
 SECRET_ENV = "IVR_WEBHOOK_SECRET"
@@ -37,7 +38,9 @@ class JsonDriver:
         timeout_s: float = 10.0,
     ) -> None:
         self.endpoint = url.rstrip("/") + "/json/events"
-        self._secret = secret if secret is not None else os.environ.get(SECRET_ENV, "")
+        if secret is None:
+            secret = Settings.reveal(load_settings().webhook_secret) or ""
+        self._secret = secret
         if not self._secret:
             raise RemoteError(f"set {SECRET_ENV} to the server's webhook secret")
         self._session = session

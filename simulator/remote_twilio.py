@@ -11,7 +11,6 @@ from the step/attempt carried by each Gather action URL. Flow version is not vis
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -21,7 +20,6 @@ from xml.etree import ElementTree as ET
 import aiohttp
 
 from ivr.adapters.signatures import twilio_signature
-from ivr.adapters.twilio import TOKEN_ENV
 from ivr.bootstrap import Project
 from ivr.config import AppConfig, ConfigError, load_config
 from ivr.engine.actions import (
@@ -34,6 +32,7 @@ from ivr.engine.actions import (
     Transfer,
 )
 from ivr.prompts.catalog import CatalogError, PromptCatalog
+from ivr.settings import load_settings
 from simulator.driver import CallSummary
 
 Signer = Callable[[str, Sequence[tuple[str, str]]], str]
@@ -86,20 +85,24 @@ class RemoteTwilioDriver:
         flow: str = "",
         session: aiohttp.ClientSession | None = None,
     ) -> None:
-        """`auth_token` defaults to $IVR_TWILIO_AUTH_TOKEN, as the server reads it.
+        """`auth_token` defaults to IVR_TWILIO_AUTH_TOKEN (ivr.settings), as the server's.
 
         `public_url`: what Twilio would call the server by (its --public-url), if any.
 
         TwiML names neither the route kind nor the prompt ids, nor the flow: they are read
         back from the project's config and prompt catalogue (default: the folders of
-        `Project.from_environment()`, as `ivr simulate` uses), when those can be loaded.
+        `Project.from_settings()`, as `ivr simulate` uses), when those can be loaded.
         `routes` (target -> kind) overrides the config's.
         """
         self.url = url.rstrip("/")
         self.public_url = (public_url or url).rstrip("/")
-        token = auth_token if auth_token is not None else os.environ.get(TOKEN_ENV, "")
-        self.sign = twilio_signer(token)
-        self.config, self.catalog = _project_files(project or Project.from_environment())
+        settings = load_settings() if auth_token is None or project is None else None
+        if auth_token is None and settings is not None:
+            auth_token = settings.reveal(settings.twilio_auth_token) or ""
+        self.sign = twilio_signer(auth_token or "")
+        if project is None and settings is not None:
+            project = Project.from_settings(settings)
+        self.config, self.catalog = _project_files(project or Project())
         self.routes: dict[str, RouteKind] = {}
         if self.config is not None:
             self.routes = {route.target: route.kind for route in self.config.routes.values()}

@@ -1,26 +1,36 @@
 """jambonz: JSON webhooks in, verb arrays out.
 
-Routes (mounted under /jambonz/): `call` (the application's call hook), `action` (every
-actionHook we hand out, carrying step/attempt in its query), `status` (call status hook).
-Requests must carry `Jambonz-Signature: t=...,v1=...` made with the webhook secret
-(IVR_JAMBONZ_SECRET; several secrets, comma-separated, while rotating).
+Request kinds (each mounted as /jambonz/<kind>): `call` (the application's call hook), `action`
+(every actionHook we hand out, carrying step/attempt in its query and our MAC over them),
+`status` (call status hook). Requests must carry `Jambonz-Signature: t=...,v1=...` made with
+the webhook secret (IVR_JAMBONZ_SECRET; several secrets, comma-separated, while rotating).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
-import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+from urllib.parse import parse_qsl
 
-from aiohttp import web
-
-from ivr.adapters.base import BadRequest, Inbound, RenderContext, Unauthorized
+from ivr.adapters.base import (
+    Adapter,
+    BadRequest,
+    Document,
+    Headers,
+    Inbound,
+    RenderContext,
+    Unauthorized,
+    call_id_of,
+)
 from ivr.adapters.jambonz_verbs import DEFAULT_TRANSFERS, JambonzTransfer, render_verbs
-from ivr.adapters.signatures import verify_jambonz
-from ivr.adapters.wire import TERMINAL_CALL_STATUSES, digest, positive_int
+from ivr.adapters.signatures import verify_timestamped
+from ivr.adapters.wire import JSON_TYPE, TERMINAL_CALL_STATUSES, loads_json, positive_int
 from ivr.engine.actions import Action, RouteKind, Transfer
 from ivr.engine.events import (
     CallerIdTrust,
@@ -68,15 +78,48 @@ def caller_id_trust(payload: Mapping[str, Any]) -> CallerIdTrust:
     return CallerIdTrust.UNKNOWN
 
 
-def _secrets_from_env() -> list[str]:
-    return [s.strip() for s in os.environ.get(SECRET_ENV, "").split(",") if s.strip()]
+HOOK_MAC = "sig"  # the action-hook query parameter that carries our MAC
 
 
-class JambonzAdapter:
+class HookSigner:
+    """Our MAC on the query of every action hook we hand out, bound to the call.
+
+    jambonz signs the body it posts, not the URL: the step, attempt and digit count an action
+    hook carries would otherwise be anyone's to change. The MAC covers the call id and every
+    query pair, under a key derived from the webhook secret (each secret while rotating).
+    """
+
+    def __init__(self, secrets: Sequence[str]) -> None:
+        label = b"ivr jambonz action hook v1"
+        self._keys = [hmac.new(s.encode(), label, hashlib.sha256).digest() for s in secrets if s]
+
+    def _mac(self, key: bytes, call_id: str, query: Sequence[tuple[str, str]]) -> str:
+        text = call_id + "\n" + "&".join(f"{name}={value}" for name, value in query)
+        mac = hmac.new(key, text.encode(), hashlib.sha256).digest()[:16]
+        return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+    def sign(self, call_id: str, query: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        if not self._keys:
+            return query
+        return [*query, (HOOK_MAC, self._mac(self._keys[0], call_id, query))]
+
+    def check(self, call_id: str, query: Sequence[tuple[str, str]]) -> bool:
+        """True when the query carries a MAC we made for this call over exactly these pairs."""
+        given = [value for name, value in query if name == HOOK_MAC]
+        if len(given) != 1 or not given[0].isascii():
+            return False
+        pairs = [(name, value) for name, value in query if name != HOOK_MAC]
+        return any(
+            hmac.compare_digest(self._mac(key, call_id, pairs), given[0]) for key in self._keys
+        )
+
+
+class JambonzAdapter(Adapter):
     """Translates jambonz webhooks; decides nothing about the call."""
 
     name = "jambonz"
-    paths: tuple[str, ...] = ("call", "action", "status")
+    kinds = ("call", "action", "status")
+    action_kind = "action"
 
     def __init__(
         self,
@@ -88,13 +131,15 @@ class JambonzAdapter:
         agent_target: str = "agent",
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """`secrets` default to $IVR_JAMBONZ_SECRET; without any, every request is refused.
+        """`secrets` are IVR_JAMBONZ_SECRET's (ivr.settings); without any, every request is
+        refused.
 
         `tts_vendor` (e.g. "google") lets `say` carry the call's language; without it the
         application's default synthesizer speaks. `agent_target` is where `render_to_agent`
         dials a caller whose call is unknown.
         """
-        self._secrets = list(secrets) if secrets is not None else _secrets_from_env()
+        self._secrets = list(secrets or ())
+        self._hooks = HookSigner(self._secrets)
         self._transfers = dict(DEFAULT_TRANSFERS)
         self._transfers.update(transfers or {})
         self._route_transfers = dict(route_transfers or {})  # by route name: wins over kind
@@ -104,25 +149,23 @@ class JambonzAdapter:
 
     # -- inbound -----------------------------------------------------------------------------
 
-    async def parse(self, request: web.Request, body: bytes) -> Inbound:
-        if not verify_jambonz(
-            self._secrets, request.headers.get(SIGNATURE_HEADER), body, clock=self._clock
+    def parse(self, kind: str, url: str, headers: Headers, body: bytes) -> Inbound:
+        if not verify_timestamped(
+            self._secrets, headers.get(SIGNATURE_HEADER), body, clock=self._clock
         ):
             raise Unauthorized("missing, stale or invalid Jambonz-Signature")
-        try:
-            payload = json.loads(body)
-        except (UnicodeDecodeError, ValueError) as error:
-            raise BadRequest("body is not JSON") from error
+        payload = loads_json(body)
         if not isinstance(payload, dict):
             raise BadRequest("body is not a JSON object")
-        call_id = payload.get("call_sid")
-        if not isinstance(call_id, str) or not call_id:
-            raise BadRequest("call_sid missing")
-        kind = request.path.rstrip("/").rsplit("/", 1)[-1]
-        query = request.rel_url.query
-        step, attempt = query.get("step", ""), positive_int(query.get("attempt"))
-        content = digest(payload, sorted(query.items()))
-        key = f"jambonz:{call_id}:{kind}:{step}:{attempt or ''}:{content}"
+        call_id = call_id_of(payload.get("call_sid"), "call_sid")
+        _, _, query_text = url.partition("?")
+        pairs = parse_qsl(query_text, keep_blank_values=True) if query_text else []
+        if kind == "action" and not self._hooks.check(call_id, pairs):
+            # a hook we never handed out for this call, or one whose step/attempt was changed
+            raise Unauthorized("action hook without our valid signature for this call")
+        query = dict(pairs)
+        content = hashlib.sha256(body + b"?" + query_text.encode()).hexdigest()[:24]
+        key = f"{kind}:{content}"
         if kind == "call":
             event: CallEvent = CallStarted(
                 call_id=call_id,
@@ -135,22 +178,24 @@ class JambonzAdapter:
         elif kind == "status":
             event = _status_event(call_id, payload)
         else:
-            raise BadRequest(f"unknown jambonz path {kind!r}")
+            raise BadRequest(f"unknown jambonz request kind {kind!r}")
         return Inbound(event=event, delivery_key=key)
 
     # -- outbound ----------------------------------------------------------------------------
 
-    def render(self, actions: Sequence[Action], context: RenderContext) -> web.Response:
+    def render(self, actions: Sequence[Action], context: RenderContext) -> Document:
+        call_id = context.call_id
         verbs = render_verbs(
             actions,
             context,
             transfers=self._transfers,
             by_route=self._route_transfers,
             tts_vendor=self._tts_vendor,
+            sign=lambda query: self._hooks.sign(call_id, query),
         )
-        return web.json_response(verbs)
+        return Document(JSON_TYPE, json.dumps(verbs).encode())
 
-    def render_to_agent(self, context: RenderContext) -> web.Response:
+    def render_to_agent(self, context: RenderContext) -> Document:
         fallback = Transfer(
             RouteKind.AGENT, self._agent_target, "agent", {"idv_status": "not_identified"}
         )

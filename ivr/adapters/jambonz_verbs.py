@@ -9,7 +9,7 @@ refuses unknown ones.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -24,6 +24,7 @@ from ivr.adapters.wire import (
 from ivr.engine.actions import Action, CollectDigits, Hangup, Play, PromptRef, RouteKind, Transfer
 
 Verb = dict[str, Any]
+Query = list[tuple[str, str]]
 
 
 class JambonzTransfer(StrEnum):
@@ -45,8 +46,17 @@ def render_verbs(
     transfers: Mapping[RouteKind, JambonzTransfer] = DEFAULT_TRANSFERS,
     by_route: Mapping[str, JambonzTransfer] | None = None,
     tts_vendor: str | None = None,
+    sign: Callable[[Query], Query] | None = None,
 ) -> list[Verb]:
-    """The verb array for one turn. No actions: an empty array, which lets the stack go on."""
+    """The verb array for one turn. No actions: an empty array, which lets the stack go on.
+
+    `sign` adds our own MAC to the query of every action hook: jambonz signs the body it
+    posts back, not the URL, so the step and attempt the URL carries are ours to vouch for.
+    """
+
+    def hook(query: Query) -> str:
+        return with_query(context.action_url, sign(query) if sign is not None else query)
+
     verbs: list[Verb] = []
     waits = False
     for action in actions:
@@ -54,7 +64,7 @@ def render_verbs(
             verbs.extend(_prompt_verb(p, context, tts_vendor) for p in action.prompts)
             waits = False
         elif isinstance(action, CollectDigits):
-            verbs.extend(_gather(action, context, tts_vendor))
+            verbs.extend(_gather(action, context, tts_vendor, hook(collect_query(action))))
             waits = True
         elif isinstance(action, Transfer):
             verbs.extend(transfer_verbs(action, transfers, by_route or {}))
@@ -63,9 +73,7 @@ def render_verbs(
             verbs.append({"verb": "hangup"})
             waits = True
     if actions and not waits:
-        verbs.append(
-            {"verb": "redirect", "actionHook": with_query(context.action_url, played_query())}
-        )
+        verbs.append({"verb": "redirect", "actionHook": hook(played_query())})
     return verbs
 
 
@@ -105,7 +113,9 @@ def _nested(
     return "say", say
 
 
-def _gather(action: CollectDigits, context: RenderContext, tts_vendor: str | None) -> list[Verb]:
+def _gather(
+    action: CollectDigits, context: RenderContext, tts_vendor: str | None, action_hook: str
+) -> list[Verb]:
     """A digits-only gather; barge-in nests the prompts, otherwise they play before it.
 
     `minDigits` is always 1 and always sent with `interDigitTimeout`: jambonz arms the
@@ -119,7 +129,7 @@ def _gather(action: CollectDigits, context: RenderContext, tts_vendor: str | Non
     gather: Verb = {
         "verb": "gather",
         "input": ["digits"],
-        "actionHook": with_query(context.action_url, collect_query(action)),
+        "actionHook": action_hook,
         "minDigits": 1,
         "maxDigits": action.max_digits,
         "interDigitTimeout": _seconds(action.inter_digit_timeout_s),

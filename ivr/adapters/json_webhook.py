@@ -1,5 +1,8 @@
 """JSON webhook adapter: our own documented protocol (docs/json-webhook.md), translation only.
 
+The messages are the pydantic models of json_protocol.py: they parse the events here and
+give the OpenAPI document, so the two cannot disagree.
+
 One endpoint, `POST /json/events`. Each request is one event as a JSON object with an
 `event_id` (idempotency) and is signed: `X-IVR-Signature: t=<unix>,v1=<hex>` where v1 is
 HMAC-SHA256(secret, "<t>." + raw body), checked in constant time within a 300 s window.
@@ -9,17 +12,26 @@ flow version) so a client such as the simulator can report results without readi
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from aiohttp import web
+from pydantic import ValidationError
 
-from ivr.adapters.base import BadRequest, Inbound, RenderContext, Unauthorized
+from ivr.adapters import json_protocol as protocol
+from ivr.adapters.base import (
+    Adapter,
+    BadRequest,
+    Document,
+    Headers,
+    Inbound,
+    RenderContext,
+    Unauthorized,
+)
+from ivr.adapters.json_protocol import PROTOCOL_VERSION, SIGNATURE_HEADER
+from ivr.adapters.signatures import timestamped_header, verify_timestamped
+from ivr.adapters.wire import JSON_TYPE
 from ivr.engine.actions import Action, CollectDigits, Hangup, Play, PromptRef, Transfer
 from ivr.engine.events import (
     CallerIdTrust,
@@ -33,25 +45,12 @@ from ivr.engine.events import (
     TransferResult,
 )
 
-SIGNATURE_HEADER = "X-IVR-Signature"
 WINDOW_S = 300
-PROTOCOL_VERSION = "1"
-EVENT_TYPES = (
-    "call.started",
-    "digits",
-    "no_input",
-    "hangup",
-    "prompt_finished",
-    "transfer_result",
-)
-_DIGITS = re.compile(r"[0-9*#]{0,64}")
-_ID = re.compile(r"[A-Za-z0-9._:@+-]{1,128}")
 
 
 def signature(secret: str, body: bytes, timestamp: int) -> str:
     """The header value a client sends: `t=<timestamp>,v1=<hex HMAC-SHA256>`."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
+    return timestamped_header(secret, timestamp, body)
 
 
 def check_signature(
@@ -60,24 +59,15 @@ def check_signature(
     """Raise Unauthorized unless `header` signs `body` with `secret` within the window."""
     if not header:
         raise Unauthorized("missing signature")
-    fields: dict[str, list[str]] = {}
-    for part in header.split(","):
-        name, _, value = part.strip().partition("=")
-        fields.setdefault(name, []).append(value)
-    stamps = fields.get("t", [])
-    if len(stamps) != 1 or not stamps[0].isdigit():
-        raise Unauthorized("malformed signature")
-    timestamp = int(stamps[0])
-    if abs(now - timestamp) > window_s:
-        raise Unauthorized("stale signature")
-    expected = signature(secret, body, timestamp).split("v1=", 1)[1]
-    if not any(hmac.compare_digest(expected, given) for given in fields.get("v1", [])):
-        raise Unauthorized("bad signature")
+    if not verify_timestamped([secret], header, body, tolerance_s=window_s, clock=lambda: now):
+        raise Unauthorized("missing, malformed, stale or wrong signature")
 
 
-class JsonWebhookAdapter:
+class JsonWebhookAdapter(Adapter):
     name = "json"
-    paths: tuple[str, ...] = ("events",)
+    kinds = ("events",)
+    action_kind = "events"
+    carries_summary = True
 
     def __init__(
         self,
@@ -92,37 +82,25 @@ class JsonWebhookAdapter:
         self._clock = clock
         self._agent_target = agent_target
 
-    async def parse(self, request: web.Request, body: bytes) -> Inbound:
-        check_signature(self._secret, request.headers.get(SIGNATURE_HEADER), body, self._clock())
+    def parse(self, kind: str, url: str, headers: Headers, body: bytes) -> Inbound:
+        check_signature(self._secret, headers.get(SIGNATURE_HEADER), body, self._clock())
         try:
-            doc = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise BadRequest("body is not JSON") from None
-        if not isinstance(doc, dict):
-            raise BadRequest("body must be a JSON object")
-        event_id = _identifier(doc, "event_id")
-        call_id = _identifier(doc, "call_id")
-        return Inbound(_event(doc, call_id), f"{call_id}:{event_id}")
+            doc = protocol.EVENTS.validate_json(body)
+        except ValidationError as error:  # not JSON, too deep, or not one of the events
+            raise BadRequest(_problem(error)) from None
+        return Inbound(_event(doc), doc.event_id)
 
-    def render(self, actions: Sequence[Action], context: RenderContext) -> web.Response:
-        return self.render_call(actions, context, None)
-
-    def render_call(
-        self,
-        actions: Sequence[Action],
-        context: RenderContext,
-        call: Mapping[str, Any] | None,
-    ) -> web.Response:
-        """Render with the call summary the server core adds to every answer."""
+    def render(self, actions: Sequence[Action], context: RenderContext) -> Document:
+        """The actions and the call summary the pipeline puts in the context."""
         document = {
             "protocol": PROTOCOL_VERSION,
             "call_id": context.call_id,
             "actions": [_action(action, context) for action in actions],
-            "call": dict(call) if call is not None else None,
+            "call": dict(context.call) if context.call is not None else None,
         }
-        return web.json_response(document, dumps=_dumps)
+        return Document(JSON_TYPE, _dumps(document))
 
-    def render_to_agent(self, context: RenderContext) -> web.Response:
+    def render_to_agent(self, context: RenderContext) -> Document:
         transfer = {
             "type": "transfer",
             "kind": "agent",
@@ -136,61 +114,36 @@ class JsonWebhookAdapter:
             "actions": [transfer],
             "call": None,
         }
-        return web.json_response(document, dumps=_dumps)
+        return Document(JSON_TYPE, _dumps(document))
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
-def _identifier(doc: Mapping[str, Any], name: str) -> str:
-    value = doc.get(name)
-    if not isinstance(value, str) or not _ID.fullmatch(value):
-        raise BadRequest(f"{name} must be 1-128 characters of [A-Za-z0-9._:@+-]")
-    return value
+def _problem(error: ValidationError) -> str:
+    """What was wrong, by field, never with the value sent (it may be a caller's keys)."""
+    parts = []
+    for item in error.errors(include_url=False, include_input=False, include_context=False):
+        where = ".".join(str(part) for part in item["loc"]) or "body"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)[:300]
 
 
-def _optional_text(doc: Mapping[str, Any], name: str) -> str | None:
-    value = doc.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > 64:
-        raise BadRequest(f"{name} must be a string of at most 64 characters")
-    return value
-
-
-def _event(doc: Mapping[str, Any], call_id: str) -> CallEvent:
-    kind = doc.get("type")
-    if kind == "call.started":
-        trust = doc.get("caller_id_trust", "unknown")
-        try:
-            caller_id_trust = CallerIdTrust(trust)
-        except ValueError:
-            raise BadRequest("caller_id_trust must be one of A, B, C, failed, unknown") from None
-        ani, dnis = _optional_text(doc, "ani"), _optional_text(doc, "dnis")
-        return CallStarted(call_id, ani, dnis, caller_id_trust)
-    if kind == "digits":
-        digits = doc.get("digits")
-        if not isinstance(digits, str) or not _DIGITS.fullmatch(digits):
-            raise BadRequest("digits must be at most 64 of 0-9 * #")  # never echo the keys
-        try:
-            terminated_by = DigitsTermination(doc.get("terminated_by", "term_key"))
-        except ValueError:
-            allowed = ", ".join(member.value for member in DigitsTermination)
-            raise BadRequest(f"terminated_by must be one of {allowed}") from None
-        return DigitsCollected(call_id, digits, terminated_by)
-    if kind == "no_input":
+def _event(doc: protocol.Event) -> CallEvent:
+    """The model of an event as the core's event."""
+    call_id = doc.call_id
+    if isinstance(doc, protocol.CallStartedEvent):
+        return CallStarted(call_id, doc.ani, doc.dnis, CallerIdTrust(doc.caller_id_trust))
+    if isinstance(doc, protocol.DigitsEvent):
+        return DigitsCollected(call_id, doc.digits, DigitsTermination(doc.terminated_by))
+    if isinstance(doc, protocol.NoInputEvent):
         return NoInput(call_id)
-    if kind == "hangup":
+    if isinstance(doc, protocol.HangupEvent):
         return HungUp(call_id)
-    if kind == "prompt_finished":
+    if isinstance(doc, protocol.PromptFinishedEvent):
         return PromptFinished(call_id)
-    if kind == "transfer_result":
-        result = _optional_text(doc, "result")
-        if not result:
-            raise BadRequest("transfer_result needs a result")
-        return TransferResult(call_id, result)
-    raise BadRequest(f"type must be one of {', '.join(EVENT_TYPES)}")
+    return TransferResult(call_id, doc.result)
 
 
 def _prompts(prompts: Sequence[PromptRef], context: RenderContext) -> list[dict[str, Any]]:

@@ -1,7 +1,8 @@
 """Webhook signatures of the gateways we speak to, computed with the standard library only.
 
 Twilio: base64 HMAC-SHA1 of the full URL followed by the POST parameters sorted by name.
-jambonz: hex HMAC-SHA256 of "{t}.{raw body}", sent as `Jambonz-Signature: t=...,v1=...`.
+jambonz: hex HMAC-SHA256 of "{t}.{raw body}", sent as `Jambonz-Signature: t=...,v1=...`; our
+JSON webhook uses the same scheme (`X-IVR-Signature`), checked by the same function.
 Both are reimplemented here (rather than importing the vendors' SDKs at run time) so the
 server has no vendor dependency; the tests check them against the official implementations.
 """
@@ -14,6 +15,7 @@ import hashlib
 import hmac
 import itertools
 import operator
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -101,8 +103,8 @@ def verify_twilio_sorted(
 ) -> bool:
     """`verify_twilio` for pairs already sorted (the adapter sorts once for the signature and
     the delivery key)."""
-    if not signature or not token:
-        return False
+    if not signature or not token or not signature.isascii():
+        return False  # compare_digest refuses non-ASCII text: such a header is simply wrong
     suffix = _sorted_params_text(ordered)  # once, whichever form of the URL matches
     if hmac.compare_digest(_twilio_hmac(token, url + suffix), signature):
         return True  # the URL as received: the usual case, no URL parsing needed
@@ -113,18 +115,27 @@ def verify_twilio_sorted(
     )
 
 
-def jambonz_signature(secret: str, timestamp: int, body: bytes) -> str:
-    """The v1 value of Jambonz-Signature for `body` sent at `timestamp` (unix seconds)."""
+def timestamped_mac(secret: str, timestamp: int, body: bytes) -> str:
+    """Hex HMAC-SHA256 of "{t}.{raw body}": the v1 value of a `t=...,v1=...` header.
+
+    jambonz signs its webhooks this way, and our JSON webhook protocol uses the same scheme.
+    """
     message = f"{timestamp}.".encode() + body
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def jambonz_header(secret: str, timestamp: int, body: bytes) -> str:
-    """The whole Jambonz-Signature header, as jambonz would send it (used by tests and tools)."""
-    return f"t={timestamp},v1={jambonz_signature(secret, timestamp, body)}"
+def timestamped_header(secret: str, timestamp: int, body: bytes) -> str:
+    """The whole `t=...,v1=...` header a sender puts on `body` (used by tests and tools)."""
+    return f"t={timestamp},v1={timestamped_mac(secret, timestamp, body)}"
 
 
-def verify_jambonz(
+jambonz_signature = timestamped_mac
+jambonz_header = timestamped_header
+
+_STAMP = re.compile(r"[0-9]{1,12}")  # unix seconds; longer is no time we would accept
+
+
+def verify_timestamped(
     secrets: Sequence[str],
     header: str | None,
     body: bytes,
@@ -132,10 +143,13 @@ def verify_jambonz(
     tolerance_s: int = JAMBONZ_TOLERANCE_S,
     clock: Callable[[], float] = time.time,
 ) -> bool:
-    """True when `header` signs the raw `body` with any of `secrets` within the time window.
+    """True when `header` (`t=<unix>,v1=<hex>[,v1=...]`) signs the raw `body` with any of
+    `secrets` within the time window, compared in constant time.
 
     Several secrets are accepted so a secret can be rotated without dropping calls. A
-    timestamp too far in the future is refused like a stale one (replay window both ways).
+    timestamp too far in the future is refused like a stale one (replay window both ways);
+    anything unparseable (no `t`, two of them, not 1-12 ASCII digits) is refused, never an
+    error.
     """
     if not header or not secrets:
         return False
@@ -144,15 +158,18 @@ def verify_jambonz(
         key, _, value = item.strip().partition("=")
         fields.setdefault(key, []).append(value)
     stamps = fields.get("t", [])
-    if len(stamps) != 1 or not stamps[0].isdigit():
+    if len(stamps) != 1 or not _STAMP.fullmatch(stamps[0]):
         return False
     timestamp = int(stamps[0])
     if abs(clock() - timestamp) > tolerance_s:
         return False
-    candidates = fields.get("v1", [])
+    candidates = [value for value in fields.get("v1", []) if value.isascii()]
     return any(
-        hmac.compare_digest(jambonz_signature(secret, timestamp, body), candidate)
+        hmac.compare_digest(timestamped_mac(secret, timestamp, body), candidate)
         for secret in secrets
         if secret
         for candidate in candidates
     )
+
+
+verify_jambonz = verify_timestamped

@@ -1,21 +1,28 @@
 """Twilio Programmable Voice: form-encoded webhooks in, TwiML out.
 
-Routes (mounted under /twilio/): `voice` (incoming call), `gather` (the `<Gather>` action URL,
-carrying step/attempt in its query), `status` (call status callback). Every request must carry
-a valid X-Twilio-Signature made with the account's auth token (IVR_TWILIO_AUTH_TOKEN).
+Request kinds (each mounted as /twilio/<kind>): `voice` (incoming call), `gather` (the
+`<Gather>` action URL, carrying step/attempt in its query), `status` (call status callback).
+Every request must carry a valid X-Twilio-Signature made with the account's auth token
+(IVR_TWILIO_AUTH_TOKEN); it covers the URL, query included.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 
-from aiohttp import web
-
-from ivr.adapters.base import BadRequest, Inbound, RenderContext, Unauthorized
+from ivr.adapters.base import (
+    Adapter,
+    BadRequest,
+    Document,
+    Headers,
+    Inbound,
+    RenderContext,
+    Unauthorized,
+    call_id_of,
+)
 from ivr.adapters.signatures import verify_twilio
 from ivr.adapters.twiml import DEFAULT_TRANSFERS, TwilioTransfer, render_twiml
-from ivr.adapters.wire import TERMINAL_CALL_STATUSES, parse_form, positive_int
+from ivr.adapters.wire import TERMINAL_CALL_STATUSES, parse_form, positive_int, query_of
 from ivr.engine.actions import Action, RouteKind, Transfer
 from ivr.engine.events import (
     CallerIdTrust,
@@ -31,7 +38,7 @@ from ivr.engine.events import (
 
 TOKEN_ENV = "IVR_TWILIO_AUTH_TOKEN"
 SIGNATURE_HEADER = "X-Twilio-Signature"
-TWIML_TYPE = "text/xml"
+TWIML_TYPE = "text/xml; charset=utf-8"
 
 _ATTESTATION = {"A": CallerIdTrust.FULL, "B": CallerIdTrust.PARTIAL, "C": CallerIdTrust.GATEWAY}
 
@@ -57,29 +64,27 @@ def caller_id_trust(verstat: str | None) -> CallerIdTrust:
     return CallerIdTrust.UNKNOWN
 
 
-class TwilioAdapter:
+class TwilioAdapter(Adapter):
     """Translates Twilio webhooks; decides nothing about the call."""
 
     name = "twilio"
-    paths: tuple[str, ...] = ("voice", "gather", "status")
+    kinds = ("voice", "gather", "status")
+    action_kind = "gather"
 
     def __init__(
         self,
         auth_token: str | None = None,
         *,
-        public_url: str | None = None,
         transfers: Mapping[RouteKind, TwilioTransfer] | None = None,
         route_transfers: Mapping[str, TwilioTransfer] | None = None,
         agent_target: str = "agent",
     ) -> None:
-        """`auth_token` defaults to $IVR_TWILIO_AUTH_TOKEN; without one every request is refused.
+        """`auth_token` is IVR_TWILIO_AUTH_TOKEN (ivr.settings); without one every request is
+        refused.
 
-        `public_url` (the server's --public-url) is the scheme://host[:port][/prefix] Twilio
-        calls: behind a proxy the URL the server sees differs from the one Twilio signed.
         `agent_target` is where `render_to_agent` sends a caller whose call is unknown.
         """
-        self._token = auth_token if auth_token is not None else os.environ.get(TOKEN_ENV, "")
-        self._public_url = public_url.rstrip("/") if public_url else None
+        self._token = auth_token or ""
         self._transfers = dict(DEFAULT_TRANSFERS)
         self._transfers.update(transfers or {})
         self._route_transfers = dict(route_transfers or {})  # by route name: wins over kind
@@ -87,29 +92,21 @@ class TwilioAdapter:
 
     # -- inbound -----------------------------------------------------------------------------
 
-    def signed_url(self, request: web.Request) -> str:
-        """The URL Twilio requested, query exactly as received, as Twilio signed it."""
-        base = self._public_url or f"{request.scheme}://{request.host}"
-        return base + request.raw_path
-
-    async def parse(self, request: web.Request, body: bytes) -> Inbound:
+    def parse(self, kind: str, url: str, headers: Headers, body: bytes) -> Inbound:
+        """`url` is what Twilio requested and signed: the query with it (step, attempt) is
+        Twilio's to vouch for, so a changed step or attempt fails the signature."""
         try:
             params = parse_form(body.decode("utf-8"))
         except UnicodeDecodeError as error:
             raise BadRequest("body is not a valid form") from error
-        signature = request.headers.get(SIGNATURE_HEADER)
-        if not verify_twilio(self._token, self.signed_url(request), params, signature):
+        signature = headers.get(SIGNATURE_HEADER)
+        if not verify_twilio(self._token, url, params, signature):
             raise Unauthorized("missing or invalid X-Twilio-Signature")
         form = dict(params)
-        call_id = form.get("CallSid", "")
-        if not call_id:
-            raise BadRequest("CallSid missing")
-        kind = request.path.rstrip("/").rsplit("/", 1)[-1]
-        query = request.rel_url.query
-        step, attempt = query.get("step", ""), positive_int(query.get("attempt"))
+        call_id = call_id_of(form.get("CallSid"), "CallSid")
         # the verified signature is an HMAC of the URL and every field: a redelivery of the same
         # event carries the same one, any other event another, so it keys the delivery
-        key = f"twilio:{call_id}:{kind}:{step}:{attempt or ''}:{signature}"
+        key = f"{kind}:{signature}"
         if kind == "voice":
             event: CallEvent = CallStarted(
                 call_id=call_id,
@@ -118,11 +115,11 @@ class TwilioAdapter:
                 caller_id_trust=caller_id_trust(form.get("StirVerstat")),
             )
         elif kind == "gather":
-            event = self._gather_event(call_id, form, query)
+            event = self._gather_event(call_id, form, query_of(url))
         elif kind == "status":
             event = self._status_event(call_id, form)
         else:
-            raise BadRequest(f"unknown Twilio path {kind!r}")
+            raise BadRequest(f"unknown Twilio request kind {kind!r}")
         return Inbound(event=event, delivery_key=key)
 
     @staticmethod
@@ -155,14 +152,11 @@ class TwilioAdapter:
 
     # -- outbound ----------------------------------------------------------------------------
 
-    def render(self, actions: Sequence[Action], context: RenderContext) -> web.Response:
-        return web.Response(
-            text=render_twiml(actions, context, self._transfers, self._route_transfers),
-            content_type=TWIML_TYPE,
-            charset="utf-8",
-        )
+    def render(self, actions: Sequence[Action], context: RenderContext) -> Document:
+        twiml = render_twiml(actions, context, self._transfers, self._route_transfers)
+        return Document(TWIML_TYPE, twiml.encode())
 
-    def render_to_agent(self, context: RenderContext) -> web.Response:
+    def render_to_agent(self, context: RenderContext) -> Document:
         fallback = Transfer(
             RouteKind.AGENT, self._agent_target, "agent", {"idv_status": "not_identified"}
         )

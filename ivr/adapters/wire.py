@@ -1,4 +1,4 @@
-"""Small wire-format helpers shared by the document gateways (Twilio, jambonz).
+"""Small wire-format helpers shared by the gateway adapters (JSON, Twilio, jambonz).
 
 Kept apart so each adapter file stays translation only and the two render hand-off data
 the same way: `customer_id` becomes the SIP header `x-customer-id` on both.
@@ -14,8 +14,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, quote_plus, unquote, urlencode, urlsplit, urlunsplit
 
+from ivr.adapters.base import BadRequest
 from ivr.engine.actions import CollectDigits, PromptRef
 
+JSON_TYPE = "application/json; charset=utf-8"
 TERMINAL_CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 
 
@@ -122,6 +124,23 @@ def _unquote(text: str) -> str:
     """`unquote`, remembered: a call's numbers (From, To, Called, Caller: `%2B44...`) come
     four times in each of its webhooks, and unquote is Python code with a regex split."""
     return unquote(text)
+
+
+def loads_json(body: bytes) -> Any:
+    """The body as JSON, or BadRequest: not UTF-8, not JSON, or nested too deep to parse."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("body is not JSON") from None
+    except RecursionError:
+        raise BadRequest("body is nested too deeply") from None
+
+
+def query_of(url: str) -> dict[str, str]:
+    """The query of a callback URL as a dict (the last value of a repeated name wins)."""
+    _, _, rest = url.partition("?")
+    query = rest.partition("#")[0]
+    return dict(parse_qsl(query, keep_blank_values=True)) if query else {}
 
 
 def positive_int(value: str | None) -> int | None:

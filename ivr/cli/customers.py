@@ -11,13 +11,14 @@ from typing import Any
 
 import yaml
 
+from ivr.cli.environment import settings_or_exit
 from ivr.directory.csv_import import ImportFailed, import_file
-from ivr.directory.fields import FieldError, FieldSpec, describe, load_fields
 from ivr.directory.hashing import KeyRing
 from ivr.directory.lockout import LockoutPolicy, LockoutState
-from ivr.directory.numbers import DEFAULT_REGION, is_region
 from ivr.directory.port import DirectoryError
 from ivr.directory.sqlite_store import SqliteDirectory
+from ivr.fields import FieldError, FieldSpec, describe, load_fields
+from ivr.numbers import DEFAULT_REGION, is_region
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -127,7 +128,8 @@ def key_status_command(args: argparse.Namespace) -> int:
 
 
 async def _key_usage(db: Path) -> tuple[dict[str, int], KeyRing]:
-    directory = await SqliteDirectory.open(db, lockout=False)
+    keys = KeyRing.from_settings(settings_or_exit("ivr customers key-status"))
+    directory = await SqliteDirectory.open(db, lockout=False, keys=keys)
     try:
         return await directory.key_usage(), directory.keys
     finally:
@@ -148,7 +150,8 @@ def import_command(args: argparse.Namespace) -> int:
         return 2
     try:
         db.parent.mkdir(parents=True, exist_ok=True)
-        result = asyncio.run(import_file(args.file, db, region, fields))
+        keys = KeyRing.from_settings(settings_or_exit("ivr customers import"))
+        result = asyncio.run(import_file(args.file, db, region, fields, keys=keys))
     except ImportFailed as failed:
         for error in failed.errors:
             print(error, file=sys.stderr)

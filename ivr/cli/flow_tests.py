@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from ivr.bootstrap import Loaded, Project, load_project
+from ivr.cli.environment import settings_or_exit
 from ivr.flow.loader import FlowLoadError
 from ivr.journal.records import JournalRecord
 from simulator.cases import (
@@ -90,14 +91,17 @@ def _untested_flows(paths: list[Path], files: list[Path]) -> list[Path]:
 
 
 def _remote_factory(url: str, protocol: str, project: Project) -> Callable[[], CallDriver]:
+    secrets = settings_or_exit("ivr test")
+
     def make() -> CallDriver:
         if protocol == "twilio":
             from simulator.remote_twilio import RemoteTwilioDriver
 
-            return RemoteTwilioDriver(url, project=project)
+            token = secrets.reveal(secrets.twilio_auth_token) or ""
+            return RemoteTwilioDriver(url, token, project=project)
         from simulator.remote_json import JsonDriver
 
-        return JsonDriver(url)
+        return JsonDriver(url, secrets.reveal(secrets.webhook_secret) or "")
 
     return make
 

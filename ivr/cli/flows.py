@@ -15,8 +15,8 @@ from typing import Any
 
 from ivr.config import AppConfig, ConfigError, load_config
 from ivr.directory.factory import open_directory, sqlite_path
-from ivr.directory.fields import FieldSpec
 from ivr.directory.port import DeclaresFields, DirectoryError
+from ivr.fields import FieldSpec
 from ivr.flow.diagram import mermaid
 from ivr.flow.json_schema import flow_json_schema_text
 from ivr.flow.loader import ValidationContext, expand_paths, load_flows, parse_flow_text

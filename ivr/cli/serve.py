@@ -1,5 +1,8 @@
 """`ivr serve`: run the webhook server (also `python -m ivr.cli.serve`).
 
+`ivr serve --check-config` prints the effective settings (options and `IVR_*` variables,
+secrets masked) and exits: 0 when they can be used, 2 with one line per wrong value.
+
 Signals: SIGHUP reloads flows, prompts and config; SIGTERM and SIGINT (Ctrl-C) drain
 (readiness fails at once, calls in progress are served until they end or the drain limit
 passes) then exit; a second SIGINT or SIGTERM stops at once.
@@ -24,10 +27,21 @@ from typing import Any
 from aiohttp import web
 
 from ivr.bootstrap import Project
+from ivr.cli.environment import settings_or_exit
+from ivr.config import ConfigError, environment_references, load_config
 from ivr.directory.factory import check_directory_keys
+from ivr.directory.hashing import KeyRing
 from ivr.directory.port import DirectoryError
 from ivr.directory.sqlite_store import KeyMismatch
 from ivr.sessions import SessionError
+from ivr.settings import (
+    Settings,
+    SettingsError,
+    config_environment,
+    load_settings,
+    mask_url,
+    unknown_variables,
+)
 from ivr.web.app import create_app
 from ivr.web.keys import ADAPTERS, DRAIN, RUNTIME
 from ivr.web.logs import setup_logging
@@ -46,10 +60,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", default="var/demo-directory.db", help="directory path or URL")
     parser.add_argument("--redis", default=None, help="redis://... to share calls between workers")
     parser.add_argument("--redis-prefix", default="ivr:")
-    parser.add_argument("--journal", default="sqlite:///var/journal.db", help="'none' to disable")
+    parser.add_argument(
+        "--journal", default=None, help="journal URL, 'none' to disable (default: IVR_JOURNAL_URL)"
+    )
     parser.add_argument("--public-url", default=None, help="the URL gateways call us by")
     parser.add_argument("--drain-limit", type=float, default=30.0, help="seconds (SIGTERM)")
     parser.add_argument("--log-level", default="info")
+    parser.add_argument(
+        "--check-config",
+        action="store_true",
+        help="print the effective settings (secrets masked) and exit: 0 if usable, 2 if not",
+    )
     parser.add_argument(
         "--allow-key-mismatch",
         action="store_true",
@@ -63,17 +84,71 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def settings_from(args: argparse.Namespace) -> ServeSettings:
+def settings_from(args: argparse.Namespace, env: Settings | None = None) -> ServeSettings:
+    """The server's settings: the command line's options over the `IVR_*` settings `env`."""
+    env = env or Settings.defaults()
+    journal = env.journal_url if args.journal is None else args.journal
     return ServeSettings(
         project=Project(flows=args.flows, config=args.config, prompts=args.prompts),
         directory=args.db,
         redis_url=args.redis,
         redis_prefix=args.redis_prefix,
-        journal_url=None if args.journal in ("", "none") else args.journal,
+        journal_url=None if journal in ("", "none") else journal,
         public_url=args.public_url,
         drain_limit_s=args.drain_limit,
         prompts_build=args.prompts_build,
+        webhook_secret=env.reveal(env.webhook_secret),
+        admin_key=env.reveal(env.admin_key),
+        reports_key=env.reveal(env.reports_key),
+        env=env,
     )
+
+
+def check_config(args: argparse.Namespace) -> int:
+    """Print what the server would run with; 2 and the reasons when a value is wrong."""
+    try:
+        env = load_settings()
+    except SettingsError as error:
+        for problem in error.problems:
+            print(f"ivr serve: {problem}", file=sys.stderr)
+        return 2
+    settings = settings_from(args, env)
+    problems: list[str] = []
+    try:
+        load_config(settings.project.config)
+    except ConfigError as error:
+        problems.append(f"config: {error}")
+    references = environment_references(settings.project.config)
+    print("ivr serve: effective settings (secrets masked)")
+    for option, value in _options(args, settings):
+        print(f"  {option:<26} {value}")
+    for variable, shown, meaning in env.describe():
+        print(f"  {variable:<26} {shown}    # {meaning}")
+    environ = config_environment()
+    for file_name, variable, default in references:
+        given = environ.get(variable)
+        used = given if given is not None else f"{default} (default)"
+        print(f"  {variable:<26} {mask_url(used)}    # ${{{variable}}} in {file_name}")
+    for variable in unknown_variables({name for _, name, _ in references}):
+        print(f"  warning: {variable} is set but no setting or config file uses it (a typo?)")
+    for problem in problems:
+        print(f"ivr serve: {problem}", file=sys.stderr)
+    return 2 if problems else 0
+
+
+def _options(args: argparse.Namespace, settings: ServeSettings) -> list[tuple[str, str]]:
+    journal = mask_url(settings.journal_url) if settings.journal_url else "off"
+    return [
+        ("--host / --port", f"{args.host}:{args.port}"),
+        ("--flows", str(settings.project.flows)),
+        ("--config", str(settings.project.config)),
+        ("--prompts", str(settings.project.prompts)),
+        ("--db", mask_url(str(settings.directory))),
+        ("--redis", mask_url(settings.redis_url) if settings.redis_url else "off (in memory)"),
+        ("--journal", journal),
+        ("--public-url", settings.public_url or "(none)"),
+        ("--drain-limit", f"{settings.drain_limit_s:g} s"),
+    ]
 
 
 def journal_lines(settings: ServeSettings, base: str) -> list[str]:
@@ -89,9 +164,12 @@ def journal_lines(settings: ServeSettings, base: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.check_config:
+        return check_config(args)
     setup_logging(args.log_level)
+    env = settings_or_exit("ivr serve")
     try:
-        asyncio.run(check_directory_keys(args.db))
+        asyncio.run(check_directory_keys(args.db, KeyRing.from_settings(env)))
     except KeyMismatch as error:
         if not args.allow_key_mismatch:
             print(
@@ -104,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"ivr serve: {args.db}: {error}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(serve(settings_from(args), args.host, args.port))
+        return asyncio.run(serve(settings_from(args, env), args.host, args.port))
     except SessionError as error:  # a wrong --redis URL or a Redis that is down: one line
         print(f"ivr serve: session store: {error}", file=sys.stderr)
         return 2
@@ -122,8 +200,8 @@ async def serve(settings: ServeSettings, host: str, port: int) -> int:
     base = f"http://{host}:{port}"
     print(f"ivr serve: listening on {base}", flush=True)
     for adapter in app[ADAPTERS]:
-        for path in adapter.paths:
-            print(f"  webhook  {base}/{adapter.name}/{path}", flush=True)
+        for kind in adapter.kinds:
+            print(f"  webhook  {base}/{adapter.name}/{kind}", flush=True)
     for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/idv/tokens/verify"):
         print(f"  service  {base}{path}", flush=True)
     for line in journal_lines(settings, base):

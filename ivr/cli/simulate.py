@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ivr.bootstrap import Loaded, Project, build_engine, load_project
+from ivr.cli.environment import settings_or_exit
 from ivr.engine.actions import Action, CollectDigits, Hangup, Play, Transfer
 from ivr.flow.loader import FlowLoadError
 from ivr.journal.store import open_store
@@ -115,8 +116,9 @@ async def _driver(
 ) -> tuple[CallDriver, Any]:
     if loaded is None:
         return _remote_driver(args), _nothing
-    engine, directory = await build_engine(loaded, str(args.db))
-    url = args.journal
+    secrets = settings_or_exit("ivr simulate")
+    engine, directory = await build_engine(loaded, str(args.db), secrets=secrets)
+    url = args.journal  # only when asked: console tries are not the server's calls
     if url is None or url == "none":
         return LocalDriver(engine, flow_id=flow_id), directory.close
     writer = JournalWriter(await open_store(url))
@@ -135,15 +137,17 @@ async def _nothing() -> None:
 
 
 def _remote_driver(args: argparse.Namespace) -> CallDriver:
+    secrets = settings_or_exit("ivr simulate")
     if args.protocol == "twilio":
         from simulator.remote_twilio import RemoteTwilioDriver
 
         root: Path = args.project
         project = Project(root / "flows", root / "config", root / "prompts")
-        return RemoteTwilioDriver(args.url, project=project)
+        token = secrets.reveal(secrets.twilio_auth_token) or ""
+        return RemoteTwilioDriver(args.url, token, project=project)
     from simulator.remote_json import JsonDriver
 
-    return JsonDriver(args.url)
+    return JsonDriver(args.url, secrets.reveal(secrets.webhook_secret) or "")
 
 
 def _keyboard(quiet: bool) -> Caller:

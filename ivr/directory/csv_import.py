@@ -16,14 +16,15 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from ivr.directory.fields import CUSTOMER_COLUMNS, FieldSpec, load_fields
-from ivr.directory.numbers import DEFAULT_REGION, NumberProblem, checked_e164
+from ivr.directory.hashing import KeyRing
 from ivr.directory.sqlite_store import (
     CustomerRecord,
     RecordConflict,
     SqliteDirectory,
     UpsertResult,
 )
+from ivr.fields import CUSTOMER_COLUMNS, FieldSpec, load_fields
+from ivr.numbers import DEFAULT_REGION, NumberProblem, checked_e164
 
 _CUSTOMER_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _ACCOUNT = re.compile(r"^[0-9]{4,20}$")
@@ -183,12 +184,18 @@ async def import_file(
     db_path: str | Path,
     region: str = DEFAULT_REGION,
     fields: Mapping[str, FieldSpec] | None = None,
+    *,
+    keys: KeyRing | None = None,
+    answer_key: bytes | None = None,
 ) -> UpsertResult:
     """Validate `csv_path`, then upsert it into the directory at `db_path` in one transaction;
-    the directory learns `fields` (default: those of ./config/directory.yaml)."""
+    the directory learns `fields` (default: those of ./config/directory.yaml).
+
+    `keys` (`KeyRing.from_settings`) or `answer_key` hash the answers; neither: the
+    development key."""
     declared = dict(default_fields() if fields is None else fields)
     records = read_customers(csv_path, region, fields=declared)
-    directory = await SqliteDirectory.open(db_path)
+    directory = await SqliteDirectory.open(db_path, keys=keys, answer_key=answer_key)
     try:
         return await directory.upsert_customers(records, declared)
     except RecordConflict as conflict:

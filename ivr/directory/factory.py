@@ -8,16 +8,15 @@ file, the HTTP directory is wrapped by LockingDirectory with state in a local SQ
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 
+from ivr.directory.hashing import KeyRing
 from ivr.directory.http_directory import DEFAULT_TIMEOUT_S, HttpDirectory
 from ivr.directory.lockout import Clock, LockingDirectory, LockoutPolicy, LockoutState
 from ivr.directory.port import CustomerDirectory, DirectoryError
 from ivr.directory.sqlite_store import SqliteDirectory
 
-TOKEN_ENV = "IVR_DIRECTORY_TOKEN"
 DEFAULT_LOCKOUT_DB = "var/lockout.db"
 logger = logging.getLogger(__name__)
 
@@ -37,7 +36,7 @@ def _is_file(path: str) -> bool:
     return Path(path).is_file()
 
 
-async def check_directory_keys(url_or_path: str) -> None:
+async def check_directory_keys(url_or_path: str, keys: KeyRing) -> None:
     """Raise KeyMismatch when a SQLite directory's answers were made by no configured key.
 
     An HTTP directory hashes its own answers; a file that does not exist yet holds none.
@@ -45,7 +44,7 @@ async def check_directory_keys(url_or_path: str) -> None:
     path = sqlite_path(url_or_path)
     if not path or not _is_file(path):
         return
-    directory = await SqliteDirectory.open(path, lockout=False)
+    directory = await SqliteDirectory.open(path, lockout=False, keys=keys)
     try:
         await directory.check_keys()
     finally:
@@ -60,23 +59,24 @@ async def open_directory(
     lockout_db: str | Path | None = None,
     policy: LockoutPolicy | None = None,
     clock: Clock = time.time,
+    answer_key: bytes | None = None,
+    keys: KeyRing | None = None,
 ) -> CustomerDirectory:
     """Open a SQLite directory or an HTTP one (with lockout state in `lockout_db`).
 
     SQLite: a bare path, `sqlite:///relative/path` or `sqlite:////absolute/path`.
     HTTP: `http://...` or `https://...`, the base URL of the contract's endpoints.
 
-    The HTTP bearer token defaults to the IVR_DIRECTORY_TOKEN environment variable, so it is
-    configured by reference and never written in a config file.
+    The HTTP bearer token is `IVR_DIRECTORY_TOKEN` (given from ivr.settings), so it is
+    configured by reference and never written in a config file. `keys` are the HMAC keys of a
+    SQLite directory's stored answers (`IVR_SECRET_KEY`, newest first), or `answer_key` one.
     """
     if url_or_path.startswith(("http://", "https://")):
         state_path = Path(lockout_db or DEFAULT_LOCKOUT_DB)
         state_path.parent.mkdir(parents=True, exist_ok=True)
         state = await LockoutState.open(state_path)
         try:
-            inner = await HttpDirectory.open(
-                url_or_path, token or os.environ.get(TOKEN_ENV), timeout_s=timeout_s
-            )
+            inner = await HttpDirectory.open(url_or_path, token, timeout_s=timeout_s)
         except BaseException:
             await state.close()
             raise
@@ -84,7 +84,9 @@ async def open_directory(
     path = sqlite_path(url_or_path) or ""  # sqlite:////abs, sqlite:///relative, a bare path
     if not path:
         raise DirectoryError("empty directory path")
-    directory = await SqliteDirectory.open(path, policy=policy, clock=clock)
+    directory = await SqliteDirectory.open(
+        path, policy=policy, clock=clock, keys=keys, answer_key=answer_key
+    )
     if await directory.count_customers() == 0:  # a mistyped path would create an empty file
         logger.warning("customer directory %s holds no customers: no caller will be found", path)
     return directory

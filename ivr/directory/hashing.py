@@ -1,10 +1,11 @@
 """Keyed hashes of security answers, under keys that can rotate.
 
 A date of birth or a 4-digit PIN has so few possible values that a plain hash is reversed by
-trying them all; an HMAC with a secret key kept outside the database makes a stolen database
-file useless on its own. The hash input binds the field and the customer id, so two customers
-with the same PIN (or one customer whose PIN equals a date) do not share a hash; a partial
-answer's hash binds the positions too (docs/security.md weighs the stored forms).
+trying them all; an HMAC with a secret key (`IVR_SECRET_KEY`, kept outside the database,
+given by the caller from ivr.settings) makes a stolen database file useless on its own. The
+hash input binds the field and the customer id, so two customers with the same PIN (or one
+customer whose PIN equals a date) do not share a hash; a partial answer's hash binds the
+positions too (docs/security.md weighs the stored forms).
 
 Keys: `IVR_SECRET_KEY` holds one key, or several separated by commas, the newest first. Each
 stored answer records the id of the key that made it (a fingerprint, which reveals nothing of
@@ -15,17 +16,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-KEY_ENV = "IVR_SECRET_KEY"
-# Only for development and tests: anyone can read it here, so production must set the env.
-DEVELOPMENT_KEY = b"ivr-development-key-do-not-use-in-production"
+from ivr.settings import DEVELOPMENT_ANSWER_KEY as DEVELOPMENT_KEY
+from ivr.settings import Settings
 
-logger = logging.getLogger(__name__)
-_warned = False
+__all__ = [
+    "DEVELOPMENT_KEY",
+    "KeyRing",
+    "SecretKey",
+    "answer_matches",
+    "default_ring",
+    "hash_answer",
+    "key_id",
+    "secret_key",
+]
 
 
 def key_id(secret: bytes) -> str:
@@ -57,6 +63,11 @@ class KeyRing:
     def of(cls, *secrets: bytes | str) -> KeyRing:
         return cls(tuple(SecretKey(s.encode() if isinstance(s, str) else s) for s in secrets))
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> KeyRing:
+        """The keys of `IVR_SECRET_KEY` (the development key, with a warning, when unset)."""
+        return cls.of(*settings.answer_keys())
+
     @property
     def current(self) -> SecretKey:
         return self.keys[0]
@@ -72,28 +83,14 @@ class KeyRing:
         return [key.id for key in self.keys]
 
 
-def configured_keys(environ: Mapping[str, str] | None = None) -> KeyRing:
-    """The keys from `IVR_SECRET_KEY` (comma-separated, newest first), or the development key
-    with a one-time warning."""
-    global _warned
-    env = os.environ if environ is None else environ
-    secrets = [part.strip() for part in env.get(KEY_ENV, "").split(",") if part.strip()]
-    if secrets:
-        return KeyRing.of(*secrets)
-    if not _warned:
-        _warned = True
-        logger.warning(
-            "%s is not set: security answers are hashed with the PUBLIC development key. "
-            "Set %s to a long random secret before storing real customers.",
-            KEY_ENV,
-            KEY_ENV,
-        )
-    return KeyRing.of(DEVELOPMENT_KEY)
+def default_ring() -> KeyRing:
+    """The public development key alone (library callers and tests that give no key)."""
+    return KeyRing.of(Settings.defaults().answer_key())
 
 
-def secret_key() -> bytes:
-    """The newest configured key (the one new answers are hashed with)."""
-    return configured_keys().current.secret
+def secret_key(key: bytes | None) -> bytes:
+    """`key`, or the public development key with a one-time warning."""
+    return key or Settings.defaults().answer_key()
 
 
 def hash_answer(
@@ -110,7 +107,7 @@ def hash_answer(
         parts.append("p:" + ",".join(str(p) for p in positions))
     parts.append(answer.strip())
     message = "\x00".join(parts).encode("utf-8")
-    return hmac.new(key or secret_key(), message, hashlib.sha256).hexdigest()
+    return hmac.new(secret_key(key), message, hashlib.sha256).hexdigest()
 
 
 def answer_matches(

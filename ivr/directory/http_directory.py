@@ -17,8 +17,6 @@ from urllib.parse import quote
 import aiohttp
 from pydantic import ValidationError
 
-from ivr.directory.fields import FieldSpec
-from ivr.directory.numbers import to_e164
 from ivr.directory.port import (
     Customer,
     DirectoryError,
@@ -26,6 +24,8 @@ from ivr.directory.port import (
     LookupStatus,
     VerifyStatus,
 )
+from ivr.fields import FieldSpec
+from ivr.numbers import to_e164
 
 DEFAULT_TIMEOUT_S = 2.0
 

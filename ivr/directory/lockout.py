@@ -24,7 +24,6 @@ from pathlib import Path
 import aiosqlite
 
 from ivr.directory._sqlite import connect, translated
-from ivr.directory.fields import FieldSpec
 from ivr.directory.port import (
     CustomerDirectory,
     DeclaresFields,
@@ -32,6 +31,7 @@ from ivr.directory.port import (
     LookupResult,
     VerifyStatus,
 )
+from ivr.fields import FieldSpec
 
 Clock = Callable[[], float]
 

@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from ivr.directory.fields import FieldSpec
+    from ivr.fields import FieldSpec
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,16 +17,14 @@ from pathlib import Path
 import aiosqlite
 
 from ivr.directory._sqlite import connect, translated
-from ivr.directory.fields import BUILTIN_FIELDS, FieldSpec, positions_text
 from ivr.directory.hashing import (
     KeyRing,
     SecretKey,
     answer_matches,
-    configured_keys,
+    default_ring,
     hash_answer,
 )
 from ivr.directory.lockout import Clock, LockoutPolicy, LockoutState, guarded_verify
-from ivr.directory.numbers import to_e164
 from ivr.directory.port import (
     Customer,
     DirectoryError,
@@ -34,6 +32,8 @@ from ivr.directory.port import (
     LookupStatus,
     VerifyStatus,
 )
+from ivr.fields import BUILTIN_FIELDS, FieldSpec, positions_text
+from ivr.numbers import to_e164
 
 logger = logging.getLogger(__name__)
 
@@ -130,10 +130,14 @@ class SqliteDirectory:
         lockout: bool = True,
         clock: Clock = time.time,
         keys: KeyRing | None = None,
+        answer_key: bytes | None = None,
     ) -> SqliteDirectory:
-        """Open (creating if needed) the directory; lockout state lives in the same file."""
+        """Open (creating if needed) the directory; lockout state lives in the same file.
+
+        `keys` are the answer keys, newest first (`KeyRing.from_settings`); `answer_key` one
+        key alone; neither: the public development key (ivr.settings warns)."""
         conn = await connect(path)
-        ring = keys or configured_keys()
+        ring = keys or (KeyRing.of(answer_key) if answer_key else default_ring())
         try:
             with translated("creating the directory tables"):
                 await conn.executescript(SCHEMA)

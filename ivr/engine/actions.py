@@ -6,17 +6,10 @@ Adapters render these to TwiML, jambonz verbs or JSON; the engine never knows wh
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
-
-@dataclass(frozen=True, slots=True)
-class PromptRef:
-    """One prompt to play: its id, the text resolved for the call's language, and audio if any."""
-
-    prompt_id: str
-    text: str
-    audio: str | None = None  # path relative to the prompts/ tree, or None: speak the text
+from ivr.config import RouteKind as RouteKind
+from ivr.prompts.catalog import PromptRef as PromptRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +34,6 @@ class CollectDigits:
     attempt: int = 1
     # a partial answer: the positions (1-based) the prompt asks for; spoken, so not secret
     positions: tuple[int, ...] = ()
-
-
-class RouteKind(StrEnum):
-    AGENT = "agent"
-    SELF_SERVICE = "self_service"
-    MAIN_MENU = "main_menu"
-    FLOW = "flow"
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,10 +6,10 @@ callers are not looked up at all, and a flow may require a minimum caller-ID att
 
 from __future__ import annotations
 
-from ivr.directory.numbers import to_e164
 from ivr.directory.port import CustomerDirectory, LookupStatus, VerifyStatus
 from ivr.engine.events import CallerIdTrust
 from ivr.engine.operations import Operation, OperationCall, OperationRegistry, OperationResult
+from ivr.numbers import to_e164
 
 _TRUST_ORDER = {
     CallerIdTrust.FULL: 3,

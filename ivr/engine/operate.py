@@ -12,13 +12,13 @@ import types
 from collections.abc import Awaitable, Coroutine, Generator, Sequence
 from typing import Any, TypeVar
 
-from ivr.directory.numbers import DEFAULT_REGION
 from ivr.engine.events import CallerIdTrust
 from ivr.engine.operations import ERROR_OUTCOME, OperationCall, OperationRegistry, OperationResult
 from ivr.engine.turn import Turn
 from ivr.flow.machine import StepPlan
 from ivr.flow.model import AskStep, OperationStep
 from ivr.journal.records import RecordKind
+from ivr.numbers import DEFAULT_REGION
 
 T = TypeVar("T")
 

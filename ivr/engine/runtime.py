@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ivr.config import AppConfig, ConfigError
-from ivr.directory.fields import FieldSpec, position_words
 from ivr.engine.actions import CollectDigits, Hangup, Play, PromptRef, RouteKind, Transfer
 from ivr.engine.events import (
     CallEvent,
@@ -38,6 +37,7 @@ from ivr.engine.operations import OperationRegistry
 from ivr.engine.scope import call_scope, usable_number
 from ivr.engine.state import CallState, Frame
 from ivr.engine.turn import Turn as Turn  # re-exported: callers take turns from here
+from ivr.fields import FieldSpec, position_words
 from ivr.flow.machine import CompiledFlow, StepPlan
 from ivr.flow.model import (
     RETRY_EVENTS,

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ivr.directory.numbers import DEFAULT_REGION, to_e164
 from ivr.engine.state import CallState
+from ivr.numbers import DEFAULT_REGION, to_e164
 
 
 def usable_number(ani: str | None, region: str = DEFAULT_REGION) -> str | None:

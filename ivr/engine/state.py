@@ -49,8 +49,9 @@ class CallState:
     started_at: float = 0.0
     step_started_at: float = 0.0
     stack: list[Frame] = field(default_factory=list)
-    last_event_key: str | None = None  # idempotency: the last gateway event applied
-    last_response: Any = None  # ...and what was answered to it
+    # exactly once per delivery: every gateway delivery applied to the call (its delivery key)
+    # with the answer it got, as the pipeline stores it; a redelivery gets that answer again
+    answers: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ended(self) -> bool:

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ivr.config import AppConfig
-from ivr.directory.fields import FieldSpec
-from ivr.engine.operations import BUILTIN_SPECS, ERROR_OUTCOME, OperationSpec
+from ivr.fields import FieldSpec
 from ivr.flow import model as m
 from ivr.flow.expressions import NAMESPACES, ExpressionError, parse_expression
 from ivr.flow.graph import flow_returns, loops_without_wait, prompt_refs, reachable, step_routes
+from ivr.flow.operations import BUILTIN_SPECS, ERROR_OUTCOME, OperationSpec
 from ivr.flow.problems import Problem, Severity, did_you_mean
 from ivr.flow.targets import (
     RESERVED_STEP_IDS,

@@ -29,7 +29,6 @@ from typing import Any
 from statemachine.exceptions import InvalidDefinition
 from statemachine.io import create_machine_class_from_definition
 
-from ivr.engine.operations import BUILTIN_SPECS, ERROR_OUTCOME, OperationSpec
 from ivr.flow.expressions import Expression, parse_expression
 from ivr.flow.machine import (
     NEVER_SENT,
@@ -59,6 +58,7 @@ from ivr.flow.model import (
     RouteStep,
     SetStep,
 )
+from ivr.flow.operations import BUILTIN_SPECS, ERROR_OUTCOME, OperationSpec
 from ivr.flow.targets import TargetRef, resolve_target, step_positions
 
 

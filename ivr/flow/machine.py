@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ivr.engine.operations import OperationSpec
 from ivr.flow.model import AnyStep, EffectiveInput, FlowFile
+from ivr.flow.operations import OperationSpec
 from ivr.flow.targets import TargetRef
 
 NEVER_SENT = "o__left_flow"  # keeps terminal states from being traps without making them final

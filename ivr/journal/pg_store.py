@@ -221,3 +221,8 @@ class PostgresJournal:
 
     async def close(self) -> None:
         await self._pool.close()
+
+
+async def open_url(url: str) -> PostgresJournal:
+    """The store a `postgresql://` URL names (ivr.journal.store.open_store finds it here)."""
+    return await PostgresJournal.open(url)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import sys
 from types import TracebackType
 
@@ -31,6 +30,7 @@ from ivr.journal.metrics import (
 from ivr.journal.store import URL_ENV
 from ivr.journal.wire import READY, Ack, encode_batch
 from ivr.journal.writer import RecordQueue
+from ivr.settings import child_environment
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ class ProcessJournalWriter(RecordQueue):
                 "ivr.journal.worker",  # the URL goes in its environment: `ps` shows no password
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
-                env={**os.environ, URL_ENV: self.url},
+                env=child_environment({URL_ENV: self.url}),
             )
         except OSError as exc:
             log.error("journal: cannot start the worker: %s", type(exc).__name__)

@@ -26,6 +26,7 @@ from ivr.journal.store import (
     Row,
     clean_rows,
     journey_records,
+    sqlite_path,
 )
 
 BUSY_TIMEOUT_MS = 10_000
@@ -197,3 +198,8 @@ class SqliteJournal:
             await self._reader.close()
             self._reader = None
         await self._conn.close()
+
+
+async def open_url(url: str) -> SqliteJournal:
+    """The store a `sqlite:///path` URL names (ivr.journal.store.open_store finds it here)."""
+    return await SqliteJournal.open(sqlite_path(url))

@@ -7,10 +7,10 @@ renumbering to `$n`). So one report definition serves both stores.
 
 from __future__ import annotations
 
+import importlib
 import json
-import os
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from ivr.journal.metrics import SECRETS_STRIPPED
 from ivr.journal.records import DATA, JournalRecord, RecordKind, scrub_record, scrub_row
 from ivr.journal.records import Row as RecordRow
+from ivr.settings import load_settings
 
 DEFAULT_URL = "sqlite:///var/journal.db"
 URL_ENV = "IVR_JOURNAL_URL"
@@ -88,26 +89,38 @@ def clean_rows(rows: Sequence[RecordRow]) -> list[RecordRow]:
 
 
 def default_url() -> str:
-    return os.environ.get(URL_ENV) or DEFAULT_URL
+    """$IVR_JOURNAL_URL (through ivr.settings) or the SQLite file: for entry points."""
+    return load_settings().journal_url
+
+
+# The implementations by URL scheme, found when a URL names them: the port does not import
+# its implementations (each module has an `open_url(url)` coroutine).
+IMPLEMENTATIONS = {
+    "sqlite": "ivr.journal.sqlite_store",
+    "postgresql": "ivr.journal.pg_store",
+    "postgres": "ivr.journal.pg_store",
+}
 
 
 async def open_store(url: str) -> JournalStore:
     """Open (creating and migrating as needed) the store a URL names."""
-    if url.startswith("sqlite://"):
-        from ivr.journal.sqlite_store import SqliteJournal
+    scheme = url.partition("://")[0] if "://" in url else ""
+    module = IMPLEMENTATIONS.get(scheme)
+    if module is None:
+        raise JournalError("journal URL must start with sqlite:/// or postgresql://")
+    opener: Callable[[str], Awaitable[JournalStore]] = importlib.import_module(module).open_url
+    return await opener(url)
 
-        path = url.removeprefix("sqlite://")
-        path = path[1:] if path.startswith("/") else path  # sqlite:///rel, sqlite:////abs
-        if not path:
-            raise JournalError("sqlite journal URL needs a path: sqlite:///var/journal.db")
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return await SqliteJournal.open(path)
-    if url.startswith(("postgresql://", "postgres://")):
-        from ivr.journal.pg_store import PostgresJournal
 
-        return await PostgresJournal.open(url)
-    raise JournalError("journal URL must start with sqlite:/// or postgresql://")
+def sqlite_path(url: str) -> str:
+    """The file a `sqlite:///rel` or `sqlite:////abs` URL names, its folder created."""
+    path = url.removeprefix("sqlite://")
+    path = path[1:] if path.startswith("/") else path
+    if not path:
+        raise JournalError("sqlite journal URL needs a path: sqlite:///var/journal.db")
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @dataclass(frozen=True, slots=True)

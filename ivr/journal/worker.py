@@ -30,8 +30,9 @@ import time
 from prometheus_client import REGISTRY
 
 from ivr.journal.records import Row
-from ivr.journal.store import JournalStore, default_url, open_store
+from ivr.journal.store import JournalStore, open_store
 from ivr.journal.wire import HEADER, READY, Ack, decode_batch
+from ivr.settings import SettingsError, load_settings
 
 log = logging.getLogger("ivr.journal.worker")
 
@@ -94,12 +95,11 @@ def parse_cpus(text: str) -> set[int]:
     return cpus
 
 
-def _place() -> None:
+def _place(chosen: str | None) -> None:
     """On the CPUs in $IVR_JOURNAL_WORKER_CPUS when set (an engine pinned to one core with
     taskset would otherwise pass its own single core on to the worker); else, with several
     cores, off the first: the engine then has a core the worker never takes."""
     with contextlib.suppress(AttributeError, OSError):  # no sched_*affinity on macOS
-        chosen = os.environ.get(CPUS_ENV, "").strip()
         if chosen:
             try:
                 os.sched_setaffinity(0, parse_cpus(chosen))
@@ -187,11 +187,17 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with contextlib.suppress(OSError):
         os.nice(NICENESS)
-    _place()
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+        log.error("journal worker: %s", error)
+        sys.exit(2)
+    _place(settings.journal_worker_cpus)
     out_fd = os.dup(1)
     os.dup2(2, 1)  # a stray print goes to stderr, never into the acknowledgements
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
-    sys.exit(asyncio.run(_main(args[0] if args else default_url(), out_fd)))
+    sys.exit(asyncio.run(_main(args[0] if args else settings.journal_url, out_fd)))
 
 
 if __name__ == "__main__":

@@ -14,12 +14,19 @@ from typing import Any
 
 import yaml
 
-from ivr.engine.actions import PromptRef
-
 CATALOG_NAME = "catalog.yaml"
 FRAGMENTS_DIR = "fragments"  # prompts/<language>/fragments/digit_4.wav and friends
 # Recording formats accepted (ffmpeg decodes them all); a fragment may use any of them.
 AUDIO_EXTENSIONS = (".wav", ".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".aiff")
+
+
+@dataclass(frozen=True, slots=True)
+class PromptRef:
+    """One prompt to play: its id, the text resolved for the call's language, and audio if any."""
+
+    prompt_id: str
+    text: str
+    audio: str | None = None  # path relative to the prompts/ tree, or None: speak the text
 
 
 class CatalogError(Exception):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 from collections.abc import Mapping
 
 from ivr.adapters.base import Adapter
@@ -51,21 +50,26 @@ def default_adapters(settings: ServeSettings) -> list[Adapter]:
         adapters.append(JsonWebhookAdapter(settings.webhook_secret, agent_target=to_agent))
     else:
         _log.warning("%s is not set: the JSON webhook is not mounted", WEBHOOK_SECRET_ENV)
-    if os.environ.get("IVR_TWILIO_AUTH_TOKEN") and _present("ivr.adapters.twilio"):
+    twilio_token = settings.env.reveal(settings.env.twilio_auth_token)
+    if twilio_token and _present("ivr.adapters.twilio"):
         from ivr.adapters.twilio import TwilioAdapter
 
         adapters.append(
             TwilioAdapter(
-                public_url=settings.public_url,
+                twilio_token,
                 agent_target=to_agent,
                 route_transfers=twilio_transfers(routes),
             )
         )
-    if os.environ.get("IVR_JAMBONZ_SECRET") and _present("ivr.adapters.jambonz"):
+    if settings.env.jambonz_secrets() and _present("ivr.adapters.jambonz"):
         from ivr.adapters.jambonz import JambonzAdapter
 
         adapters.append(
-            JambonzAdapter(agent_target=to_agent, route_transfers=jambonz_transfers(routes))
+            JambonzAdapter(
+                settings.env.jambonz_secrets(),
+                agent_target=to_agent,
+                route_transfers=jambonz_transfers(routes),
+            )
         )
     return adapters
 

@@ -2,7 +2,7 @@
 
 Resources live in `cleanup_ctx` generators, opened in order at startup and closed in reverse
 at shutdown: the running project (engine and directory), the session store, the journal
-writer, then the call service that uses them. Every key is typed (ivr.web.keys).
+writer, then the call pipeline that uses them. Every key is typed (ivr.web.keys).
 """
 
 from __future__ import annotations
@@ -10,16 +10,16 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from ivr.adapters.base import Adapter
+from ivr.calls import CallPipeline, JournalSink
 from ivr.sessions import open_session_store
 from ivr.web import admin, tokens
 from ivr.web.adapters import default_adapters
-from ivr.web.calls import CallService, JournalSink
+from ivr.web.calls import mount
 from ivr.web.drain import Drain
 from ivr.web.keys import ADAPTERS, CALLS, DRAIN, RUNTIME, SETTINGS, STORE
 from ivr.web.metrics import metrics_handler
@@ -39,7 +39,7 @@ Context = Callable[[web.Application], AsyncIterator[None]]
 async def _runtime(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     runtime = await Runtime.open(
-        settings.project, settings.directory, settings.operation_deadline_s
+        settings.project, settings.directory, settings.operation_deadline_s, settings.env
     )
     app[RUNTIME] = runtime
     yield
@@ -57,11 +57,10 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
 async def _calls(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     runtime = app[RUNTIME]
-    calls = CallService(
+    calls = CallPipeline(
         lambda: runtime.engine,
         app[STORE],
         app.get(JOURNAL),
-        public_url=settings.public_url,
         response_deadline_s=settings.response_deadline_s,
         lock_wait_s=settings.lock_wait_s,
         session_ttl_s=settings.session_ttl_s,
@@ -85,13 +84,6 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready", "flows": request.app[RUNTIME].versions()})
 
 
-def _route_to(adapter: Adapter) -> Callable[[web.Request], Awaitable[web.Response]]:
-    async def handle(request: web.Request) -> web.Response:
-        return await request.app[CALLS].handle(adapter, request)
-
-    return handle
-
-
 def create_app(settings: ServeSettings) -> web.Application:
     app = web.Application(client_max_size=settings.max_body)
     app[SETTINGS] = settings
@@ -106,8 +98,7 @@ def create_app(settings: ServeSettings) -> web.Application:
     contexts.append(_calls)
     app.cleanup_ctx.extend(contexts)
     for adapter in adapters:
-        for path in adapter.paths:
-            app.router.add_post(f"/{adapter.name}/{path}", _route_to(adapter))
+        mount(app, adapter, settings.public_url)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_handler)

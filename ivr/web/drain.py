@@ -12,13 +12,13 @@ import asyncio
 import logging
 import time
 
-from ivr.web.calls import CallService
+from ivr.calls import CallPipeline
 
 _log = logging.getLogger(__name__)
 
 
 class Drain:
-    def __init__(self, calls: CallService, limit_s: float) -> None:
+    def __init__(self, calls: CallPipeline, limit_s: float) -> None:
         self.calls = calls
         self.limit_s = limit_s
         self.draining = False

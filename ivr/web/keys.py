@@ -11,13 +11,13 @@ from ivr.sessions.base import SessionStore
 from ivr.web.settings import ServeSettings
 
 if TYPE_CHECKING:
-    from ivr.web.calls import CallService
+    from ivr.calls import CallPipeline
     from ivr.web.drain import Drain
     from ivr.web.reload import Runtime
 
 SETTINGS = web.AppKey("settings", ServeSettings)
 STORE = web.AppKey("session_store", SessionStore)
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime")
-CALLS: web.AppKey[CallService] = web.AppKey("calls")
+CALLS: web.AppKey[CallPipeline] = web.AppKey("calls")
 DRAIN: web.AppKey[Drain] = web.AppKey("drain")
 ADAPTERS = web.AppKey("adapters", list[Adapter])

@@ -1,151 +1,67 @@
 """The OpenAPI 3.1 description of the JSON webhook protocol, served at `/openapi.json`.
 
-Built from data here so the served document and docs/openapi.json (written by
-`python -m ivr.web.openapi docs/openapi.json`) never disagree.
+Built from the protocol's pydantic models (ivr.adapters.json_protocol), the same ones that
+parse the events, so the parser, the served document and docs/openapi.json (written by
+`python -m ivr.web.openapi docs/openapi.json`, checked by a test) cannot disagree.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
+from pydantic import BaseModel, Field, TypeAdapter
+from pydantic.json_schema import JsonSchemaMode
 
-from ivr.adapters.json_webhook import EVENT_TYPES, PROTOCOL_VERSION, SIGNATURE_HEADER
+from ivr.adapters import json_protocol as protocol
+from ivr.adapters.json_protocol import PROTOCOL_VERSION, SIGNATURE_HEADER
 
-_ID = {"type": "string", "pattern": "^[A-Za-z0-9._:@+-]{1,128}$"}
-_TEXT = {"type": ["string", "null"], "maxLength": 64}
-
-
-def _event(kind: str, extra: dict[str, Any], required: list[str], about: str) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "description": about,
-        "required": ["type", "event_id", "call_id", *required],
-        "properties": {
-            "type": {"const": kind},
-            "event_id": {**_ID, "description": "unique per event; a redelivery repeats it"},
-            "call_id": _ID,
-            **extra,
-        },
-    }
+REF = "#/components/schemas/{model}"
 
 
-_EVENTS = {
-    "CallStarted": _event(
-        "call.started",
-        {
-            "ani": {**_TEXT, "description": "calling number, E.164; null when withheld"},
-            "dnis": {**_TEXT, "description": "number called: picks the service line"},
-            "caller_id_trust": {"enum": ["A", "B", "C", "failed", "unknown"], "default": "unknown"},
-        },
-        [],
-        "A new call. ANI never verifies a caller on its own.",
-    ),
-    "Digits": _event(
-        "digits",
-        {
-            "digits": {"type": "string", "pattern": "^[0-9*#]{0,64}$"},
-            "terminated_by": {
-                "enum": ["term_key", "max_digits", "inter_digit_timeout"],
-                "default": "term_key",
-            },
-        },
-        ["digits"],
-        "Keys collected for the last `collect` action, terminator included if pressed.",
-    ),
-    "NoInput": _event("no_input", {}, [], "The collect timed out with no key."),
-    "Hangup": _event("hangup", {}, [], "The caller hung up."),
-    "PromptFinished": _event("prompt_finished", {}, [], "A play-only action ended."),
-    "TransferResult": _event(
-        "transfer_result",
-        {"result": {"type": "string", "maxLength": 64}},
-        ["result"],
-        "How a transfer went (answered, busy, failed...).",
-    ),
-}
+class TokenRequest(BaseModel):
+    """A visual IVR asks whether the token the call handed over is good."""
 
-_PROMPTS = {
-    "type": "array",
-    "items": {
-        "type": "object",
-        "required": ["id", "text"],
-        "properties": {
-            "id": {"type": "string"},
-            "text": {"type": "string", "description": "speak this when there is no audio"},
-            "audio_url": {"type": ["string", "null"], "format": "uri"},
-        },
-    },
-}
-
-_ACTIONS = {
-    "Play": {
-        "type": "object",
-        "required": ["type", "prompts"],
-        "properties": {
-            "type": {"const": "play"},
-            "prompts": _PROMPTS,
-            "barge_in": {"type": "boolean"},
-        },
-    },
-    "Collect": {
-        "type": "object",
-        "description": "Play the prompts and collect keys; answer with `digits` or `no_input`.",
-        "required": ["type", "prompts", "min_digits", "max_digits", "timeout_s"],
-        "properties": {
-            "type": {"const": "collect"},
-            "prompts": _PROMPTS,
-            "min_digits": {"type": "integer"},
-            "max_digits": {"type": "integer"},
-            "term_key": {"type": ["string", "null"]},
-            "timeout_s": {"type": "number"},
-            "inter_digit_timeout_s": {"type": "number"},
-            "barge_in": {"type": "boolean"},
-            "dont_have_key": {"type": ["string", "null"]},
-            "step": {"type": "string"},
-            "attempt": {"type": "integer"},
-        },
-    },
-    "Transfer": {
-        "type": "object",
-        "required": ["type", "kind", "target", "route", "handoff"],
-        "properties": {
-            "type": {"const": "transfer"},
-            "kind": {"enum": ["agent", "self_service", "main_menu", "flow"]},
-            "target": {"type": "string"},
-            "route": {"type": "string"},
-            "handoff": {"type": "object", "description": "data attached for the agent"},
-        },
-    },
-    "Hangup": {
-        "type": "object",
-        "required": ["type"],
-        "properties": {"type": {"const": "hangup"}, "reason": {"type": "string"}},
-    },
-}
-
-_CALL = {
-    "type": ["object", "null"],
-    "description": "Where the call stands after this event (null for an unknown call).",
-    "properties": {
-        "idv_status": {"type": ["string", "null"]},
-        "customer_id": {"type": ["string", "null"]},
-        "attempts": {"type": "object", "additionalProperties": {"type": "integer"}},
-        "flow": {"type": "string"},
-        "flow_version": {"type": "string"},
-        "ended": {"type": "boolean"},
-        "route": {"type": ["object", "null"]},
-    },
-}
+    token: Annotated[str, Field(min_length=1, max_length=4096)]
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
+class TokenVerdict(BaseModel):
+    """`valid` with the token's claims, or why it was refused."""
+
+    valid: bool
+    reason: (
+        Literal["expired", "tampered", "wrong_audience", "replayed", "invalid", "malformed_request"]
+        | None
+    ) = None
+    claims: dict[str, Any] | None = None
+
+
+def _schema(
+    name: str, adapter: TypeAdapter[Any], mode: JsonSchemaMode, schemas: dict[str, Any]
+) -> dict[str, str]:
+    """A reference to `adapter`'s JSON Schema, put into `schemas` (the components) as `name`
+    with the definitions it uses."""
+    schema = adapter.json_schema(ref_template=REF, mode=mode)
+    schemas.update(schema.pop("$defs", {}))
+    schemas.setdefault(name, schema)
+    return {"$ref": REF.format(model=name)}
+
+
+def _json(schema: Any) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
 
 
 def document() -> dict[str, Any]:
-    error = {"type": "object", "properties": {"error": {"type": "string"}}}
+    """The whole OpenAPI 3.1 document, from the protocol's pydantic models."""
+    schemas: dict[str, Any] = {}
+    event = _schema("Event", protocol.EVENTS, "validation", schemas)
+    answer = _schema("Answer", protocol.ANSWERS, "serialization", schemas)
+    error = _schema("Error", TypeAdapter(protocol.Error), "serialization", schemas)
+    token = _schema("TokenRequest", TypeAdapter(TokenRequest), "validation", schemas)
+    verdict = _schema("TokenVerdict", TypeAdapter(TokenVerdict), "serialization", schemas)
+    refused = "Missing, malformed, stale or wrong signature; no call changed"
     return {
         "openapi": "3.1.0",
         "info": {
@@ -157,41 +73,39 @@ def document() -> dict[str, Any]:
             "/json/events": {
                 "post": {
                     "summary": "Deliver one call event; get the actions to perform",
+                    "description": "A redelivery (same call_id and event_id) gets the answer "
+                    "the event first got and changes nothing.",
                     "security": [{"signature": []}],
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": _ref("Event")}},
-                    },
+                    "requestBody": {"required": True, "content": _json(event)},
                     "responses": {
                         "200": {
                             "description": "Actions to perform, in order, and the call summary",
-                            "content": {"application/json": {"schema": _ref("Answer")}},
+                            "content": _json(answer),
                         },
-                        "400": {"description": "Malformed event; no call changed"},
-                        "403": {"description": "Missing, bad or stale signature; no call changed"},
-                        "413": {"description": "Body larger than the limit (64 KiB)"},
+                        "400": {
+                            "description": "Malformed event; no call changed",
+                            "content": _json(error),
+                        },
+                        "403": {"description": refused, "content": _json(error)},
+                        "413": {
+                            "description": "Body larger than the limit (64 KiB)",
+                            "content": _json(error),
+                        },
                     },
                 }
             },
             "/idv/tokens/verify": {
                 "post": {
                     "summary": "Check a visual-IVR token (accepted once by default)",
-                    "requestBody": {
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["token"],
-                                    "properties": {"token": {"type": "string"}},
-                                }
-                            }
-                        }
-                    },
+                    "requestBody": {"required": True, "content": _json(token)},
                     "responses": {
-                        "200": {"description": "{valid: true, claims}"},
-                        "400": {"description": "{valid: false, reason: malformed_request}"},
-                        "401": {"description": "expired, tampered, wrong_audience or invalid"},
-                        "409": {"description": "{valid: false, reason: replayed}"},
+                        "200": {"description": "valid, with its claims", "content": _json(verdict)},
+                        "400": {"description": "malformed_request", "content": _json(verdict)},
+                        "401": {
+                            "description": "expired, tampered, wrong_audience or invalid",
+                            "content": _json(verdict),
+                        },
+                        "409": {"description": "replayed", "content": _json(verdict)},
                     },
                 }
             },
@@ -206,39 +120,37 @@ def document() -> dict[str, Any]:
                     "raw body)>; refused more than 300 s from the server's clock",
                 }
             },
-            "schemas": {
-                "Event": {
-                    "oneOf": [_ref(name) for name in _EVENTS],
-                    "discriminator": {"propertyName": "type"},
-                    "x-event-types": list(EVENT_TYPES),
-                },
-                **_EVENTS,
-                "Action": {"oneOf": [_ref(name) for name in _ACTIONS]},
-                **_ACTIONS,
-                "Answer": {
-                    "type": "object",
-                    "required": ["protocol", "call_id", "actions", "call"],
-                    "properties": {
-                        "protocol": {"const": PROTOCOL_VERSION},
-                        "call_id": {"type": "string"},
-                        "actions": {"type": "array", "items": _ref("Action")},
-                        "call": _CALL,
-                    },
-                },
-                "Error": error,
-            },
+            "schemas": schemas,
         },
     }
+
+
+def text() -> str:
+    """The document as committed in docs/openapi.json."""
+    return json.dumps(document(), indent=2) + "\n"
 
 
 async def openapi_handler(request: web.Request) -> web.Response:
     return web.json_response(document())
 
 
-if __name__ == "__main__":
-    text = json.dumps(document(), indent=2) + "\n"
-    if len(sys.argv) > 1:
-        with open(sys.argv[1], "w", encoding="utf-8") as out:
-            out.write(text)
+def main(argv: list[str] | None = None) -> int:
+    """`python -m ivr.web.openapi [FILE]`: write the document (stdout without FILE);
+    `--check FILE`: exit 1 when FILE is not what the models give (stale)."""
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--check"]:
+        with open(args[1], encoding="utf-8") as committed:
+            if committed.read() == text():
+                return 0
+        print(f"{args[1]} is stale: run python -m ivr.web.openapi {args[1]}", file=sys.stderr)
+        return 1
+    if args:
+        with open(args[0], "w", encoding="utf-8") as out:
+            out.write(text())
     else:
-        sys.stdout.write(text)
+        sys.stdout.write(text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

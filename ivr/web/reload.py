@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ivr.bootstrap import Loaded, Project, build_engine, load_project
+from ivr.calls.metrics import RELOADS
 from ivr.directory.port import CustomerDirectory
 from ivr.engine.runtime import Engine, EngineSettings
 from ivr.flow.loader import FlowLoadError
-from ivr.web.metrics import RELOADS
+from ivr.settings import Settings
 
 _log = logging.getLogger(__name__)
 
@@ -60,10 +61,11 @@ class Runtime:
         project: Project,
         directory: CustomerDirectory | str,
         operation_deadline_s: float,
+        secrets: Settings | None = None,
     ) -> Runtime:
         loaded = await asyncio.to_thread(load_project, project)
         settings = EngineSettings(operation_deadline_s=operation_deadline_s)
-        engine, opened = await build_engine(loaded, directory, settings)
+        engine, opened = await build_engine(loaded, directory, settings, secrets)
         return cls(project, loaded, engine, opened)
 
     def versions(self) -> dict[str, str]:

@@ -1,8 +1,11 @@
-"""What `ivr serve` is told: folders, stores, limits. Plain data so tests build it directly."""
+"""What `ivr serve` is told: folders, stores, limits, keys. Plain data so tests build it directly.
+
+The keys come from ivr.settings (`IVR_*`), which `ivr serve` reads once; built here without
+them, a server mounts no gateway that needs a secret and serves no dashboard.
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +13,7 @@ from pathlib import Path
 from ivr.adapters.base import Adapter
 from ivr.bootstrap import Project
 from ivr.directory.port import CustomerDirectory
+from ivr.settings import Settings
 
 WEBHOOK_SECRET_ENV = "IVR_WEBHOOK_SECRET"
 ADMIN_KEY_ENV = "IVR_ADMIN_KEY"
@@ -30,9 +34,10 @@ class ServeSettings:
     lock_wait_s: float = 3.0
     drain_limit_s: float = 30.0
     session_ttl_s: int = 3600
-    webhook_secret: str | None = field(default_factory=lambda: os.environ.get(WEBHOOK_SECRET_ENV))
-    admin_key: str | None = field(default_factory=lambda: os.environ.get(ADMIN_KEY_ENV))
-    reports_key: str | None = field(default_factory=lambda: os.environ.get(REPORTS_KEY_ENV))
+    webhook_secret: str | None = None
+    admin_key: str | None = None
+    reports_key: str | None = None
+    env: Settings = field(default_factory=Settings.defaults)  # the other IVR_* settings
     prompts_build: Path = Path("var/prompts-build")  # built audio served at /prompts/
     adapters: Sequence[Adapter] | None = None  # None: every adapter that can be configured
     tokens_once: bool = True  # a visual-IVR token is accepted once

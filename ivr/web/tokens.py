@@ -13,8 +13,8 @@ import time
 
 from aiohttp import web
 
+from ivr.calls import metrics
 from ivr.tokens import TokenError, TokenIssuer
-from ivr.web import metrics
 from ivr.web.keys import RUNTIME, SETTINGS, STORE
 
 _REASONS = {"expired": "expired", "bad signature": "tampered", "wrong audience": "wrong_audience"}
@@ -28,7 +28,7 @@ def _refuse(reason: str, status: int) -> web.Response:
 async def verify_token(request: web.Request) -> web.Response:
     try:
         doc = json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # not JSON, or nested too deep
         return _refuse("malformed_request", 400)
     token = doc.get("token") if isinstance(doc, dict) else None
     if not isinstance(token, str) or not token or len(token) > 4096:

@@ -42,30 +42,43 @@ def context(action_url: str = ACTION_URL) -> RenderContext:
     )
 
 
-def mount(adapter: Adapter, actions: Sequence[Action] = ()) -> web.Application:
-    """An app answering parse results as JSON (and `?render=1`: the rendered `actions`)."""
+def mount(
+    adapter: Adapter, actions: Sequence[Action] = (), *, public_url: str | None = None
+) -> web.Application:
+    """An app answering parse results as JSON (and `?render=1`: the rendered `actions`).
 
-    async def handle(request: web.Request) -> web.StreamResponse:
-        body = await request.read()
-        try:
-            inbound = await adapter.parse(request, body)
-        except Unauthorized as error:
-            return web.Response(status=403, text=str(error))
-        except BadRequest as error:
-            return web.Response(status=400, text=str(error))
-        if request.rel_url.query.get("render") == "1":
-            return adapter.render(actions, context())
-        return web.json_response(
-            {
-                "type": type(inbound.event).__name__,
-                "event": asdict(inbound.event),
-                "delivery_key": inbound.delivery_key,
-            }
-        )
+    The URL handed to `parse` is built as the server's HTTP glue builds it: the public URL
+    (or the request's own scheme and host) and the path and query as received.
+    """
+
+    def handler(kind: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            body = await request.read()
+            base = public_url.rstrip("/") if public_url else f"{request.scheme}://{request.host}"
+            try:
+                inbound = adapter.parse(kind, base + request.raw_path, request.headers, body)
+            except Unauthorized as error:
+                return web.Response(status=403, text=str(error))
+            except BadRequest as error:
+                return web.Response(status=400, text=str(error))
+            if request.rel_url.query.get("render") == "1":
+                document = adapter.render(actions, context())
+                return web.Response(
+                    body=document.body, headers={"Content-Type": document.content_type}
+                )
+            return web.json_response(
+                {
+                    "type": type(inbound.event).__name__,
+                    "event": asdict(inbound.event),
+                    "delivery_key": inbound.delivery_key,
+                }
+            )
+
+        return handle
 
     app = web.Application()
-    for path in adapter.paths:
-        app.router.add_post(f"/{adapter.name}/{path}", handle)
+    for kind in adapter.kinds:
+        app.router.add_post(f"/{adapter.name}/{kind}", handler(kind))
     return app
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from aiohttp.test_utils import TestClient
 
-from ivr.adapters.jambonz import JambonzAdapter
+from ivr.adapters.jambonz import HookSigner, JambonzAdapter
 from ivr.adapters.signatures import jambonz_header
 
 from .conftest import ServerFactory
@@ -161,7 +162,11 @@ async def test_status_hook_ends_the_call(server: TestClient[Any, Any]) -> None:
 
 async def test_unknown_call_gets_a_valid_agent_document(server: TestClient[Any, Any]) -> None:
     call = JambonzCall(server, "jz-lost")
-    status, document = await call.post("/jambonz/action?step=x&attempt=1", {"reason": "timeout"})
+    # a hook we handed out before the call's state was lost: it carries our MAC
+    query = urlencode(
+        HookSigner([JAMBONZ_SECRET]).sign("jz-lost", [("step", "x"), ("attempt", "1")])
+    )
+    status, document = await call.post(f"/jambonz/action?{query}", {"reason": "timeout"})
     assert status == 200
     assert verbs(document) == ["tag", "dial"]
     assert_valid([document])

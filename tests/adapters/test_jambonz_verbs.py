@@ -201,10 +201,9 @@ def test_document_shape(name: str) -> None:
 
 def to_agent_document() -> list[dict[str, Any]]:
     ctx = RenderContext("CA1", "en-GB", "https://x.example/jambonz/action", lambda p: None)
-    response = JambonzAdapter(["s"], agent_target="sip:agents@pbx.example.com").render_to_agent(ctx)
-    assert response.content_type == "application/json"
-    assert response.text is not None
-    document: list[dict[str, Any]] = json.loads(response.text)
+    answer = JambonzAdapter(["s"], agent_target="sip:agents@pbx.example.com").render_to_agent(ctx)
+    assert answer.content_type == "application/json; charset=utf-8"
+    document: list[dict[str, Any]] = json.loads(answer.body)
     return document
 
 

@@ -14,6 +14,7 @@ from ivr.adapters.twilio import TwilioAdapter
 from ivr.adapters.twiml import TwilioTransfer, render_twiml
 from ivr.bootstrap import Project
 from ivr.config import ConfigError, load_config
+from ivr.settings import load_settings
 from ivr.web.adapters import default_adapters
 from ivr.web.settings import ServeSettings
 
@@ -52,15 +53,17 @@ def test_routes_yaml_carries_each_gateways_hand_off(
     monkeypatch.setenv("IVR_TWILIO_AUTH_TOKEN", "token")
     monkeypatch.setenv("IVR_JAMBONZ_SECRET", "secret")
     settings = ServeSettings(
-        project=Project(ROOT / "flows", config, ROOT / "prompts"), webhook_secret=None
+        project=Project(ROOT / "flows", config, ROOT / "prompts"),
+        webhook_secret=None,
+        env=load_settings(),
     )
     adapters = {adapter.name: adapter for adapter in default_adapters(settings)}
     twilio, jambonz = adapters["twilio"], adapters["jambonz"]
     assert isinstance(twilio, TwilioAdapter)
     assert isinstance(jambonz, JambonzAdapter)
-    rendered = twilio.render([transfer()], context()).text or ""
+    rendered = twilio.render([transfer()], context()).body.decode()
     assert "<Dial><Sip>sip:general?" in rendered
-    assert '"verb":"enqueue"' in (jambonz.render([transfer()], context()).text or "").replace(
+    assert '"verb":"enqueue"' in (jambonz.render([transfer()], context()).body.decode()).replace(
         " ", ""
     )
 

@@ -154,7 +154,7 @@ async def test_bad_signature_is_403_through_the_server(server: TestClient[Any, A
 
 async def test_behind_a_proxy_with_public_url(serve: ServerFactory) -> None:
     public = "https://ivr.example.com"
-    server = await serve(TwilioAdapter(TWILIO_TOKEN, public_url=public), public_url=public)
+    server = await serve(TwilioAdapter(TWILIO_TOKEN), public_url=public)
     remote = RemoteTwilioDriver(str(server.make_url("")), TWILIO_TOKEN, public_url=public)
     try:
         first = await remote.start("CA-proxy", None, CARDS_LINE, "unknown")

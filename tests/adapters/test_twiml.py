@@ -206,9 +206,9 @@ async def test_adapter_renders_twiml_over_http(make_client: ClientFactory) -> No
 
 
 def test_render_to_agent_is_a_valid_enqueue() -> None:
-    response = TwilioAdapter("tok", agent_target="WW" + "a" * 32).render_to_agent(context())
-    assert response.text is not None
-    root = ET.fromstring(response.text)
+    document = TwilioAdapter("tok", agent_target="WW" + "a" * 32).render_to_agent(context())
+    assert document.content_type == "text/xml; charset=utf-8"
+    root = ET.fromstring(document.body)
     assert shape(root) == [("Enqueue", ["Task"])]
     assert json.loads(root[0][0].text or "") == {"idv_status": "not_identified"}
 

@@ -30,10 +30,10 @@ class FakeClock:
 
 
 @pytest.fixture(autouse=True)
-def secret_key(monkeypatch: pytest.MonkeyPatch) -> str:
-    key = "test-key-0123456789abcdef"
-    monkeypatch.setenv("IVR_SECRET_KEY", key)
-    return key
+def secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No IVR_SECRET_KEY from the developer's shell: `ivr customers import` (which reads it)
+    and a directory opened here without a key then hash with the same development key."""
+    monkeypatch.delenv("IVR_SECRET_KEY", raising=False)
 
 
 @pytest.fixture

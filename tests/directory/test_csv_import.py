@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from ivr.directory.csv_import import ImportFailed, import_file, read_customers
-from ivr.directory.fields import BUILTIN_FIELDS, FieldSpec
 from ivr.directory.port import LookupStatus, VerifyStatus
 from ivr.directory.sqlite_store import SqliteDirectory
+from ivr.fields import BUILTIN_FIELDS, FieldSpec
 
 from .conftest import DEMO_CSV
 

@@ -57,9 +57,9 @@ async def test_sqlite_directory_locks_out(tmp_path: Path) -> None:
 async def test_http_directory_is_wrapped_with_lockout(
     remote: tuple[RemoteDirectory, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("IVR_DIRECTORY_TOKEN", TOKEN)
     directory = await open_directory(
         remote[1],
+        token=TOKEN,
         lockout_db=tmp_path / "state" / "lockout.db",
         policy=LockoutPolicy(max_failures=1),
         timeout_s=0.5,

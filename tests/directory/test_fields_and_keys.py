@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from ivr.cli.main import main
-from ivr.directory.fields import BUILTIN_FIELDS, FieldError, FieldSpec, parse_fields
 from ivr.directory.hashing import KeyRing, hash_answer, key_id
 from ivr.directory.http_directory import HttpDirectory
 from ivr.directory.lockout import LockoutPolicy
 from ivr.directory.port import DirectoryError, VerifyStatus
 from ivr.directory.sqlite_store import CustomerRecord, KeyMismatch, SqliteDirectory
+from ivr.fields import BUILTIN_FIELDS, FieldError, FieldSpec, parse_fields
 
 from .conftest import ALICE, FakeClock
 from .remote import TOKEN, RemoteDirectory

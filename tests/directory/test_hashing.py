@@ -4,8 +4,9 @@ import logging
 
 import pytest
 
-from ivr.directory import hashing
+from ivr import settings
 from ivr.directory.hashing import DEVELOPMENT_KEY, answer_matches, hash_answer
+from ivr.settings import load_settings
 
 
 def test_hash_is_keyed_hmac_not_the_answer() -> None:
@@ -32,18 +33,18 @@ def test_answer_matches_only_the_right_answer() -> None:
     assert not answer_matches("pin", "C1", "4321", "not-a-hash-\u00e9")
 
 
-def test_key_comes_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_key_comes_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IVR_SECRET_KEY", "one")
-    first = hash_answer("pin", "C1", "4321")
+    first = hash_answer("pin", "C1", "4321", load_settings().answer_key())
     monkeypatch.setenv("IVR_SECRET_KEY", "two")
-    assert hash_answer("pin", "C1", "4321") != first
+    assert hash_answer("pin", "C1", "4321", load_settings().answer_key()) != first
+    assert hash_answer("pin", "C1", "4321", b"one") == first
 
 
 def test_missing_key_uses_development_key_and_warns_once(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.delenv("IVR_SECRET_KEY")
-    monkeypatch.setattr(hashing, "_warned", False)
+    monkeypatch.setattr(settings, "_warned", set())
     with caplog.at_level(logging.WARNING):
         first = hash_answer("pin", "C1", "4321")
         hash_answer("pin", "C1", "4321")

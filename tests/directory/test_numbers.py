@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ivr.directory.numbers import NumberProblem, checked_e164, is_e164, to_e164
+from ivr.numbers import NumberProblem, checked_e164, is_e164, to_e164
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 REGIONS = sorted(r for r in phonenumbers.SUPPORTED_REGIONS if phonenumbers.example_number(r))

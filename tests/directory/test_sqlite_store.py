@@ -141,14 +141,13 @@ async def test_closed_directory_raises_directory_error(directory: SqliteDirector
 
 
 async def test_changed_secret_key_is_reported(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    first = await SqliteDirectory.open(tmp_path / "d.db")
+    first = await SqliteDirectory.open(tmp_path / "d.db", answer_key=b"the-first-key")
     await first.upsert_customers([ALICE])
     await first.close()
-    monkeypatch.setenv("IVR_SECRET_KEY", "a-different-key")
     with caplog.at_level(logging.ERROR):
-        second = await SqliteDirectory.open(tmp_path / "d.db")
+        second = await SqliteDirectory.open(tmp_path / "d.db", answer_key=b"a-different-key")
     await second.close()
     assert any("different IVR_SECRET_KEY" in r.getMessage() for r in caplog.records)
 

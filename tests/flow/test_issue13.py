@@ -184,7 +184,7 @@ def test_validate_checks_fields_against_a_live_directory(
     import asyncio
 
     from ivr.directory.csv_import import import_file
-    from ivr.directory.fields import BUILTIN_FIELDS
+    from ivr.fields import BUILTIN_FIELDS
 
     monkeypatch.chdir(ROOT)
     csv = tmp_path / "c.csv"

@@ -182,8 +182,8 @@ async def test_an_unexpected_error_still_sends_the_caller_to_an_agent(
 
 
 def test_fast_state_dict_matches_to_dict() -> None:
+    from ivr.calls.pipeline import state_dict
     from ivr.engine.state import CallState, Frame
-    from ivr.web.calls import state_dict
 
     state = CallState("c", "idv", "1", "demo", "en-GB", None, None, "A", attempts={"x": 2})
     state.stack.append(Frame("idv", "1", "s_x"))
@@ -192,7 +192,7 @@ def test_fast_state_dict_matches_to_dict() -> None:
 
 
 async def test_call_locks_serialise_in_arrival_order_and_forget_idle_calls() -> None:
-    from ivr.web.calls import CallLocks
+    from ivr.calls.locks import CallLocks
 
     locks = CallLocks()
     order: list[str] = []
@@ -217,7 +217,7 @@ async def test_call_locks_serialise_in_arrival_order_and_forget_idle_calls() -> 
 
 
 async def test_a_cancelled_waiter_neither_keeps_nor_loses_the_call() -> None:
-    from ivr.web.calls import CallLocks
+    from ivr.calls.locks import CallLocks
 
     locks = CallLocks()
     assert locks.take("c") is None  # held

@@ -1,8 +1,7 @@
-"""Other gateways through the same core: a Twilio call end to end, and the OpenAPI copy."""
+"""Other gateways through the same core: a Twilio call end to end."""
 
 from __future__ import annotations
 
-import json
 import re
 from html import unescape
 from typing import Any
@@ -12,8 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from ivr.adapters.signatures import twilio_signature
 from ivr.adapters.twilio import TwilioAdapter
-from ivr.web.openapi import document
-from tests.web.conftest import ALICE, DEMO_LINE, ROOT, MakeClient
+from tests.web.conftest import ALICE, DEMO_LINE, MakeClient
 
 TOKEN = "test-twilio-token"
 
@@ -48,8 +46,3 @@ async def test_twilio_call_through_the_core(make_client: MakeClient) -> None:
     assert "<Say" in second
     status = await _post(client, "/twilio/status", {**call, "CallStatus": "completed"})
     assert "<Response" in status
-
-
-def test_committed_openapi_copy_is_current() -> None:
-    committed = json.loads((ROOT / "docs" / "openapi.json").read_text())
-    assert committed == document()

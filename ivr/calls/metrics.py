@@ -1,0 +1,66 @@
+"""Prometheus metrics of the call pipeline and the webhook server (served at /metrics by ivr.web).
+
+Labels are adapter names, event kinds, step ids and outcome names: words chosen by us or by
+the flow author, never anything the caller keyed. Menu outcomes (`key_1`) carry the key the
+caller pressed, so they are folded to `key`. Gauges count this process only; sum them over
+the workers for the service. The numbers are kept by `ivr.web.tally` (no lock per update) and
+written out by prometheus_client.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from ivr.web.tally import Family, counter, gauge, histogram
+
+C = TypeVar("C")
+
+ACTIVE_CALLS = gauge("ivr_active_calls", "Calls started and not yet ended, seen by this process")
+EVENTS = counter("ivr_events_total", "Gateway events applied to calls", ["adapter", "kind"])
+DUPLICATES = counter(
+    "ivr_duplicate_events_total",
+    "Redelivered events answered from the stored response",
+    ["adapter"],
+)
+REJECTED = counter(
+    "ivr_rejected_requests_total", "Webhooks refused before touching a call", ["adapter", "reason"]
+)
+UNKNOWN_CALLS = counter(
+    "ivr_unknown_call_events_total",
+    "Events for calls not in the store (sent to an agent)",
+    ["adapter"],
+)
+OVERRUNS = counter(
+    "ivr_deadline_overruns_total", "Events that overran the response deadline (sent to an agent)"
+)
+OUTCOMES = counter("ivr_step_outcomes_total", "Step outcomes", ["step", "outcome"])
+CALLS_ENDED = counter("ivr_calls_ended_total", "Calls ended, by how", ["ended_by", "idv_status"])
+LATENCY = histogram(
+    "ivr_webhook_seconds",
+    "Time to answer a webhook",
+    ["adapter"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0),
+)
+RELOADS = counter("ivr_reloads_total", "Hot reloads of flows, prompts and config", ["result"])
+TOKENS = counter("ivr_token_checks_total", "Visual-IVR token verifications", ["result"])
+
+
+_children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+
+def child(metric: Family[C], *values: str) -> C:
+    """`metric.labels(*values)`, looked up once per label set in one dict (labels() checks
+    and converts the values on every call, which the webhook path pays four times an event)."""
+    key = (id(metric), values)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*values)
+    result: C = found
+    return result
+
+
+def outcome_label(outcome: str | None) -> str:
+    """A metric-safe outcome name: menu keys are folded so no keyed digit reaches a label."""
+    if outcome is None:
+        return "none"
+    return "key" if outcome.startswith("key_") else outcome

@@ -1,0 +1,338 @@
+"""The call pipeline: one gateway delivery in, one document out, whatever the transport.
+
+Order of work for each delivery: let the adapter verify and parse it (400/403 change nothing),
+take the call (a per-call lock in this process, the store's lease across processes), answer
+a redelivery with the document it first got, run the engine under the response deadline,
+journal, render, save the state together with the answer it produced, release. An unknown
+call, a lost lease or a store failure answers with the adapter's send-to-agent document: a
+caller never gets a 5xx. No web framework here: transports (ivr.web for HTTP) move the bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import operator
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ivr.adapters.base import (
+    Adapter,
+    BadRequest,
+    Document,
+    Headers,
+    Inbound,
+    RenderContext,
+    Unauthorized,
+)
+from ivr.calls import metrics
+from ivr.calls.locks import CallLocks
+from ivr.engine.actions import Action, PromptRef
+from ivr.engine.events import CallStarted
+from ivr.engine.operate import within
+from ivr.engine.runtime import Engine, Turn
+from ivr.engine.state import CallState
+from ivr.journal.records import JournalRecord, RecordKind
+from ivr.sessions.base import ENDED_TTL_S, Lease, SessionError, SessionStore
+
+_log = logging.getLogger("ivr.calls")
+
+MAX_ANSWERS = 512  # deliveries remembered per call; far more than any flow's steps
+
+
+class JournalSink(Protocol):
+    def write(self, records: list[JournalRecord]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One gateway request as a transport received it."""
+
+    kind: str  # which of the adapter's request kinds (the route it came in on)
+    base_url: str  # the public scheme://host[/prefix] the gateway calls us by
+    target: str  # the path and query exactly as requested
+    headers: Headers
+    body: bytes
+
+    @property
+    def url(self) -> str:
+        """The absolute URL the gateway requested (and, for some gateways, signed)."""
+        return self.base_url + self.target
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What the transport sends back: a status and the document."""
+
+    status: int
+    document: Document
+
+
+def _error(reason: str) -> Document:
+    return Document("application/json; charset=utf-8", b'{"error":"%s"}' % reason.encode())
+
+
+_REJECTED = {400: "malformed", 403: "unauthorized", 413: "too_large"}
+
+
+def call_summary(state: CallState) -> dict[str, Any]:
+    return {
+        "idv_status": state.idv_status,
+        "customer_id": state.customer_id,
+        "attempts": dict(state.attempts),
+        "flow": state.flow_id,
+        "flow_version": state.flow_version,
+        "ended": state.ended,
+        "route": state.route,
+    }
+
+
+_STATE_FIELDS = tuple(field.name for field in dataclasses.fields(CallState))
+_state_values: Callable[[CallState], tuple[Any, ...]] = operator.attrgetter(*_STATE_FIELDS)
+
+
+def state_dict(state: CallState) -> dict[str, Any]:
+    """CallState as plain data for the store, without `asdict`'s deep copy: the store
+    serialises it at once, so sharing the nested containers is safe."""
+    data = dict(zip(_STATE_FIELDS, _state_values(state), strict=True))
+    data["stack"] = [dataclasses.asdict(frame) for frame in state.stack] if state.stack else []
+    return data
+
+
+class CallPipeline:
+    """Lock, load, replay or apply, journal, render, store, unlock: one delivery at a time per
+    call, exactly once per delivery, across every worker sharing the session store."""
+
+    def __init__(
+        self,
+        engine: Callable[[], Engine],
+        store: SessionStore,
+        journal: JournalSink | None,
+        *,
+        response_deadline_s: float,
+        lock_wait_s: float,
+        session_ttl_s: int,
+    ) -> None:
+        self._engine = engine
+        self.store = store
+        self.journal = journal
+        self.deadline_s = response_deadline_s
+        self.lock_wait_s = lock_wait_s
+        self.ttl_s = session_ttl_s
+        self.locks = CallLocks()
+        # which recordings are served at /prompts/<path>: a prompt is played from a URL only
+        # when its audio is there, and spoken from its text otherwise (never a 404 mid-call)
+        self.served_audio: Callable[[str], bool] = lambda _path: False
+        self.active: set[str] = set()  # calls started here and not ended (drain waits on them)
+        self.in_flight = 0
+        self._urls: dict[tuple[str, str, str], tuple[str, Callable[[PromptRef], str | None]]] = {}
+
+    # -- entry points ----------------------------------------------------------------------
+
+    async def handle(self, adapter: Adapter, delivery: Delivery) -> Reply:
+        """Parse and apply one delivery; the reply is what the gateway gets back."""
+        try:
+            inbound = adapter.parse(delivery.kind, delivery.url, delivery.headers, delivery.body)
+        except BadRequest as error:
+            return self.reject(adapter, 400, str(error))
+        except Unauthorized as error:
+            return self.reject(adapter, 403, str(error))
+        except Exception as error:  # a bug in an adapter: the caller still goes somewhere
+            _log.error("unexpected error parsing a webhook: %s", type(error).__name__)
+            context = self._context(adapter, delivery.base_url, "", "")
+            return Reply(200, adapter.render_to_agent(context))
+        return await self.apply(adapter, inbound, delivery.base_url)
+
+    async def apply(self, adapter: Adapter, inbound: Inbound, base_url: str) -> Reply:
+        """Apply an authenticated, parsed delivery (transports that parse messages themselves
+        call this directly); answers are rendered by `adapter` under `base_url`."""
+        started = time.perf_counter()
+        log: dict[str, Any] = {"adapter": adapter.name}
+        self.in_flight += 1
+        try:
+            document = await self._take(adapter, inbound, base_url, log)
+        except Exception as error:  # a bug must still leave the caller with somewhere to go
+            _log.error("unexpected error handling a webhook: %s", type(error).__name__)
+            log["result"] = "error"
+            document = adapter.render_to_agent(self._context(adapter, base_url, "", ""))
+        finally:
+            self.in_flight -= 1
+        metrics.child(metrics.LATENCY, adapter.name).observe(time.perf_counter() - started)
+        log["ms"] = round((time.perf_counter() - started) * 1000, 2)
+        log["status"] = 200
+        _log.info("webhook", extra=log)
+        return Reply(200, document)
+
+    def reject(self, adapter: Adapter, status: int, reason: str) -> Reply:
+        """A delivery refused before touching any call (the client's fault: a warning)."""
+        label = _REJECTED[status]
+        metrics.child(metrics.REJECTED, adapter.name, label).inc()
+        _log.warning(
+            "webhook refused", extra={"adapter": adapter.name, "result": label, "status": status}
+        )
+        return Reply(status, _error(reason))
+
+    # -- the call, held --------------------------------------------------------------------
+
+    async def _take(
+        self, adapter: Adapter, inbound: Inbound, base_url: str, log: dict[str, Any]
+    ) -> Document:
+        call_id = inbound.event.call_id
+        log["call_id"], log["event"] = call_id, type(inbound.event).__name__
+        locks = self.locks
+        waiter = locks.take(call_id)
+        if waiter is not None:
+            try:
+                await waiter
+            except BaseException:
+                locks.abandon(call_id, waiter)
+                raise
+        try:
+            try:
+                lease = await self.store.acquire(call_id, self.lock_wait_s)
+            except SessionError as error:
+                return self._store_failed(adapter, base_url, call_id, error, log)
+            committed = False
+            try:
+                document, committed = await self._apply(adapter, inbound, base_url, lease, log)
+                return document
+            except SessionError as error:
+                return self._store_failed(adapter, base_url, call_id, error, log)
+            finally:
+                if not committed:
+                    await self.store.release(lease)
+        finally:
+            locks.release(call_id)
+
+    def _store_failed(
+        self,
+        adapter: Adapter,
+        base_url: str,
+        call_id: str,
+        error: SessionError,
+        log: dict[str, Any],
+    ) -> Document:
+        _log.error("session store: %s", type(error).__name__, extra={"call_id": call_id})
+        log["result"] = "store_unavailable"
+        return adapter.render_to_agent(self._context(adapter, base_url, call_id, ""))
+
+    async def _apply(
+        self,
+        adapter: Adapter,
+        inbound: Inbound,
+        base_url: str,
+        lease: Lease,
+        log: dict[str, Any],
+    ) -> tuple[Document, bool]:
+        """The document for the delivery, and whether the lease was committed (released)."""
+        event, key = inbound.event, inbound.delivery_key
+        engine = self._engine()
+        state = CallState.from_dict(lease.data) if lease.data is not None else None
+        if state is not None:
+            log["flow_version"] = state.flow_version
+            answered = state.answers.get(key)
+            if answered is not None:  # a redelivery, the latest or any earlier: changes nothing
+                metrics.child(metrics.DUPLICATES, adapter.name).inc()
+                log["result"] = "duplicate"
+                return Document.from_stored(answered), False
+        if isinstance(event, CallStarted):
+            if state is not None:  # the same call started again under another delivery
+                log["result"] = "already_started"
+                return self._render(adapter, [], base_url, state), False
+            work: Awaitable[Turn] = engine.start_call(event)
+            fallback: Callable[[], CallState] = lambda: engine.new_call_state(event)  # noqa: E731
+        elif state is None:
+            metrics.child(metrics.UNKNOWN_CALLS, adapter.name).inc()
+            log["result"] = "unknown_call"
+            _log.warning("event for an unknown or lost call", extra={"call_id": event.call_id})
+            context = self._context(adapter, base_url, event.call_id, "")
+            return adapter.render_to_agent(context), False
+        elif state.ended:
+            log["result"] = "after_end"
+            return self._render(adapter, [], base_url, state), False
+        else:
+            before = lease.data
+            assert before is not None
+            work = engine.handle(state, event)
+            fallback = lambda: CallState.from_dict(before)  # noqa: E731
+        try:
+            # the timer is armed only if the engine waits (a directory in memory never does);
+            # the deadline counts from here either way
+            turn = await within(self.deadline_s, work)
+        except TimeoutError:
+            metrics.OVERRUNS.inc()
+            log["result"] = "deadline"
+            _log.warning("event overran the response deadline", extra={"call_id": event.call_id})
+            turn = engine.route_to_agent(fallback(), "response deadline")
+        metrics.child(metrics.EVENTS, adapter.name, log["event"]).inc()
+        self._account(turn, log)
+        if self.journal is not None and turn.records:
+            self.journal.write(turn.records)
+        document = self._render(adapter, turn.actions, base_url, turn.state)
+        answers = turn.state.answers
+        answers[key] = document.stored()
+        if len(answers) > MAX_ANSWERS:  # a runaway call: forget its oldest delivery
+            del answers[next(iter(answers))]
+        ttl = ENDED_TTL_S if turn.state.ended else self.ttl_s
+        if not await self.store.commit(lease, state_dict(turn.state), ttl):
+            log["result"] = "lease_lost"
+            _log.error("lost the call's lease; answer not saved", extra={"call_id": event.call_id})
+            context = self._context(adapter, base_url, event.call_id, turn.state.language)
+            return adapter.render_to_agent(context), True
+        return document, True
+
+    def _account(self, turn: Turn, log: dict[str, Any]) -> None:
+        """Metrics and the log line's step and outcome, from the turn's journal records."""
+        state = turn.state
+        for record in turn.records:
+            if record.kind is RecordKind.STEP_OUTCOME and record.step is not None:
+                outcome = metrics.outcome_label(record.outcome)
+                metrics.child(metrics.OUTCOMES, record.step, outcome).inc()
+                log["step"], log["outcome"] = record.step, outcome
+            elif record.kind is RecordKind.CALL_STARTED:
+                self.active.add(state.call_id)
+                metrics.ACTIVE_CALLS.inc()
+            elif record.kind is RecordKind.CALL_ENDED:
+                labels = (state.ended_by or "", state.idv_status or "")
+                metrics.child(metrics.CALLS_ENDED, *labels).inc()
+                metrics.ACTIVE_CALLS.dec()  # per process: sum over workers for the service
+                self.active.discard(state.call_id)
+                log["ended"] = state.ended_by
+        log.setdefault("step", state.step)
+
+    # -- rendering -------------------------------------------------------------------------
+
+    def _render(
+        self, adapter: Adapter, actions: list[Action], base_url: str, state: CallState
+    ) -> Document:
+        context = self._context(adapter, base_url, state.call_id, state.language)
+        if adapter.carries_summary:
+            context = dataclasses.replace(context, call=call_summary(state))
+        return adapter.render(actions, context)
+
+    def _context(
+        self, adapter: Adapter, base_url: str, call_id: str, language: str
+    ) -> RenderContext:
+        urls = self._urls.get((adapter.name, base_url, language))
+        if urls is None:
+            urls = self._context_urls(adapter, base_url, language)
+        return RenderContext(call_id, language, urls[0], urls[1])
+
+    def _context_urls(
+        self, adapter: Adapter, base: str, language: str
+    ) -> tuple[str, Callable[[PromptRef], str | None]]:
+        """An adapter's action URL and prompt URLs for one base URL and language, built once:
+        they are the same for every request of that host and language."""
+
+        def prompt_url(ref: PromptRef) -> str | None:
+            path = f"{language}/{ref.prompt_id}.wav"
+            if ref.audio is None or not self.served_audio(path):
+                return None
+            return f"{base}/prompts/{path}"
+
+        urls = (f"{base}/{adapter.name}/{adapter.action_kind}", prompt_url)
+        if len(self._urls) < 256:  # hosts and languages are few; a bad Host header is not kept
+            self._urls[(adapter.name, base, language)] = urls
+        return urls

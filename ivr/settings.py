@@ -1,0 +1,222 @@
+"""Every `IVR_*` environment variable in one place: its name, type, default and how it is shown.
+
+This is the only module that reads the process environment. Entry points (`ivr serve`,
+`ivr simulate`, `ivr customers`, the journal worker ...) call `load_settings()` once and pass
+what each part needs explicitly, so a library function never depends on the environment of
+whoever happens to import it, and `ivr serve --check-config` can show the whole picture.
+
+Secrets are `SecretStr`: they never appear in a repr, a log line or `--check-config` output.
+Two secrets have loud development defaults so `make run` works on a fresh clone; each use of
+one logs a warning, and `--check-config` says it is in use. `${NAME:-default}` references in
+config/*.yaml are expanded from `config_environment()`, the same environment, at load time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PREFIX = "IVR_"
+DEFAULT_JOURNAL_URL = "sqlite:///var/journal.db"
+# Only for development and tests: anyone can read them here, so production sets its own.
+DEVELOPMENT_ANSWER_KEY = b"ivr-development-key-do-not-use-in-production"
+DEVELOPMENT_TOKEN_KEY = "ivr-development-token-key-do-not-use-in-production"
+_CPU_LIST = re.compile(r"^\s*\d+(\s*-\s*\d+)?(\s*,\s*\d+(\s*-\s*\d+)?)*\s*$")
+_log = logging.getLogger(__name__)
+_warned: set[str] = set()
+
+
+class SettingsError(ValueError):
+    """One or more `IVR_*` variables hold a value that cannot be used; `problems` name them."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class Settings(BaseSettings):
+    """The deployment's settings; every field is the variable `IVR_<FIELD NAME>`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX,
+        env_ignore_empty=True,  # `IVR_X=` (set but empty) means not set: the default applies
+        frozen=True,
+        extra="ignore",
+    )
+
+    secret_key: SecretStr | None = Field(
+        None,
+        description="HMAC key(s) of stored security answers; several, comma-separated and "
+        "newest first, while rotating",
+    )
+    token_key: SecretStr | None = Field(None, description="signs the visual-IVR tokens (HS256)")
+    webhook_secret: SecretStr | None = Field(
+        None, description="signs the JSON webhook; without it /json/events is not mounted"
+    )
+    twilio_auth_token: SecretStr | None = Field(
+        None, description="verifies Twilio's signatures; mounts /twilio/*"
+    )
+    jambonz_secret: SecretStr | None = Field(
+        None, description="verifies jambonz's signatures (comma-separated while rotating)"
+    )
+    reports_key: SecretStr | None = Field(
+        None, description="key for /dashboard, /reports and /calls (off without it)"
+    )
+    admin_key: SecretStr | None = Field(None, description="key for POST /admin/reload")
+    directory_token: SecretStr | None = Field(
+        None, description="bearer token for an HTTP customer directory"
+    )
+    journal_url: str = Field(
+        DEFAULT_JOURNAL_URL, description="the journal when --journal is not given", repr=False
+    )
+    journal_worker_cpus: str | None = Field(
+        None, description="CPUs of the journal worker process, as taskset writes them (1, 2-3,6)"
+    )
+    flows_dir: Path = Field(Path("flows"), description="flows folder of remote drivers")
+    config_dir: Path = Field(Path("config"), description="config folder of remote drivers")
+    prompts_dir: Path = Field(Path("prompts"), description="prompts folder of remote drivers")
+
+    @field_validator("journal_url")
+    @classmethod
+    def _journal_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return value
+
+    @field_validator("journal_worker_cpus")
+    @classmethod
+    def _cpus(cls, value: str | None) -> str | None:
+        if value is not None and not _CPU_LIST.match(value):
+            raise ValueError(f"{value!r} is not a list of CPU numbers such as 1 or 2-3,6")
+        return value
+
+    @field_validator("jambonz_secret")
+    @classmethod
+    def _secret_list(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not jambonz_list(value):
+            raise ValueError("holds no secret (only commas and spaces)")
+        return value
+
+    @classmethod
+    def defaults(cls) -> Settings:
+        """The built-in defaults, without reading the environment (tests, library callers)."""
+        return cls.model_construct()
+
+    # -- what the parts are given ---------------------------------------------------------
+
+    def answer_key(self) -> bytes:
+        """The HMAC key new answers are stored under (the newest), or the public development
+        key with a warning."""
+        return self.answer_keys()[0]
+
+    def answer_keys(self) -> list[bytes]:
+        """Every configured answer key, newest first (`IVR_SECRET_KEY=new,old` while rotating);
+        the public development key, with a warning, when none is set."""
+        keys = [part.encode("utf-8") for part in jambonz_list(self.secret_key)]
+        if keys:
+            return keys
+        _warn_once(
+            "secret_key",
+            "IVR_SECRET_KEY is not set: security answers are hashed with the PUBLIC development "
+            "key. Set IVR_SECRET_KEY to a long random secret before storing real customers.",
+        )
+        return [DEVELOPMENT_ANSWER_KEY]
+
+    def token_signing_key(self) -> str:
+        """The visual-IVR token key, or the public development key with a warning."""
+        if self.token_key is not None:
+            return self.token_key.get_secret_value()
+        _warn_once(
+            "token_key",
+            "IVR_TOKEN_KEY is not set: visual-IVR tokens use an insecure development key",
+        )
+        return DEVELOPMENT_TOKEN_KEY
+
+    def jambonz_secrets(self) -> list[str]:
+        return jambonz_list(self.jambonz_secret)
+
+    @staticmethod
+    def reveal(secret: SecretStr | None) -> str | None:
+        return None if secret is None else secret.get_secret_value()
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(variable, shown value, meaning) for every setting, secrets masked."""
+        rows: list[tuple[str, str, str]] = []
+        for name, info in type(self).model_fields.items():
+            rows.append((PREFIX + name.upper(), self._shown(name), info.description or ""))
+        return rows
+
+    def _shown(self, name: str) -> str:
+        value = getattr(self, name)
+        if isinstance(value, SecretStr):
+            return "******** (set)"
+        if value is None:
+            if name == "secret_key":
+                return "(not set: the PUBLIC development key is in use)"
+            if name == "token_key":
+                return "(not set: the PUBLIC development key is in use)"
+            return "(not set)"
+        if name == "journal_url":
+            return mask_url(str(value))
+        return str(value)
+
+
+def jambonz_list(secret: SecretStr | None) -> list[str]:
+    text = "" if secret is None else secret.get_secret_value()
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ******** (postgresql://user:pass@host/db)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    netloc = f"{parts.username or ''}:********@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def load_settings() -> Settings:
+    """The settings from the environment; SettingsError names every variable that is wrong."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            field = ".".join(str(part) for part in item["loc"])
+            message = str(item["msg"]).removeprefix("Value error, ")
+            problems.append(f"{PREFIX}{field.upper()}: {message}")
+        raise SettingsError(problems) from None
+
+
+def config_environment() -> Mapping[str, str]:
+    """What `${NAME}` / `${NAME:-default}` in config/*.yaml are expanded from."""
+    return os.environ
+
+
+def child_environment(overrides: Mapping[str, str]) -> dict[str, str]:
+    """The environment of a child process of ours: this one's, with `overrides` set."""
+    return {**os.environ, **overrides}
+
+
+def unknown_variables(known: set[str]) -> list[str]:
+    """`IVR_*` variables set here that no setting and no config reference uses (a typo?)."""
+    fields = {PREFIX + name.upper() for name in Settings.model_fields}
+    return sorted(
+        name for name in os.environ if name.startswith(PREFIX) and name not in fields | known
+    )
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        _log.warning(message)

@@ -1,0 +1,1 @@
+"""HTTP glue: the aiohttp application over the call pipeline, reports and tools."""
