@@ -70,6 +70,15 @@ class Settings(BaseSettings):
         None, description="key for /dashboard, /reports and /calls (off without it)"
     )
     admin_key: SecretStr | None = Field(None, description="key for POST /admin/reload")
+    app_jwt_secret: SecretStr | None = Field(
+        None, description="verifies the app's HS256 tokens (callback API; or a public key file)"
+    )
+    callback_keys: SecretStr | None = Field(
+        None, description="seal callback secrets: id:base64 AES-256 keys, newest first"
+    )
+    jambonz_api_key: SecretStr | None = Field(
+        None, description="bearer key of jambonz's REST API (dialling callbacks)"
+    )
     directory_token: SecretStr | None = Field(
         None, description="bearer token for an HTTP customer directory"
     )
@@ -102,6 +111,15 @@ class Settings(BaseSettings):
     def _secret_list(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not jambonz_list(value):
             raise ValueError("holds no secret (only commas and spaces)")
+        return value
+
+    @field_validator("callback_keys")
+    @classmethod
+    def _callback_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from ivr.callbacks.crypto import SecretBox
+
+            SecretBox.from_text(value.get_secret_value())  # its error never shows a key
         return value
 
     @classmethod

@@ -264,9 +264,18 @@ def unchecked(expect: Expect, outcome: CallOutcome | None) -> list[str]:
     return sorted(wanted & outcome.summary.unobservable)
 
 
-def remote_blocker(case: Case) -> str | None:
+def remote_blocker(case: Case, cases: CaseFile | None = None) -> str | None:
+    """Why a case cannot run through a server (whose directory holds the demo customers)."""
     if case.given.operations:
         return "needs operation stubs, which only run in process"
+    if any(step.answer_positions_of is not None for step in case.steps):
+        return "keys a partial answer: the gateway protocols do not carry the positions asked"
+    locked = [c for c in (cases.customers if cases else []) if c.locked]
+    phones = {phone for c in locked for phone in c.phones}
+    accounts = {c.account_number for c in locked if c.account_number}
+    pressed = {step.press.rstrip("#") for step in case.steps if step.press}
+    if case.given.ani in phones or pressed & accounts:
+        return "needs a customer locked out before the call, which only a fresh directory has"
     return None
 
 

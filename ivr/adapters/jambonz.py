@@ -29,6 +29,7 @@ from ivr.adapters.base import (
     call_id_of,
 )
 from ivr.adapters.jambonz_verbs import DEFAULT_TRANSFERS, JambonzTransfer, render_verbs
+from ivr.adapters.outbound import outbound_context
 from ivr.adapters.signatures import verify_timestamped
 from ivr.adapters.wire import JSON_TYPE, TERMINAL_CALL_STATUSES, loads_json, positive_int
 from ivr.engine.actions import Action, RouteKind, Transfer
@@ -172,6 +173,7 @@ class JambonzAdapter(Adapter):
                 ani=_text(payload, "from"),
                 dnis=_text(payload, "to"),
                 caller_id_trust=caller_id_trust(payload),
+                context=outbound_context(dict(pairs)),
             )
         elif kind == "action":
             event = _action_event(call_id, payload, query)

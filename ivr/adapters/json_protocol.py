@@ -33,6 +33,14 @@ class CallStartedEvent(_Event):
     ani: ShortText | None = Field(None, description="calling number, E.164; null when withheld")
     dnis: ShortText | None = Field(None, description="number called: picks the service line")
     caller_id_trust: Literal["A", "B", "C", "failed", "unknown"] = "unknown"
+    context: Annotated[
+        dict[Annotated[str, Field(max_length=32)], Annotated[str, Field(max_length=128)]],
+        Field(max_length=8),
+    ] = Field(
+        default_factory=dict,
+        description="a call the company placed (a callback): copy the `context` of the"
+        " `call.dial` request here (ivr_callback, ivr_sig, ivr_flow; answered_by if known)",
+    )
 
 
 class DigitsEvent(_Event):

@@ -30,6 +30,7 @@ from ivr.adapters.base import (
     Unauthorized,
 )
 from ivr.adapters.json_protocol import PROTOCOL_VERSION, SIGNATURE_HEADER
+from ivr.adapters.outbound import outbound_context
 from ivr.adapters.signatures import timestamped_header, verify_timestamped
 from ivr.adapters.wire import JSON_TYPE
 from ivr.engine.actions import Action, CollectDigits, Hangup, Play, PromptRef, Transfer
@@ -134,7 +135,9 @@ def _event(doc: protocol.Event) -> CallEvent:
     """The model of an event as the core's event."""
     call_id = doc.call_id
     if isinstance(doc, protocol.CallStartedEvent):
-        return CallStarted(call_id, doc.ani, doc.dnis, CallerIdTrust(doc.caller_id_trust))
+        context = outbound_context(doc.context, doc.context.get("answered_by"))
+        trust = CallerIdTrust(doc.caller_id_trust)
+        return CallStarted(call_id, doc.ani, doc.dnis, trust, context=context)
     if isinstance(doc, protocol.DigitsEvent):
         return DigitsCollected(call_id, doc.digits, DigitsTermination(doc.terminated_by))
     if isinstance(doc, protocol.NoInputEvent):

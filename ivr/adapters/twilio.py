@@ -20,6 +20,7 @@ from ivr.adapters.base import (
     Unauthorized,
     call_id_of,
 )
+from ivr.adapters.outbound import outbound_context
 from ivr.adapters.signatures import verify_twilio
 from ivr.adapters.twiml import DEFAULT_TRANSFERS, TwilioTransfer, render_twiml
 from ivr.adapters.wire import TERMINAL_CALL_STATUSES, parse_form, positive_int, query_of
@@ -113,6 +114,7 @@ class TwilioAdapter(Adapter):
                 ani=form.get("From") or None,
                 dnis=form.get("To") or None,
                 caller_id_trust=caller_id_trust(form.get("StirVerstat")),
+                context=outbound_context(query_of(url), form.get("AnsweredBy")),
             )
         elif kind == "gather":
             event = self._gather_event(call_id, form, query_of(url))

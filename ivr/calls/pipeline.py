@@ -125,6 +125,9 @@ class CallPipeline:
         # which recordings are served at /prompts/<path>: a prompt is played from a URL only
         # when its audio is there, and spoken from its text otherwise (never a 404 mid-call)
         self.served_audio: Callable[[str], bool] = lambda _path: False
+        # the last change to a document on its way out, never stored (callback secrets: the
+        # stored document keeps a marker, only the bytes sent carry the secret)
+        self.outgoing: Callable[[Document], Awaitable[Document]] | None = None
         self.active: set[str] = set()  # calls started here and not ended (drain waits on them)
         self.in_flight = 0
         self._urls: dict[tuple[str, str, str], tuple[str, Callable[[PromptRef], str | None]]] = {}
@@ -159,6 +162,8 @@ class CallPipeline:
             document = adapter.render_to_agent(self._context(adapter, base_url, "", ""))
         finally:
             self.in_flight -= 1
+        if self.outgoing is not None:
+            document = await self.outgoing(document)
         metrics.child(metrics.LATENCY, adapter.name).observe(time.perf_counter() - started)
         log["ms"] = round((time.perf_counter() - started) * 1000, 2)
         log["status"] = 200

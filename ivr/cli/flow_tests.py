@@ -124,7 +124,7 @@ async def _run_files(
         records: list[JournalRecord] = []
         print(f"{path} ({cases.flow})")
         for case in cases.cases:
-            blocker = remote_blocker(case) if remote is not None else None
+            blocker = remote_blocker(case, cases) if remote is not None else None
             if blocker is not None:
                 not_run += 1
                 print(f"  NOT RUN OVER HTTP {case.name}: {blocker}")

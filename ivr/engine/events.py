@@ -5,7 +5,7 @@ Adapters translate their wire format into these; the engine never sees provider 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -33,6 +33,9 @@ class CallStarted:
     ani: str | None
     dnis: str | None
     caller_id_trust: CallerIdTrust = CallerIdTrust.UNKNOWN
+    # A call the company placed (a callback): what it is for, e.g. {"flow": "callback",
+    # "callback_id": ..., "callback_sig": ...}, from the signed URL or body the dialler set.
+    context: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

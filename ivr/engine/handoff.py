@@ -45,6 +45,8 @@ def build_handoff(state: CallState, fields: Sequence[str], token: str | None) ->
         "ani_trust": state.caller_id_trust,
         "service_line": state.service_line,
         "idv_token": token,
+        "callback_id": state.variables.get("callback_id"),  # a callback the company placed
+        "reverse_idv": state.variables.get("reverse_idv"),  # "read_back": it proved itself
     }
     handoff: dict[str, Any] = {"idv_status": status}
     for name in fields:

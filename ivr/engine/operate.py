@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Coroutine, Generator, Sequence
 from typing import Any, TypeVar
 
 from ivr.engine.events import CallerIdTrust
+from ivr.engine.handoff import IDENTIFIED_AND_VERIFIED, consistent_status
 from ivr.engine.operations import ERROR_OUTCOME, OperationCall, OperationRegistry, OperationResult
 from ivr.engine.turn import Turn
 from ivr.flow.machine import StepPlan
@@ -50,6 +51,9 @@ async def run_operation(
         digits=digits,
         params=params,
         region=region,
+        customer_name=state.customer_name,
+        variables=state.variables,
+        idv_status=state.idv_status or consistent_status(state, IDENTIFIED_AND_VERIFIED),
     )
     started = time.perf_counter()
     try:
@@ -67,7 +71,10 @@ async def run_operation(
         duration_ms=round((time.perf_counter() - started) * 1000, 3),
         data={"operation": name, "detail": result.detail},
     )
-    if result.outcome == "found" and result.customer is not None:
+    if result.outcome not in (ERROR_OUTCOME, *spec.retry_outcomes):
+        state.variables.update(result.values)
+        state.factors_passed.extend(f for f in result.factors if f not in state.factors_passed)
+    if result.customer is not None and result.outcome in ("found", "verified", "identified"):
         state.customer_id = result.customer.customer_id
         state.customer_name = result.customer.name
         state.identified_by = plan.step_id

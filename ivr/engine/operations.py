@@ -27,6 +27,9 @@ class OperationCall:
     digits: str | None
     params: Mapping[str, Any]
     region: str = "GB"  # where the service line reads national calling numbers
+    customer_name: str | None = None
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    idv_status: str | None = None  # what the call has proved so far (handoff.consistent_status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,10 @@ class OperationResult:
     outcome: str
     customer: Customer | None = None
     detail: str = ""
+    # call variables the operation learnt, for prompts (`{name}`) and conditions (`vars.name`);
+    # they are saved with the call, so never a secret
+    values: Mapping[str, str] = field(default_factory=dict)
+    factors: tuple[str, ...] = ()  # verification factors the operation vouches were passed
 
 
 Operation = Callable[[OperationCall], Awaitable[OperationResult]]
@@ -58,4 +65,10 @@ class OperationRegistry:
         self.implementations[name] = implementation
 
     def get(self, name: str) -> tuple[OperationSpec, Operation]:
-        return self.specs[name], self.implementations[name]
+        """The spec and implementation; one not set up here (e.g. callbacks without a journal)
+        answers `error`, so the flow routes the caller on."""
+        return self.specs[name], self.implementations.get(name, _not_configured)
+
+
+async def _not_configured(call: OperationCall) -> OperationResult:
+    return OperationResult(ERROR_OUTCOME, detail="operation not configured on this server")

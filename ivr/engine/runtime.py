@@ -112,7 +112,8 @@ class Engine:
         """Start a call on its service line's flow (or on `flow_id`, for simulation)."""
         line = self.config.service_line_for(event.dnis)
         region = self.config.region(line)
-        state = self.new_call_state(event, flow_id)
+        state = self.new_call_state(event, flow_id or event.context.get("flow"))
+        state.variables.update(event.context)  # an outbound call's own context (flow ops read it)
         turn = Turn(state, clock=self.clock)
         turn.record(
             RecordKind.CALL_STARTED,
@@ -439,7 +440,8 @@ class Engine:
     def _resolve(self, catalog: PromptCatalog, state: CallState, prompt_id: str) -> PromptRef:
         """The prompt for this call; one without placeholders is the same for every call, so
         it is resolved once per catalogue and language (PromptRef is immutable)."""
-        values = {"customer_name": state.customer_name or ""}
+        values = {k: v for k, v in state.variables.items() if isinstance(v, str)}
+        values["customer_name"] = state.customer_name or ""
         asked = state.positions.get(state.step or "")
         if asked:
             values["positions"] = position_words(asked)

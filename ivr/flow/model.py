@@ -37,6 +37,8 @@ HANDOFF_FIELDS = (
     "ani_trust",
     "idv_token",
     "service_line",
+    "callback_id",
+    "reverse_idv",
 )
 
 
@@ -77,6 +79,8 @@ HandoffField = Literal[
     "ani_trust",
     "idv_token",
     "service_line",
+    "callback_id",
+    "reverse_idv",
 ]
 IdvStatus = Literal["identified_and_verified", "identified_only", "not_identified"]
 

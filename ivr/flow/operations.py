@@ -25,6 +25,7 @@ class OperationSpec:
     required_params: frozenset[str] = frozenset()
     optional_params: frozenset[str] = frozenset()
     param_values: Mapping[str, frozenset[str]] = field(default_factory=dict)  # allowed values
+    values: frozenset[str] = frozenset()  # prompt values ({name}) the operation may set
 
 
 BUILTIN_SPECS: Mapping[str, OperationSpec] = MappingProxyType(
@@ -53,6 +54,50 @@ BUILTIN_SPECS: Mapping[str, OperationSpec] = MappingProxyType(
                 retry_outcomes=frozenset({"wrong"}),
                 takes_input=True,
                 required_params=frozenset({"field"}),
+            ),
+            OperationSpec(
+                name="callback.load",
+                description="On a callback the company placed: load it (customer, name, ID&V"
+                " status from booking); `verified` when the booking was made verified",
+                outcomes=frozenset(
+                    {"verified", "identified", "machine", "not_found", ERROR_OUTCOME}
+                ),
+                values=frozenset({"callback_id", "callback_queue"}),
+            ),
+            OperationSpec(
+                name="callback.read_secret",
+                description="Make the callback's secret the prompt value {secret}, spoken by"
+                " the gateway's own speech (never stored, never recorded)",
+                outcomes=frozenset({"read", "no_secret", ERROR_OUTCOME}),
+                values=frozenset({"secret", "reverse_idv"}),
+            ),
+            OperationSpec(
+                name="callback.finish",
+                description="Record how the callee answered: connected, rebook or declined",
+                outcomes=frozenset({"done", ERROR_OUTCOME}),
+                required_params=frozenset({"as"}),
+                param_values={"as": frozenset({"connected", "rebook", "declined"})},
+                values=frozenset({"callback_minutes"}),
+            ),
+            OperationSpec(
+                name="callback.book",
+                description="An identified caller books a callback to the number they call"
+                " from, instead of waiting ({callback_time} is when)",
+                outcomes=frozenset(
+                    {"booked", "not_identified", "no_number", "closed", ERROR_OUTCOME}
+                ),
+                required_params=frozenset({"queue"}),
+                optional_params=frozenset({"after_minutes"}),
+                values=frozenset({"callback_id", "callback_minutes"}),
+            ),
+            OperationSpec(
+                name="queue.estimated_wait",
+                description="The queue's expected wait from the figures the contact centre"
+                " pushes; {wait_minutes} in words",
+                outcomes=frozenset({"short", "long", "closed", "unknown", ERROR_OUTCOME}),
+                required_params=frozenset({"queue"}),
+                optional_params=frozenset({"long_after_minutes"}),
+                values=frozenset({"wait_minutes"}),
             ),
         )
     }

@@ -21,7 +21,7 @@ from ivr.journal import rollup
 from ivr.journal.fold import CALL_COLUMNS, call_upsert_sql, call_values, day_and_hour, fold_rows
 from ivr.journal.records import Chunk, JournalRecord, as_row, chunk_rows, json_text
 from ivr.journal.records import Row as RecordRow
-from ivr.journal.schema import POSTGRES_MIGRATIONS, VERSION_DDL, call_column_type
+from ivr.journal.schema import POSTGRES_MIGRATIONS, VERSION_DDL, call_column_type, pending
 from ivr.journal.store import (
     JOURNEY,
     PRUNED_RECORDS,
@@ -146,10 +146,9 @@ class PostgresJournal:
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", "ivr:" + self.schema)
             await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
             await conn.execute(VERSION_DDL)
-            current = await conn.fetchval("SELECT MAX(version) FROM schema_version") or 0
-            for version, statements in POSTGRES_MIGRATIONS:
-                if version <= current:
-                    continue
+            rows = await conn.fetch("SELECT version FROM schema_version")
+            applied = {int(row[0]) for row in rows}
+            for version, statements in pending(POSTGRES_MIGRATIONS, applied):
                 for statement in statements:
                     await conn.execute(statement)
                 await conn.execute(

@@ -7,6 +7,7 @@ schema; never edit one that has shipped. Times are unix seconds; `day`/`hour` ar
 
 from __future__ import annotations
 
+from ivr.callbacks import schema as callbacks_schema
 from ivr.journal import rollup
 from ivr.journal.fold import CALL_COLUMNS
 
@@ -36,9 +37,9 @@ TEXT_COLUMNS = frozenset(
 )
 REAL_COLUMNS = frozenset({"started_at", "ended_at", "duration_ms", "idv_at", "last_at"})
 NULLABLE_INT_COLUMNS = frozenset({"hour", "ani_presented", "factors_passed", "locked"})
-# Migration 4 added these columns or changed their type: migration 1 keeps its shipped form.
-ADDED_IN_4 = frozenset({"locked"})
-INT_UNTIL_4 = frozenset({"factors_passed"})
+# Migration 5 added these columns or changed their type: migration 1 keeps its shipped form.
+ADDED_IN_5 = frozenset({"locked"})
+INT_UNTIL_5 = frozenset({"factors_passed"})
 
 
 def call_column_type(col: str) -> str:
@@ -52,9 +53,9 @@ def _calls_ddl(real: str) -> str:
     """`calls` as migration 1 shipped it (later migrations alter it)."""
     cols = []
     for col in CALL_COLUMNS:
-        if col in ADDED_IN_4:
+        if col in ADDED_IN_5:
             continue
-        kind = "int" if col in INT_UNTIL_4 else call_column_type(col)
+        kind = "int" if col in INT_UNTIL_5 else call_column_type(col)
         if col == "call_id":
             cols.append("call_id TEXT PRIMARY KEY")
         elif kind == "text":
@@ -160,7 +161,7 @@ POSTGRES_CHUNKS: tuple[str, ...] = (
     POSTGRES_RECORDS_VIEW,
 )
 
-# Migration 4 (issue 13): `factors_passed` holds the factors' names as handed to the agent
+# Migration 5 (issue 13): `factors_passed` holds the factors' names as handed to the agent
 # (it was a count that the engine never filled), and `locked` says whether the customer was
 # locked out. SQLite keeps the column's INTEGER affinity, which stores names as text; the old
 # counts cannot become names, so PostgreSQL clears them.
@@ -174,13 +175,15 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     (1, _common("REAL", "TEXT")),
     (2, _rollup("REAL")),
     (3, SQLITE_CHUNKS),
-    (4, SQLITE_TRUTH),
+    (callbacks_schema.VERSION, callbacks_schema.SQLITE),
+    (5, SQLITE_TRUTH),
 )
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     (1, _common("DOUBLE PRECISION", "JSONB")),
     (2, _rollup("DOUBLE PRECISION")),
     (3, POSTGRES_CHUNKS),
-    (4, POSTGRES_TRUTH),
+    (callbacks_schema.VERSION, callbacks_schema.POSTGRES),
+    (5, POSTGRES_TRUTH),
 )
 
 VERSION_DDL = (
@@ -190,3 +193,9 @@ VERSION_DDL = (
 
 def latest(migrations: tuple[Migration, ...]) -> int:
     return max(version for version, _ in migrations)
+
+
+def pending(migrations: tuple[Migration, ...], applied: set[int]) -> list[Migration]:
+    """The migrations not applied yet, by version number (not by the highest version applied):
+    independent migrations landed out of order (4 after 5) are still applied."""
+    return [(version, sql) for version, sql in migrations if version not in applied]

@@ -18,7 +18,7 @@ from ivr.journal import rollup
 from ivr.journal.fold import CALL_COLUMNS, call_upsert_sql, call_values, day_and_hour, fold_rows
 from ivr.journal.records import Chunk, JournalRecord, as_row, chunk_rows
 from ivr.journal.records import Row as RecordRow
-from ivr.journal.schema import SQLITE_MIGRATIONS, VERSION_DDL
+from ivr.journal.schema import SQLITE_MIGRATIONS, VERSION_DDL, pending
 from ivr.journal.store import (
     JOURNEY,
     PRUNED_RECORDS,
@@ -105,12 +105,9 @@ class SqliteJournal:
         await self._conn.execute("BEGIN IMMEDIATE")  # one migrator at a time across processes
         try:
             await self._conn.execute(VERSION_DDL)
-            async with self._conn.execute("SELECT MAX(version) FROM schema_version") as cur:
-                row = await cur.fetchone()
-            current = (row[0] if row else None) or 0
-            for version, statements in SQLITE_MIGRATIONS:
-                if version <= current:
-                    continue
+            async with self._conn.execute("SELECT version FROM schema_version") as cur:
+                applied = {int(row[0]) for row in await cur.fetchall()}
+            for version, statements in pending(SQLITE_MIGRATIONS, applied):
                 for statement in statements:
                     await self._conn.execute(statement)
                 await self._conn.execute(

@@ -13,13 +13,19 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ivr.engine.operations import BUILTIN_SPECS
 from ivr.prompts.audio import SAMPLE_RATE, AudioError, decode, ffmpeg_path
 from ivr.prompts.catalog import CatalogError, PromptCatalog, PromptEntry
 from ivr.prompts.manifest import Manifest
 from ivr.prompts.usage import FlowPrompts, FlowReadError, read_flow_prompts
 
-# Call values the engine passes to `PromptCatalog.resolve` (see ivr/engine/runtime.py).
-FILLABLE_PLACEHOLDERS = frozenset({"customer_name"})
+# Call values the engine passes to `PromptCatalog.resolve` (see ivr/engine/runtime.py): the
+# customer's name and the values operations set (OperationSpec.values).
+FILLABLE_PLACEHOLDERS = frozenset({"customer_name"}).union(
+    *(spec.values for spec in BUILTIN_SPECS.values())
+)
+# Spoken by the gateway's voice only: a recording can never say them (and must never hold one).
+SPOKEN_ONLY = frozenset({"secret"})
 SILENT_DBFS = -60.0
 
 
@@ -60,6 +66,11 @@ def check_prompts(
                 report.warnings.append(
                     f"{where}: prompt {entry.prompt_id!r}: the engine cannot fill {names}; "
                     f"it knows {', '.join(sorted(fillable))}"
+                )
+            if entry.audio is not None and entry.placeholders & SPOKEN_ONLY:
+                report.errors.append(
+                    f"{where}: prompt {entry.prompt_id!r} says the callback secret: it must be"
+                    " spoken by the gateway, remove its `audio`"
                 )
             if entry.audio is None:
                 built = manifest.get(language, entry.prompt_id)

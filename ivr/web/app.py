@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from ivr.callbacks.web import callback_contexts
 from ivr.calls import CallPipeline, JournalSink
 from ivr.sessions import open_session_store
 from ivr.web import admin, tokens
@@ -96,6 +97,7 @@ def create_app(settings: ServeSettings) -> web.Application:
     if journal is not None:
         contexts.append(journal)
     contexts.append(_calls)
+    contexts.extend(callback_contexts(app, settings))
     app.cleanup_ctx.extend(contexts)
     for adapter in adapters:
         mount(app, adapter, settings.public_url)

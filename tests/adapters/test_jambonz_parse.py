@@ -73,6 +73,7 @@ async def test_call_hook(client: TestClient[Any, Any]) -> None:
         "ani": "+441134960001",
         "dnis": "+441134960000",
         "caller_id_trust": "unknown",
+        "context": {},  # an inbound call: no callback context
     }
 
 

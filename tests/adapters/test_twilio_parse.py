@@ -64,6 +64,7 @@ async def test_incoming_call(client: TestClient[Any, Any]) -> None:
         "ani": "+14158675309",
         "dnis": "+441134960000",
         "caller_id_trust": "unknown",
+        "context": {},  # an inbound call: no callback context
     }
 
 

@@ -7,11 +7,13 @@ import time
 import pytest
 
 from ivr.journal.records import JournalRecord, RecordKind, as_row, scrub_record
+from ivr.journal.schema import SQLITE_MIGRATIONS, latest
 from ivr.journal.store import JournalStore, open_store
 from ivr.journal.synthetic import CallScript, build_call
 
 DAY = 86400.0
 T0 = 1_717_200_000.0  # 2024-06-01 00:00:00 UTC
+LATEST = latest(SQLITE_MIGRATIONS)
 
 
 async def test_migrations_are_idempotent(store_url: str) -> None:
@@ -19,9 +21,9 @@ async def test_migrations_are_idempotent(store_url: str) -> None:
     version = await first.schema_version()
     await first.close()
     again = await open_store(store_url)  # opening again must not re-apply or fail
-    assert await again.schema_version() == version == 4
+    assert await again.schema_version() == version == LATEST
     rows = await again.fetch("SELECT COUNT(*) FROM schema_version", {})
-    assert rows == [(4,)]
+    assert rows == [(len(SQLITE_MIGRATIONS),)]
     await again.close()
 
 
@@ -30,7 +32,7 @@ async def test_rollup_migration_backfills_existing_calls(store_url: str) -> None
     # A journal at schema 1 with this call in it, as an older release left it.
     await _old_journal(store_url, 1, records)
     again = await open_store(store_url)
-    assert await again.schema_version() == 4
+    assert await again.schema_version() == LATEST
     rollup = await again.fetch("SELECT calls, verified, steps_sum FROM call_hourly", {})
     assert rollup == [(1, 1, 3)]  # welcome, by_ani, date_of_birth
     await again.close()
@@ -51,7 +53,7 @@ async def test_chunk_migration_keeps_every_record(store_url: str) -> None:
     await _old_journal(store_url, 2, records)
     store = await open_store(store_url)
     try:
-        assert await store.schema_version() == 4
+        assert await store.schema_version() == LATEST
         assert await store.fetch("SELECT COUNT(*) FROM records", {}) == [(len(records),)]
         for call_id in ("m0", "m4", "odd"):
             expected = [scrub_record(r)[0] for r in records if r.call_id == call_id]
@@ -74,13 +76,13 @@ async def _old_journal(url: str, version: int, records: list[JournalRecord]) -> 
     from ivr.journal import rollup
     from ivr.journal.fold import CALL_COLUMNS, call_upsert_sql, call_values, fold
     from ivr.journal.records import data_json
-    from ivr.journal.schema import ADDED_IN_4, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, VERSION_DDL
+    from ivr.journal.schema import ADDED_IN_5, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, VERSION_DDL
 
     clean = [scrub_record(r)[0] for r in records]
     calls, steps = fold(clean)
     # the calls table as the older release had it (migration 4 added columns)
-    old_columns = [c for c in CALL_COLUMNS if c not in ADDED_IN_4]
-    kept = [i for i, c in enumerate(CALL_COLUMNS) if c not in ADDED_IN_4]
+    old_columns = [c for c in CALL_COLUMNS if c not in ADDED_IN_5]
+    kept = [i for i, c in enumerate(CALL_COLUMNS) if c not in ADDED_IN_5]
     for call in calls:  # what the older fold wrote (a count it never filled)
         call.factors_passed = None
     call_rows = [tuple(call_values(c)[i] for i in kept) for c in calls]

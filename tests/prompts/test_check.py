@@ -9,7 +9,7 @@ import pytest
 from ivr.cli.main import main
 from ivr.prompts.build import build_placeholders
 from ivr.prompts.catalog import PromptCatalog
-from ivr.prompts.check import check_prompts
+from ivr.prompts.check import FILLABLE_PLACEHOLDERS, check_prompts
 from tests.prompts.conftest import FLOW, make_speech_flac, write_catalog
 
 
@@ -62,8 +62,16 @@ def test_unused_prompts_and_unfillable_placeholders_are_warnings(prompt_tree: Pa
     assert report.warnings == [
         f"{catalog_file}:13: prompt 'balance' is used by no flow",
         f"{catalog_file}:13: prompt 'balance': the engine cannot fill {{balance}}; "
-        "it knows customer_name",
+        f"it knows {', '.join(sorted(FILLABLE_PLACEHOLDERS))}",
     ]
+
+
+def test_a_recorded_secret_prompt_is_an_error(prompt_tree: Path) -> None:
+    catalog_file = prompt_tree / "prompts" / "en-GB" / "catalog.yaml"
+    with catalog_file.open("a") as out:
+        out.write("  secret_word:\n    text: Your secret is {secret}.\n    audio: welcome.flac\n")
+    report = check_prompts(prompt_tree / "prompts", prompt_tree / "flows")
+    assert any("secret_word" in e and "spoken by the gateway" in e for e in report.errors)
 
 
 def test_missing_and_corrupt_recordings_are_errors(prompt_tree: Path) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from ivr.cli.serve import main as serve_main
 from ivr.directory.csv_import import import_file
+from ivr.directory.hashing import KeyRing
 from tests.web.conftest import ALICE, DEMO_LINE, ROOT
 from tests.web.servers import HttpCaller, Server
 
@@ -68,7 +69,8 @@ def test_serve_refuses_a_directory_no_configured_key_made(
 ) -> None:
     db = tmp_path / "d.db"
     monkeypatch.setenv("IVR_SECRET_KEY", "the-key-it-was-made-with")
-    asyncio.run(import_file(ROOT / "config" / "demo-customers.csv", db))
+    made_with = KeyRing.of("the-key-it-was-made-with")
+    asyncio.run(import_file(ROOT / "config" / "demo-customers.csv", db, keys=made_with))
     # a Redis nobody listens on: a server past the key check stops there with code 2
     args = ["--db", str(db), "--port", "0", "--journal", "none", "--redis", "redis://127.0.0.1:1/0"]
     args += ["--prompts-build", str(tmp_path / "prompts")]

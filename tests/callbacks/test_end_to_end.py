@@ -1,0 +1,160 @@
+"""Issue 14's scripted run: the app books a callback with a secret over real HTTP; the
+scheduler dials it through the Twilio fake (driven by Twilio's own client); the callee hears
+the secret in <Say>, presses 1, and the agent hand-off names the callback and
+`reverse_idv: read_back`. Then the journal, the logs, Redis and the extracts are searched:
+the secret is in none of them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from pydantic import SecretStr
+from redis import asyncio as aioredis
+
+from ivr.bootstrap import Project
+from ivr.callbacks.db import open_database
+from ivr.directory.csv_import import import_file
+from ivr.journal.extracts import extract_csv
+from ivr.journal.store import ReportFilter, open_store
+from ivr.settings import Settings
+from ivr.web.app import create_app
+from ivr.web.settings import ServeSettings
+from tests.callbacks.conftest import JWT_SECRET, KEY_1, bearer
+from tests.callbacks.servers import free_port, serving
+from tests.callbacks.twilio_fake import Callee, TwilioFake
+from tests.sessions.conftest import REDIS_URL, delete_keys
+
+ROOT = Path(__file__).resolve().parents[2]
+ACCOUNT = "AC" + "0" * 32
+TOKEN = "twilio-test-auth-token"
+SECRET = "anana"
+
+
+@pytest.fixture
+async def running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_url: str
+) -> AsyncIterator[dict[str, Any]]:
+    fake = TwilioFake(ACCOUNT, TOKEN)
+    prefix = f"ivr-test-{uuid.uuid4().hex[:12]}:"
+    async with serving(fake.app) as twilio_url:
+        monkeypatch.setenv("IVR_TWILIO_ACCOUNT_SID", ACCOUNT)
+        monkeypatch.setenv("IVR_TWILIO_API_BASE", twilio_url)
+        monkeypatch.setenv("IVR_CALLBACK_GATEWAY", "twilio")
+        db = tmp_path / "directory.db"
+        await import_file(ROOT / "config" / "demo-customers.csv", db)
+        port = free_port()
+        settings = ServeSettings(
+            project=Project(ROOT / "flows", ROOT / "config", ROOT / "prompts"),
+            prompts_build=tmp_path / "prompts-build",
+            directory=str(db),
+            journal_url=store_url,
+            redis_url=REDIS_URL,
+            redis_prefix=prefix,
+            public_url=f"http://127.0.0.1:{port}",
+            webhook_secret="test-webhook-secret",
+            reports_key="test-reports-key",
+            env=Settings.model_construct(
+                app_jwt_secret=SecretStr(JWT_SECRET),
+                callback_keys=SecretStr(f"k1:{KEY_1}"),
+                twilio_auth_token=SecretStr(TOKEN),
+            ),
+        )
+        app = create_app(settings)
+        async with serving(app, port) as url:
+            yield {"url": url, "fake": fake, "prefix": prefix, "journal": store_url}
+        await fake.settle()
+    await delete_keys(prefix)
+
+
+async def test_booked_dialled_read_back_and_connected_without_leaking_the_secret(
+    running: dict[str, Any], caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    url, fake = running["url"], running["fake"]
+    fake.callees.append(Callee(keys=["1"]))
+    async with aiohttp.ClientSession() as http:
+        # the app books, the smallest body, a window open now
+        now = datetime.now(UTC)
+        window = {"start": now.isoformat(), "end": (now + timedelta(hours=2)).isoformat()}
+        body = {"number": "+447700900123", "queue": "cards", "secret": SECRET, "window": window}
+        headers = {**bearer("C1001", name="Alice Example"), "Idempotency-Key": "e2e-1"}
+        async with http.post(f"{url}/callbacks", json=body, headers=headers) as response:
+            text = await response.text()
+            assert response.status == 201, text
+            booked = json.loads(text)
+        callback_id = booked["id"]
+        # the scheduler (5 s interval, first tick at startup) dials it through the fake
+        for _ in range(200):
+            if fake.calls and fake.calls[0].done.is_set():
+                break
+            await asyncio.sleep(0.05)
+        call = fake.calls[0]
+        assert call.form["To"] == "+447700900123"
+        assert call.form["MachineDetection"] == "Enable"
+        heard = " ".join(call.heard)
+        assert "<Error" not in call.documents[0], call.documents[0]
+        assert "Hello Alice Example" in heard
+        assert f"your secret word is {SECRET}" in heard
+        assert "Press 1 to be connected" in heard
+        assert call.handoff is not None
+        assert call.handoff["callback_id"] == callback_id
+        assert call.handoff["reverse_idv"] == "read_back"
+        assert call.handoff["idv_status"] == "identified_and_verified"
+        assert call.handoff["customer_id"] == "C1001"
+        assert SECRET not in json.dumps(call.handoff)
+        assert call.statuses
+        assert set(call.statuses) == {204}
+        async with http.get(f"{url}/callbacks/{callback_id}", headers=bearer("C1001")) as response:
+            final = await response.json()
+    assert final["status"] == "completed"
+    assert final["attempts"] == 1
+    assert final["has_secret"] is False  # deleted when the callback ended
+
+    # searched after the run: the journal database, Redis, logs and extracts
+    journal = await open_store(running["journal"])
+    try:
+        for _ in range(100):  # the journal worker writes in the background
+            rows = await journal.fetch("SELECT COUNT(*) FROM calls WHERE ended_at IS NOT NULL", {})
+            if rows[0][0] >= 1:
+                break
+            await asyncio.sleep(0.05)
+        assert rows[0][0] >= 1
+        dumped = []
+        for table in ("records", "calls", "callbacks", "callback_events", "step_daily"):
+            dumped.append(repr(await journal.fetch(f"SELECT * FROM {table}", {})))
+        for name in ("calls", "steps"):
+            dumped.extend([piece async for piece in extract_csv(journal, name, ReportFilter())])
+    finally:
+        await journal.close()
+    everything = "\n".join(dumped)
+    assert callback_id in everything  # the search did see the callback's rows
+    assert SECRET not in everything.lower()
+    db = await open_database(running["journal"])
+    try:
+        blobs = await db.fetch("SELECT secret_ct FROM callbacks", {})
+        assert blobs == [(None,)]
+    finally:
+        await db.close()
+    redis = aioredis.from_url(REDIS_URL)
+    try:
+        keys = [key async for key in redis.scan_iter(match=f"{running['prefix']}*")]
+        assert keys  # the call's state was there
+        for key in keys:
+            kind = await redis.type(key)
+            value = await redis.get(key) if kind == b"string" else await redis.dump(key)
+            assert SECRET.encode() not in (value or b"")
+    finally:
+        await redis.aclose()
+    logged = "\n".join(r.getMessage() + repr(r.__dict__) for r in caplog.records)
+    out, err = capfd.readouterr()
+    assert SECRET not in logged
+    assert SECRET not in out + err
