@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_DB := var/demo-directory.db
 
 NODE_TOOLS := tests/adapters/node/node_modules/.package-lock.json
-DEBIAN_PACKAGES := ffmpeg espeak-ng sox chromium chromium-driver
+AXE := tests/web/node/node_modules/.package-lock.json
+DEBIAN_PACKAGES := ffmpeg espeak-ng sox chromium chromium-driver prometheus e2fsprogs
 
 .PHONY: run call test lint unit bench setup system-packages clean
 
@@ -25,6 +26,10 @@ system-packages:
 # jambonz's own verb validator (npm, pinned by package-lock.json) for the adapter tests
 $(NODE_TOOLS): tests/adapters/node/package.json tests/adapters/node/package-lock.json
 	cd tests/adapters/node && npm ci --no-audit --no-fund --loglevel=error
+
+# axe-core (npm, pinned by package-lock.json): the dashboard's accessibility check
+$(AXE): tests/web/node/package.json tests/web/node/package-lock.json
+	cd tests/web/node && npm ci --no-audit --no-fund --loglevel=error
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -63,7 +68,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
-unit: $(STAMP) system-packages $(NODE_TOOLS)
+unit: $(STAMP) system-packages $(NODE_TOOLS) $(AXE)
 	$(BIN)/pytest
 
 test: lint unit

@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PREFIX = "IVR_"
 DEFAULT_JOURNAL_URL = "sqlite:///var/journal.db"
+DEFAULT_SPOOL_MAX_BYTES = 256 * 2**20  # ~6 million journal records at ~45 bytes each
 # Only for development and tests: anyone can read them here, so production sets its own.
 DEVELOPMENT_ANSWER_KEY = b"ivr-development-key-do-not-use-in-production"
 DEVELOPMENT_TOKEN_KEY = "ivr-development-token-key-do-not-use-in-production"
@@ -66,6 +67,13 @@ class Settings(BaseSettings):
     jambonz_secret: SecretStr | None = Field(
         None, description="verifies jambonz's signatures (comma-separated while rotating)"
     )
+    jambonz_ws_username: str | None = Field(
+        None,
+        description="user name of jambonz's WebSocket application (with the password: /jambonz/ws)",
+    )
+    jambonz_ws_password: SecretStr | None = Field(
+        None, description="its HTTP Basic password; without both, /jambonz/ws is not served"
+    )
     reports_key: SecretStr | None = Field(
         None, description="key for /dashboard, /reports and /calls (off without it)"
     )
@@ -87,6 +95,15 @@ class Settings(BaseSettings):
     )
     journal_worker_cpus: str | None = Field(
         None, description="CPUs of the journal worker process, as taskset writes them (1, 2-3,6)"
+    )
+    journal_spool_dir: Path = Field(
+        Path("var/journal-spool"),
+        description="where the journal worker keeps records the store refuses, until it is back",
+    )
+    journal_spool_max_bytes: int = Field(
+        DEFAULT_SPOOL_MAX_BYTES,
+        gt=0,
+        description="size cap of the journal spool (records over it are dropped and counted)",
     )
     flows_dir: Path = Field(Path("flows"), description="flows folder of remote drivers")
     config_dir: Path = Field(Path("config"), description="config folder of remote drivers")
@@ -159,6 +176,13 @@ class Settings(BaseSettings):
 
     def jambonz_secrets(self) -> list[str]:
         return jambonz_list(self.jambonz_secret)
+
+    def jambonz_ws_credentials(self) -> tuple[str, str] | None:
+        """The user name and password jambonz opens /jambonz/ws with; None: not served."""
+        password = self.reveal(self.jambonz_ws_password)
+        if not self.jambonz_ws_username or not password:
+            return None
+        return self.jambonz_ws_username, password
 
     @staticmethod
     def reveal(secret: SecretStr | None) -> str | None:

@@ -11,7 +11,6 @@ from the step/attempt carried by each Gather action URL. Flow version is not vis
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
@@ -21,7 +20,6 @@ import aiohttp
 
 from ivr.adapters.signatures import twilio_signature
 from ivr.bootstrap import Project
-from ivr.config import AppConfig, ConfigError, load_config
 from ivr.engine.actions import (
     Action,
     CollectDigits,
@@ -31,9 +29,9 @@ from ivr.engine.actions import (
     RouteKind,
     Transfer,
 )
-from ivr.prompts.catalog import CatalogError, PromptCatalog
 from ivr.settings import load_settings
 from simulator.driver import CallSummary
+from simulator.prompt_match import PromptMatcher, project_files
 
 Signer = Callable[[str, Sequence[tuple[str, str]]], str]
 _VERSTAT = {
@@ -102,7 +100,8 @@ class RemoteTwilioDriver:
         self.sign = twilio_signer(auth_token or "")
         if project is None and settings is not None:
             project = Project.from_settings(settings)
-        self.config, self.catalog = _project_files(project or Project())
+        self.config, self.catalog = project_files(project or Project())
+        self.prompts = PromptMatcher(self.catalog)
         self.routes: dict[str, RouteKind] = {}
         if self.config is not None:
             self.routes = {route.target: route.kind for route in self.config.routes.values()}
@@ -231,29 +230,8 @@ class RemoteTwilioDriver:
         """A prompt from `<Play>` (id in its URL) or `<Say>` (text matched to the catalogue)."""
         text = (element.text or "").strip()
         if element.tag == "Play":
-            path = urlsplit(text).path
-            audio = path.split("/prompts/", 1)[-1]
-            language, _, file = audio.rpartition("/")
-            name = file.rsplit(".", 1)[0]
-            spoken = name
-            if self.catalog is not None and self.catalog.has(name, language):
-                spoken = self.catalog.get(name, language).text
-            return PromptRef(name, spoken, audio=audio)
-        return PromptRef(self._prompt_id(text, element.get("language", "")), text)
-
-    def _prompt_id(self, text: str, language: str) -> str:
-        """The catalogue id whose text (placeholders filled) is `text`; else the text itself."""
-        if self.catalog is None:
-            return text
-        for prompt_id in sorted(self.catalog.ids(language)):
-            template = self.catalog.get(prompt_id, language).text.strip()
-            pattern = "".join(
-                ".*" if part.startswith("{") else re.escape(part)
-                for part in re.split(r"(\{[^{}]*\})", template)
-            )
-            if re.fullmatch(pattern, text, re.DOTALL):
-                return prompt_id
-        return text
+            return self.prompts.from_audio_url(text)
+        return self.prompts.from_text(text, element.get("language", ""))
 
     def _collect(self, gather: ET.Element) -> CollectDigits:
         query = dict(parse_qsl(urlsplit(gather.get("action", "")).query))
@@ -296,19 +274,6 @@ class RemoteTwilioDriver:
         self._handoff = _typed(dict(parse_qsl(parts.query)))
         kind = self.routes.get(target, RouteKind.SELF_SERVICE)
         return Transfer(kind, target, "", dict(self._handoff))
-
-
-def _project_files(project: Project) -> tuple[AppConfig | None, PromptCatalog | None]:
-    """The config and prompt catalogue, or None for whichever cannot be loaded."""
-    try:
-        config: AppConfig | None = load_config(project.config)
-    except (ConfigError, OSError):
-        config = None
-    try:
-        catalog: PromptCatalog | None = PromptCatalog.load(project.prompts)
-    except (CatalogError, OSError):
-        catalog = None
-    return config, catalog
 
 
 def _from_headers(headers: Sequence[tuple[str, str]]) -> dict[str, Any]:

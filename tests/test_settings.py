@@ -32,6 +32,7 @@ SECRETS = (
     "IVR_WEBHOOK_SECRET",
     "IVR_TWILIO_AUTH_TOKEN",
     "IVR_JAMBONZ_SECRET",
+    "IVR_JAMBONZ_WS_PASSWORD",
     "IVR_REPORTS_KEY",
     "IVR_ADMIN_KEY",
     "IVR_DIRECTORY_TOKEN",
@@ -243,3 +244,12 @@ def test_the_check_sees_a_reader(tmp_path: Path) -> None:
     source = tmp_path / "m.py"
     source.write_text("import os\nfrom os import getenv\nX = os.environ.get('IVR_X')\n")
     assert len(_environment_reads(source)) == 2
+
+
+def test_jambonz_ws_credentials_need_both(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IVR_JAMBONZ_WS_USERNAME", "jambonz-app")
+    assert load_settings().jambonz_ws_credentials() is None  # no password: not served
+    monkeypatch.setenv("IVR_JAMBONZ_WS_PASSWORD", "s3cret-ws")
+    settings = load_settings()
+    assert settings.jambonz_ws_credentials() == ("jambonz-app", "s3cret-ws")
+    assert "s3cret-ws" not in repr(settings.describe())

@@ -168,17 +168,11 @@ class JambonzAdapter(Adapter):
         content = hashlib.sha256(body + b"?" + query_text.encode()).hexdigest()[:24]
         key = f"{kind}:{content}"
         if kind == "call":
-            event: CallEvent = CallStarted(
-                call_id=call_id,
-                ani=_text(payload, "from"),
-                dnis=_text(payload, "to"),
-                caller_id_trust=caller_id_trust(payload),
-                context=outbound_context(dict(pairs)),
-            )
+            event: CallEvent = call_started(call_id, payload, outbound_context(dict(pairs)))
         elif kind == "action":
-            event = _action_event(call_id, payload, query)
+            event = action_event(call_id, payload, query)
         elif kind == "status":
-            event = _status_event(call_id, payload)
+            event = status_event(call_id, payload)
         else:
             raise BadRequest(f"unknown jambonz request kind {kind!r}")
         return Inbound(event=event, delivery_key=key)
@@ -209,7 +203,21 @@ def _text(payload: Mapping[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _action_event(call_id: str, payload: Mapping[str, Any], query: Mapping[str, str]) -> CallEvent:
+def call_started(
+    call_id: str, payload: Mapping[str, Any], context: Mapping[str, str] | None = None
+) -> CallStarted:
+    """The call hook's (or WebSocket `session:new`'s) payload: caller, called line, trust;
+    `context` names the callback of an outbound call (ivr.adapters.outbound)."""
+    return CallStarted(
+        call_id=call_id,
+        ani=_text(payload, "from"),
+        dnis=_text(payload, "to"),
+        caller_id_trust=caller_id_trust(payload),
+        context=dict(context or {}),
+    )
+
+
+def action_event(call_id: str, payload: Mapping[str, Any], query: Mapping[str, str]) -> CallEvent:
     """`dtmfDetected` -> digits; `timeout` and anything else (error, speech) -> no input."""
     if query.get("event") == "played":
         return PromptFinished(call_id)
@@ -225,7 +233,7 @@ def _action_event(call_id: str, payload: Mapping[str, Any], query: Mapping[str, 
     return DigitsCollected(call_id, digits, why)
 
 
-def _status_event(call_id: str, payload: Mapping[str, Any]) -> CallEvent:
+def status_event(call_id: str, payload: Mapping[str, Any]) -> CallEvent:
     """A terminal status of our (inbound) leg ends the call; the rest is informational."""
     status = payload.get("call_status")
     if not isinstance(status, str) or not status:

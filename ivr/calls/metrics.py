@@ -30,6 +30,11 @@ UNKNOWN_CALLS = counter(
     "Events for calls not in the store (sent to an agent)",
     ["adapter"],
 )
+GATEWAY_ERRORS = counter(
+    "ivr_gateway_errors_total",
+    "Fatal errors a gateway reported running our documents (the caller is sent to an agent)",
+    ["adapter"],
+)
 OVERRUNS = counter(
     "ivr_deadline_overruns_total", "Events that overran the response deadline (sent to an agent)"
 )
@@ -40,6 +45,11 @@ LATENCY = histogram(
     "Time to answer a webhook",
     ["adapter"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0),
+)
+FALLBACKS = counter(
+    "ivr_fallbacks_total",
+    "Calls routed on by a fault rather than by the flow, by cause (ivr.journal.faults)",
+    ["cause"],
 )
 RELOADS = counter("ivr_reloads_total", "Hot reloads of flows, prompts and config", ["result"])
 TOKENS = counter("ivr_token_checks_total", "Visual-IVR token verifications", ["result"])

@@ -34,6 +34,7 @@ from ivr.engine.events import CallStarted
 from ivr.engine.operate import within
 from ivr.engine.runtime import Engine, Turn
 from ivr.engine.state import CallState
+from ivr.journal.faults import fault_cause
 from ivr.journal.records import JournalRecord, RecordKind
 from ivr.sessions.base import ENDED_TTL_S, Lease, SessionError, SessionStore
 
@@ -292,6 +293,9 @@ class CallPipeline:
         """Metrics and the log line's step and outcome, from the turn's journal records."""
         state = turn.state
         for record in turn.records:
+            cause = fault_cause(record.kind, record.outcome, record.data)
+            if cause is not None:
+                metrics.child(metrics.FALLBACKS, cause).inc()
             if record.kind is RecordKind.STEP_OUTCOME and record.step is not None:
                 outcome = metrics.outcome_label(record.outcome)
                 metrics.child(metrics.OUTCOMES, record.step, outcome).inc()

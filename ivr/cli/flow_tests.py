@@ -25,6 +25,7 @@ from simulator.cases import (
 )
 from simulator.coverage import coverage, format_coverage
 from simulator.driver import CallDriver
+from simulator.remote import PROTOCOLS, remote_driver
 
 
 def register(subparsers: Any) -> None:
@@ -36,7 +37,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--url", default=None, help="run the cases through a running server instead"
     )
-    parser.add_argument("--protocol", default="json", choices=["json", "twilio"])
+    parser.add_argument("--protocol", default="json", choices=PROTOCOLS)
     parser.set_defaults(handler=run)
 
 
@@ -92,18 +93,7 @@ def _untested_flows(paths: list[Path], files: list[Path]) -> list[Path]:
 
 def _remote_factory(url: str, protocol: str, project: Project) -> Callable[[], CallDriver]:
     secrets = settings_or_exit("ivr test")
-
-    def make() -> CallDriver:
-        if protocol == "twilio":
-            from simulator.remote_twilio import RemoteTwilioDriver
-
-            token = secrets.reveal(secrets.twilio_auth_token) or ""
-            return RemoteTwilioDriver(url, token, project=project)
-        from simulator.remote_json import JsonDriver
-
-        return JsonDriver(url, secrets.reveal(secrets.webhook_secret) or "")
-
-    return make
+    return lambda: remote_driver(protocol, url, project, secrets)
 
 
 async def _run_files(

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,9 @@ from ivr.fields import FieldSpec
 from ivr.flow.diagram import mermaid
 from ivr.flow.json_schema import flow_json_schema_text
 from ivr.flow.loader import ValidationContext, expand_paths, load_flows, parse_flow_text
+from ivr.flow.model import FlowFile
 from ivr.flow.problems import Problem
+from ivr.flow.svg import render_svg
 from ivr.prompts.catalog import CatalogError, PromptCatalog
 
 
@@ -45,9 +48,18 @@ def register(subparsers: Any) -> None:
     schema.add_argument("--output", type=Path, default=None, help="write to this file")
     schema.set_defaults(handler=run_schema)
 
-    diagram = subparsers.add_parser("diagram", help="print a Mermaid flowchart of a flow")
+    diagram = subparsers.add_parser(
+        "diagram", help="draw a flow: Mermaid text, or SVG with counts from a journal"
+    )
     diagram.add_argument("flow", type=Path, metavar="FLOW", help="flow file")
     diagram.add_argument("--output", type=Path, default=None, help="write to this file")
+    diagram.add_argument("--format", choices=("mermaid", "svg"), default="mermaid")
+    diagram.add_argument(
+        "--journal", default=None, help="with --format svg: count calls from this journal URL"
+    )
+    diagram.add_argument("--from", dest="from_day", default=None, help="first day (YYYY-MM-DD)")
+    diagram.add_argument("--to", dest="to_day", default=None, help="last day (YYYY-MM-DD)")
+    diagram.add_argument("--service-line", default=None, help="count this service line only")
     diagram.set_defaults(handler=run_diagram)
 
 
@@ -166,5 +178,36 @@ def run_diagram(args: argparse.Namespace) -> int:
             f"ivr diagram: fix the problems above first (ivr validate {args.flow})", file=sys.stderr
         )
         return 1
-    _write(mermaid(parsed.flow), args.output)
+    if args.format == "mermaid":
+        _write(mermaid(parsed.flow), args.output)
+        return 0
+    from ivr.journal.store import JournalError
+
+    try:
+        svg = asyncio.run(_svg(parsed.flow, args))
+    except (ValueError, JournalError, OSError) as error:
+        print(f"ivr diagram: {error}", file=sys.stderr)
+        return 2
+    _write(svg, args.output)
     return 0
+
+
+async def _svg(flow: FlowFile, args: argparse.Namespace) -> str:
+    """The flow as SVG, with the journal's counts for the period when a journal is named."""
+    if not args.journal:
+        return render_svg(flow)
+    from ivr.journal.dashboard_data import Period, flow_counts
+    from ivr.journal.store import ReportFilter, open_store, parse_day
+
+    flt = ReportFilter(
+        from_day=parse_day(args.from_day) if args.from_day else None,
+        to_day=parse_day(args.to_day) if args.to_day else None,
+        service_line=args.service_line,
+    )
+    scoped = Period.of(flt).applied(flt)
+    store = await open_store(args.journal)
+    try:
+        counts = await flow_counts(store, replace(scoped, flow=flow.flow.id))
+    finally:
+        await store.close()
+    return render_svg(flow, counts)

@@ -202,6 +202,8 @@ async def serve(settings: ServeSettings, host: str, port: int) -> int:
     for adapter in app[ADAPTERS]:
         for kind in adapter.kinds:
             print(f"  webhook  {base}/{adapter.name}/{kind}", flush=True)
+    if settings.env.jambonz_ws_credentials() is not None:
+        print(f"  socket   ws://{host}:{port}/jambonz/ws  (jambonz WebSocket API)", flush=True)
     for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/idv/tokens/verify"):
         print(f"  service  {base}{path}", flush=True)
     for line in journal_lines(settings, base):

@@ -20,6 +20,7 @@ from ivr.journal.writer import JournalWriter
 from simulator.driver import CallDriver
 from simulator.local import LocalDriver
 from simulator.player import Caller, CallOutcome, play_call, scripted
+from simulator.remote import PROTOCOLS, remote_driver
 from simulator.script import CallerStep, ScriptError, parse_script
 
 DEFAULT_DB = "var/demo-directory.db"
@@ -40,7 +41,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON result at the end")
     parser.add_argument("--record", type=Path, default=None, help="write what the caller heard")
     parser.add_argument("--url", default=None, help="drive a running server instead")
-    parser.add_argument("--protocol", default="json", choices=["json", "twilio"])
+    parser.add_argument("--protocol", default="json", choices=PROTOCOLS)
     parser.add_argument("--call-id", default=None)
     parser.add_argument("--project", type=Path, default=Path("."), help="folder with flows/ etc.")
     parser.add_argument(
@@ -138,16 +139,9 @@ async def _nothing() -> None:
 
 def _remote_driver(args: argparse.Namespace) -> CallDriver:
     secrets = settings_or_exit("ivr simulate")
-    if args.protocol == "twilio":
-        from simulator.remote_twilio import RemoteTwilioDriver
-
-        root: Path = args.project
-        project = Project(root / "flows", root / "config", root / "prompts")
-        token = secrets.reveal(secrets.twilio_auth_token) or ""
-        return RemoteTwilioDriver(args.url, token, project=project)
-    from simulator.remote_json import JsonDriver
-
-    return JsonDriver(args.url, secrets.reveal(secrets.webhook_secret) or "")
+    root: Path = args.project
+    project = Project(root / "flows", root / "config", root / "prompts")
+    return remote_driver(args.protocol, args.url, project, secrets)
 
 
 def _keyboard(quiet: bool) -> Caller:

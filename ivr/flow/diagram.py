@@ -8,6 +8,7 @@ that renders Mermaid (GitHub, GitLab, VS Code).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from ivr.flow import model as m
 from ivr.flow.graph import step_routes
@@ -26,17 +27,6 @@ def _label(text: str) -> str:
     return text.replace('"', "'").replace("|", "/").replace(";", ",")
 
 
-def _terminal(ref: TargetRef) -> str:
-    node = _node_id(ref)
-    if ref.kind == "hangup":
-        return f'{node}(("hang up"))'
-    if ref.kind == "result":
-        return f'{node}(["result: {_label(ref.name)}"])'
-    if ref.kind == "route":
-        return f'{node}[/"route: {_label(ref.name)}"/]'
-    return f'{node}(["return: {_label(ref.name)}"])'
-
-
 def step_kind_label(step: m.AnyStep) -> str:
     kind = m.step_kind(step) or "step"
     if isinstance(step, m.AskStep | m.OperationStep) and step.uses:
@@ -48,54 +38,109 @@ def step_kind_label(step: m.AnyStep) -> str:
     return kind
 
 
-def mermaid(flow: m.FlowFile) -> str:
-    """`flowchart TD` text for `flow` (which should have passed validation)."""
-    lines = ["flowchart TD"]
-    terminals: dict[str, str] = {}
-    edges: list[str] = []
-    steps = flow.all_steps()
-    if steps:
-        first = TargetRef("step", steps[0][2].step)
-        lines.append(f'    start((" ")) --> {_node_id(first)}')
-    for section, index, step in steps:
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A box of the diagram: a step, or where a call leaves the flow."""
+
+    node_id: str
+    kind: str  # "step", "hangup", "result", "route" or "return"
+    label: str
+    detail: str = ""  # a step's kind ("ask: directory.lookup_by_account")
+    step: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    source: str
+    target: str
+    label: str  # the outcome, menu key, next/if/else; "" for an unlabelled exit
+    skipped: bool = False  # `skip_if` passing the step by
+
+
+@dataclass(frozen=True, slots=True)
+class FlowGraph:
+    nodes: tuple[Node, ...]  # steps in file order, then terminals in order of first use
+    edges: tuple[Edge, ...]
+
+
+def _terminal_node(ref: TargetRef) -> Node:
+    labels = {
+        "hangup": "hang up",
+        "result": f"result: {ref.name}",
+        "route": f"route: {ref.name}",
+        "return": f"return: {ref.name}",
+    }
+    return Node(_node_id(ref), ref.kind, labels[ref.kind])
+
+
+def flow_graph(flow: m.FlowFile) -> FlowGraph:
+    """Every step and exit of `flow` with every routed edge: what Mermaid and SVG both draw."""
+    steps: list[Node] = []
+    terminals: dict[str, Node] = {}
+    edges: list[Edge] = []
+
+    def to(ref: TargetRef) -> str:
+        node = _node_id(ref)
+        if ref.kind != "step":
+            terminals.setdefault(node, _terminal_node(ref))
+        return node
+
+    for section, index, step in flow.all_steps():
         node = _node_id(TargetRef("step", step.step))
-        lines.append(
-            f'    {node}["{_label(step.step)}<br/><i>{_label(step_kind_label(step))}</i>"]'
-        )
+        steps.append(Node(node, "step", step.step, step_kind_label(step), step.step))
         for route in step_routes(step, (section, index)):
             try:
                 ref = resolve_target(flow, section, index, route.target)
             except TargetError:
                 continue
-            if ref.kind != "step":
-                terminals.setdefault(_node_id(ref), _terminal(ref))
-            edges.append(f'    {node} -->|"{_label(route.label)}"| {_node_id(ref)}')
+            edges.append(Edge(node, to(ref), route.label))
         if step.skip_if is not None:
             try:
                 ref = resolve_target(flow, section, index, "next")
             except TargetError:
                 continue
-            if ref.kind != "step":
-                terminals.setdefault(_node_id(ref), _terminal(ref))
-            edges.append(f'    {node} -.->|"skipped"| {_node_id(ref)}')
+            edges.append(Edge(node, to(ref), "skipped", skipped=True))
         if isinstance(step, m.RouteStep):
-            ref = TargetRef("route", step.route)
-            terminals.setdefault(_node_id(ref), _terminal(ref))
-            edges.append(f"    {node} --> {_node_id(ref)}")
+            edges.append(Edge(node, to(TargetRef("route", step.route)), ""))
         if isinstance(step, m.HangupStep | m.ReturnStep):
             ref = (
                 TargetRef("hangup", "")
                 if isinstance(step, m.HangupStep)
                 else TargetRef("return", step.return_)
             )
-            terminals.setdefault(_node_id(ref), _terminal(ref))
-            edges.append(f"    {node} --> {_node_id(ref)}")
+            edges.append(Edge(node, to(ref), ""))
     for status, result in flow.results.items():
         result_node = _node_id(TargetRef("result", status))
         if result_node in terminals:
-            where = TargetRef("route", result.route)
-            terminals.setdefault(_node_id(where), _terminal(where))
-            edges.append(f"    {result_node} --> {_node_id(where)}")
-    lines += [f"    {shape}" for shape in terminals.values()]
-    lines += edges
+            edges.append(Edge(result_node, to(TargetRef("route", result.route)), ""))
+    return FlowGraph((*steps, *terminals.values()), tuple(edges))
+
+
+def _mermaid_shape(node: Node) -> str:
+    label = _label(node.label)
+    if node.kind == "step":
+        return f'{node.node_id}["{label}<br/><i>{_label(node.detail)}</i>"]'
+    if node.kind == "hangup":
+        return f'{node.node_id}(("{label}"))'
+    if node.kind == "route":
+        return f'{node.node_id}[/"{label}"/]'
+    return f'{node.node_id}(["{label}"])'
+
+
+def mermaid(flow: m.FlowFile) -> str:
+    """`flowchart TD` text for `flow` (which should have passed validation)."""
+    graph = flow_graph(flow)
+    lines = ["flowchart TD"]
+    steps = [n for n in graph.nodes if n.kind == "step"]
+    if steps:
+        lines.append(f'    start((" ")) --> {steps[0].node_id}')
+    lines += [f"    {_mermaid_shape(n)}" for n in steps]
+    lines += [f"    {_mermaid_shape(n)}" for n in graph.nodes if n.kind != "step"]
+    for edge in graph.edges:
+        if edge.skipped:
+            lines.append(f'    {edge.source} -.->|"{_label(edge.label)}"| {edge.target}')
+        elif edge.label:
+            lines.append(f'    {edge.source} -->|"{_label(edge.label)}"| {edge.target}')
+        else:
+            lines.append(f"    {edge.source} --> {edge.target}")
     return "\n".join(lines) + "\n"

@@ -22,6 +22,7 @@ ACCOUNT_LOOKUPS: frozenset[str] = frozenset({"directory.lookup_by_account"})
 VERIFICATIONS: frozenset[str] = frozenset({"verify.answer"})
 ERROR_OUTCOMES: frozenset[str] = frozenset({"error", "timeout"})
 ENTERED = ""  # step_daily.outcome for the "step entered" counter
+HUNG_UP = "(hung up)"  # step_daily.outcome for callers who hung up in the step
 
 
 def day_and_hour(at: float) -> tuple[str, int]:
@@ -51,6 +52,7 @@ class CallRow:
     flow_version: str | None = None
     language: str | None = None
     dnis: str | None = None
+    ani: str | None = None  # masked to its last digits, as in the record
     ani_presented: int | None = None
     ani_trust: str | None = None
     idv_status: str | None = None
@@ -98,12 +100,11 @@ CALL_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(CallRow))
 
 
 def call_upsert_sql(
-    placeholders: list[str], greatest: str, columns: Sequence[str] = CALL_COLUMNS
+    placeholders: list[str], greatest: str, columns: tuple[str, ...] = CALL_COLUMNS
 ) -> str:
     """INSERT ... ON CONFLICT for `calls`, portable between SQLite and PostgreSQL.
 
-    `placeholders` are the value markers in `columns` order (CALL_COLUMNS, or an older
-    schema's); `greatest` is MAX or GREATEST.
+    `placeholders` are the value markers in `columns` order; `greatest` is MAX or GREATEST.
     """
     sets = []
     for col in columns[1:]:
@@ -141,6 +142,7 @@ _STEP_ENTERED = RecordKind.STEP_ENTERED
 _STEP_OUTCOME = RecordKind.STEP_OUTCOME
 _OPERATION = RecordKind.OPERATION
 _INPUT = RecordKind.INPUT
+_HANGUP = RecordKind.HANGUP
 
 
 def _apply_rare(row: CallRow, kind: str, at: float, outcome: Any, duration: Any, data: Any) -> None:
@@ -151,6 +153,8 @@ def _apply_rare(row: CallRow, kind: str, at: float, outcome: Any, duration: Any,
         row.language = data.get("language")
         dnis = data.get("dnis")
         row.dnis = mask_number(dnis) if isinstance(dnis, str) else None
+        ani = data.get("ani")
+        row.ani = mask_number(ani) if isinstance(ani, str) else None
         row.ani_presented = _as_int(data.get("ani_presented"))
         trust = data.get("ani_trust")
         row.ani_trust = str(trust) if trust is not None else None
@@ -253,8 +257,15 @@ def fold_rows(rows: Iterable[Row]) -> tuple[list[CallRow], dict[StepKey, StepCou
             row.invalid_inputs += what == "invalid"
         elif kind != _STEP_ENTERED:
             _apply_rare(row, kind, at, outcome, ms, data)
+            if kind == _HANGUP and step and data.get("by", "caller") == "caller":
+                # where callers leave: the flow view and the dashboard count it per step
+                key = (day_and_hour(at)[0], line, flow, version, step, HUNG_UP)
+                count = steps.get(key)
+                if count is None:
+                    count = steps[key] = StepCount()
+                count.n += 1
     return list(calls.values()), steps
 
 
-def call_values(row: CallRow) -> tuple[Any, ...]:
-    return tuple(getattr(row, col) for col in CALL_COLUMNS)
+def call_values(row: CallRow, columns: tuple[str, ...] = CALL_COLUMNS) -> tuple[Any, ...]:
+    return tuple(getattr(row, col) for col in columns)

@@ -25,11 +25,12 @@ from typing import Any
 
 from aiohttp import web
 
+from ivr.journal.dashboard_http import DashboardViews, FlowSource, report_filter
 from ivr.journal.extracts import EXTRACTS, extract_csv
 from ivr.journal.hub import JournalHub
 from ivr.journal.records import JournalRecord
 from ivr.journal.reports import REPORTS, run_report
-from ivr.journal.store import JournalStore, ReportFilter, parse_day
+from ivr.journal.store import JournalStore
 from ivr.journal.table import render_csv
 
 KEEPALIVE_SECONDS = 15.0
@@ -88,19 +89,6 @@ def require_key(api_key: str, handler: Handler) -> Handler:
     return guarded
 
 
-def _filter(request: web.Request) -> ReportFilter:
-    q = request.query
-    try:
-        return ReportFilter(
-            from_day=parse_day(q["from"]) if q.get("from") else None,
-            to_day=parse_day(q["to"]) if q.get("to") else None,
-            service_line=q.get("service_line") or None,
-            flow=q.get("flow") or None,
-        )
-    except ValueError as exc:
-        raise web.HTTPBadRequest(text=f"{exc}\n") from None
-
-
 def _pulse_seconds(request: web.Request) -> int:
     text = request.query.get("seconds") or "60"
     try:
@@ -113,10 +101,13 @@ def _pulse_seconds(request: web.Request) -> int:
 class JournalViews:
     """The request handlers, bound to one store, hub and key."""
 
-    def __init__(self, store: StoreProvider, hub: JournalHub, api_key: str) -> None:
+    def __init__(
+        self, store: StoreProvider, hub: JournalHub, api_key: str, flows: FlowSource | None = None
+    ) -> None:
         self._store = store
         self.hub = hub
         self.api_key = api_key
+        self.dashboard_views = DashboardViews(store, hub, flows)
 
     @property
     def store(self) -> JournalStore:
@@ -132,6 +123,7 @@ class JournalViews:
             ("/calls/{call_id}", self.call_journey),
             ("/pulse", self.pulse),
             ("/dashboard", self.dashboard),
+            *self.dashboard_views.table(),
         ]
         return [web.get(prefix + path, require_key(self.api_key, h)) for path, h in table]
 
@@ -139,7 +131,7 @@ class JournalViews:
         name = request.match_info["name"]
         if name not in REPORTS:
             raise web.HTTPNotFound(text=f"no report {name!r}; reports: {', '.join(REPORTS)}\n")
-        table = await run_report(self.store, name, _filter(request))
+        table = await run_report(self.store, name, report_filter(request))
         if request.query.get("format") == "csv":
             return web.Response(text=render_csv(table), content_type="text/csv")
         return web.json_response(
@@ -154,7 +146,7 @@ class JournalViews:
         name = request.match_info["name"]
         if name not in EXTRACTS:
             raise web.HTTPNotFound(text=f"no extract {name!r}; extracts: {', '.join(EXTRACTS)}\n")
-        flt = _filter(request)
+        flt = report_filter(request)
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/csv; charset=utf-8",
@@ -238,9 +230,13 @@ def add_journal_routes(
     hub: JournalHub,
     api_key: str,
     prefix: str = "",
+    flows: FlowSource | None = None,
 ) -> None:
-    """Add the journal's routes to `app` under `prefix`, each refusing requests without the key."""
-    app.router.add_routes(JournalViews(store, hub, api_key).routes(prefix))
+    """Add the journal's routes to `app` under `prefix`, each refusing requests without the key.
+
+    `flows` (the server's published flows and prompt words) lets the dashboard draw flows and
+    tell journeys in words; without it those show step names only."""
+    app.router.add_routes(JournalViews(store, hub, api_key, flows).routes(prefix))
 
 
 def create_reports_app(store: JournalStore, hub: JournalHub, api_key: str) -> web.Application:

@@ -18,15 +18,31 @@ import asyncpg
 import orjson
 
 from ivr.journal import rollup
-from ivr.journal.fold import CALL_COLUMNS, call_upsert_sql, call_values, day_and_hour, fold_rows
+from ivr.journal.fold import (
+    CALL_COLUMNS,
+    CallRow,
+    StepCount,
+    StepKey,
+    call_upsert_sql,
+    call_values,
+    day_and_hour,
+    fold_rows,
+)
 from ivr.journal.records import Chunk, JournalRecord, as_row, chunk_rows, json_text
 from ivr.journal.records import Row as RecordRow
-from ivr.journal.schema import POSTGRES_MIGRATIONS, VERSION_DDL, call_column_type, pending
+from ivr.journal.schema import (
+    POSTGRES_MIGRATIONS,
+    POSTGRES_REPAIRS,
+    VERSION_DDL,
+    call_column_type,
+    pending,
+)
 from ivr.journal.store import (
     JOURNEY,
     PRUNED_RECORDS,
     JournalError,
     Row,
+    chunks_by_call,
     clean_rows,
     journey_records,
 )
@@ -122,6 +138,7 @@ class PostgresJournal:
     def __init__(self, pool: asyncpg.Pool, schema: str) -> None:
         self._pool = pool
         self.schema = schema
+        self.rebuilt: tuple[str, ...] = ()
 
     @classmethod
     async def open(cls, url: str, max_size: int = 4) -> PostgresJournal:
@@ -134,13 +151,14 @@ class PostgresJournal:
             raise JournalError(f"cannot connect to the PostgreSQL journal: {exc}") from exc
         store = cls(pool, schema)
         try:
-            await store._migrate()
+            store.rebuilt = await store._migrate()
         except BaseException:
             await pool.close()
             raise
         return store
 
-    async def _migrate(self) -> None:
+    async def _migrate(self) -> tuple[str, ...]:
+        """Apply the migrations not applied yet; recreate tables found missing. What was built."""
         async with self._pool.acquire() as conn, conn.transaction():
             # Serialise workers starting together; keyed by schema so schemas don't wait.
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", "ivr:" + self.schema)
@@ -155,6 +173,16 @@ class PostgresJournal:
                     "INSERT INTO schema_version (version, applied_at) VALUES ($1, now()::text)",
                     version,
                 )
+            if not applied:
+                return ("schema",)
+            missing = []
+            for name, statements in POSTGRES_REPAIRS:
+                if await conn.fetchval("SELECT to_regclass($1)", f'"{self.schema}".{name}'):
+                    continue
+                for statement in statements:
+                    await conn.execute(statement)
+                missing.append(name)
+            return tuple(missing)
 
     async def schema_version(self) -> int:
         async with self._pool.acquire() as conn:
@@ -166,21 +194,45 @@ class PostgresJournal:
     async def append_rows(self, rows: Sequence[RecordRow]) -> None:
         await self.append_batches([rows])
 
-    async def append_batches(self, batches: Sequence[Sequence[RecordRow]]) -> None:
+    async def append_batches(
+        self, batches: Sequence[Sequence[RecordRow]], *, replay: bool = False
+    ) -> None:
         clean = [clean_rows(rows) for rows in batches if rows]
         if not clean:
             return
+        if replay:
+            await self._append_replay(clean)
+            return
         calls, steps = fold_rows(row for rows in clean for row in rows)
         chunks = chunks_json(chunk_rows(clean))
-        step_rows = [(*key, c.n, c.timed, c.duration_ms) for key, c in steps.items()]
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(CHUNK_INSERT, chunks)
-            ids = [c.call_id for c in calls]
-            await conn.execute(ROLLUP_SUBTRACT, ids)
-            await conn.execute(CALL_UPSERT, json_text([call_values(c) for c in calls]))
-            await conn.execute(ROLLUP_ADD, ids)
-            if step_rows:
-                await conn.execute(STEP_UPSERT, json_text(step_rows))
+            await self._summaries(conn, calls, steps)
+
+    async def _append_replay(self, batches: list[list[RecordRow]]) -> None:
+        """Batches that may be stored already: the chunks the insert returns are the ones it
+        stored, and only their rows are folded (a replayed batch changes no counter)."""
+        pairs = chunks_by_call(batches)
+        rows_of = {(chunk[0], chunk[1]): rows for chunk, rows in pairs}
+        async with self._pool.acquire() as conn, conn.transaction():
+            stored = await conn.fetch(
+                CHUNK_INSERT + " RETURNING call_id, seq", chunks_json([c for c, _ in pairs])
+            )
+            new_rows = [row for key in stored for row in rows_of[(key[0], key[1])]]
+            if new_rows:
+                await self._summaries(conn, *fold_rows(new_rows))
+
+    @staticmethod
+    async def _summaries(
+        conn: asyncpg.Connection, calls: list[CallRow], steps: dict[StepKey, StepCount]
+    ) -> None:
+        step_rows = [(*key, c.n, c.timed, c.duration_ms) for key, c in steps.items()]
+        ids = [c.call_id for c in calls]
+        await conn.execute(ROLLUP_SUBTRACT, ids)
+        await conn.execute(CALL_UPSERT, json_text([call_values(c) for c in calls]))
+        await conn.execute(ROLLUP_ADD, ids)
+        if step_rows:
+            await conn.execute(STEP_UPSERT, json_text(step_rows))
 
     async def journey(self, call_id: str) -> list[JournalRecord]:
         async with self._pool.acquire() as conn:

@@ -17,18 +17,25 @@ import asyncio
 import contextlib
 import logging
 import sys
+import time
 from types import TracebackType
 
 from ivr.journal.hub import JournalHub
 from ivr.journal.metrics import (
     FLUSH_SECONDS,
     RECORDS_DROPPED,
+    RECORDS_SPOOLED,
     RECORDS_WRITTEN,
     SECRETS_STRIPPED,
+    SPOOL_BYTES,
+    SPOOL_DROPPED,
+    SPOOL_RECORDS,
+    STORE_REBUILT,
     WRITE_ERRORS,
+    watch,
 )
 from ivr.journal.store import URL_ENV
-from ivr.journal.wire import READY, Ack, encode_batch
+from ivr.journal.wire import READY, Ack, Status, encode_batch
 from ivr.journal.writer import RecordQueue
 from ivr.settings import child_environment
 
@@ -48,9 +55,17 @@ class ProcessJournalWriter(RecordQueue):
         interval: float = 0.2,
         window: int = 4,
         close_timeout: float = 30.0,
+        spool_dir: str | None = None,
+        spool_max_bytes: int | None = None,
     ) -> None:
         super().__init__(hub, max_queue, batch_size)
         self.url = url
+        self.spool_dir = spool_dir  # None: $IVR_JOURNAL_SPOOL_DIR, else var/journal-spool
+        self.spool_max_bytes = spool_max_bytes  # None: $IVR_JOURNAL_SPOOL_MAX_BYTES, else 256 MiB
+        self.status = Status("ok")  # the worker's last word on the store and its spool
+        self.spooled = 0  # records acknowledged as spooled (stored later, from the spool)
+        self.rebuilt: list[str] = []  # what the store had lost and the migrations recreated
+        self._started_at = 0.0
         self.interval = interval
         self.window = window
         self.close_timeout = close_timeout
@@ -68,7 +83,23 @@ class ProcessJournalWriter(RecordQueue):
 
     @property
     def queued(self) -> int:
+        """Records this process holds that no worker has stored or spooled yet."""
         return len(self._queue) + sum(count for count, _ in self._inflight.values())
+
+    def health(self) -> dict[str, object]:
+        """The journal's state for /readyz: "ok" (the store takes records), "spooling" (the
+        store refuses them: they go to the worker's spool, nothing is lost) or "down" (neither
+        the store nor the spool takes them, or no worker runs: records wait in memory)."""
+        running = self._acks is not None and not self._acks.done()
+        state = self.status.state if running else "down"
+        return {
+            "state": state,
+            "pending_records": self.queued,
+            "spooled_records": self.status.spooled_records,
+            "spooled_bytes": self.status.spooled_bytes,
+            "worker_restarts": self.restarts,
+            "rebuilt": self.rebuilt[-10:],
+        }
 
     @property
     def pid(self) -> int | None:
@@ -78,6 +109,7 @@ class ProcessJournalWriter(RecordQueue):
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
         if self._task is None:
+            watch(self)
             self._task = asyncio.get_running_loop().create_task(self._run(), name="journal-sender")
 
     async def wait_ready(self) -> None:
@@ -134,11 +166,15 @@ class ProcessJournalWriter(RecordQueue):
         failures = 0
         while not (self._closing and not self._queue and not self._inflight):
             if self._acks is None or self._acks.done():
+                if self._proc is not None and time.monotonic() - self._started_at < 1.0:
+                    failures += 1  # it died at once (a store that kills it): do not spin
+                    await asyncio.sleep(min(5.0, 0.2 * failures))
                 if not await self._spawn():
                     failures += 1
                     await asyncio.sleep(min(5.0, 0.2 * failures))
                     continue
-                failures = 0
+                if time.monotonic() - self._started_at >= 1.0:
+                    failures = 0
             if len(self._inflight) < self.window:
                 self._arm()
             timed_out = False
@@ -154,15 +190,24 @@ class ProcessJournalWriter(RecordQueue):
 
     async def _spawn(self) -> bool:
         """Start a worker (again) and send it what the previous one had not acknowledged."""
+        options = []
         if self._proc is not None:
             self.restarts += 1
             log.error("journal: worker exited (%s); restarting it", self._proc.returncode)
             await self._stop_worker()
+            # what it had not acknowledged may be stored already: its successor checks
+            options.append(f"--resent-below={self._next_id}")
+        if self.spool_dir is not None:
+            options.append(f"--spool-dir={self.spool_dir}")
+        if self.spool_max_bytes is not None:
+            options.append(f"--spool-max-bytes={self.spool_max_bytes}")
+        self._started_at = time.monotonic()
         try:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
                 "ivr.journal.worker",  # the URL goes in its environment: `ps` shows no password
+                *options,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 env=child_environment({URL_ENV: self.url}),
@@ -207,22 +252,50 @@ class ProcessJournalWriter(RecordQueue):
         while line := await proc.stdout.readline():
             if line == READY:
                 self._ready.set()
-                continue
-            ack = Ack.decode(line)
-            if not ack.ok:
-                self.errors += 1
-                WRITE_ERRORS.inc()
-                log.warning("journal: writing batch %d failed: %s", ack.batch_id, ack.error)
-                continue
-            if self._inflight.pop(ack.batch_id, None) is None:
-                continue
-            self.written += ack.records
-            RECORDS_WRITTEN.inc(ack.records)
-            if ack.secrets:
-                SECRETS_STRIPPED.inc(ack.secrets)
-            FLUSH_SECONDS.observe(ack.seconds)
-            if self._closing:
-                self._wake.set()
+            elif line.startswith(b"state "):
+                self._new_status(Status.decode(line))
             else:
-                self._arm()  # a slot in the window is free
+                self._acknowledged(Ack.decode(line))
         self._wake.set()  # the worker ended: the sender restarts it or finishes closing
+
+    def _acknowledged(self, ack: Ack) -> None:
+        name = ack.name
+        if name == "err":
+            self.errors += 1
+            WRITE_ERRORS.inc()
+            log.debug("journal: writing batch %d failed: %s", ack.batch_id, ack.error)
+            return
+        if name == "replayed":  # spooled earlier, stored now
+            self._stored(ack)
+            return
+        if self._inflight.pop(ack.batch_id, None) is None:
+            return
+        if name == "ok":
+            self._stored(ack)
+        elif name == "spooled":
+            self.spooled += ack.records
+            RECORDS_SPOOLED.inc(ack.records)
+        else:  # dropped: the store refused it and the spool was full
+            self.dropped += ack.records
+            SPOOL_DROPPED.inc(ack.records)
+        if self._closing:
+            self._wake.set()
+        else:
+            self._arm()  # a slot in the window is free
+
+    def _stored(self, ack: Ack) -> None:
+        self.written += ack.records
+        RECORDS_WRITTEN.inc(ack.records)
+        if ack.secrets:
+            SECRETS_STRIPPED.inc(ack.secrets)
+        FLUSH_SECONDS.observe(ack.seconds)
+
+    def _new_status(self, status: Status) -> None:
+        if status.state != self.status.state:
+            log.warning("journal: %s -> %s", self.status.state, status.state)
+        self.status = status
+        SPOOL_RECORDS.set(status.spooled_records)
+        SPOOL_BYTES.set(status.spooled_bytes)
+        for name in status.rebuilt:
+            self.rebuilt.append(name)
+            STORE_REBUILT.labels(name).inc()

@@ -26,6 +26,10 @@ def _flag(cond: str) -> str:
     return f"CASE WHEN {cond} THEN 1 ELSE 0 END"
 
 
+# Upper bounds (seconds) of the time-in-IVR buckets: cumulative counts, as Prometheus keeps a
+# histogram, so a percentile over any range of hours is read from sums (see dashboard_data).
+DURATION_BOUNDS_S: tuple[int, ...] = (10, 20, 30, 45, 60, 90, 120, 180, 240, 300, 450, 600, 900)
+
 VERIFIED = "idv_status = 'identified_and_verified'"
 # (column, per-call expression over `calls`, is it a float?)
 MEASURES: tuple[tuple[str, str, bool], ...] = (
@@ -58,6 +62,10 @@ MEASURES: tuple[tuple[str, str, bool], ...] = (
         True,
     ),
     ("idv_time_n", _flag(f"{VERIFIED} AND idv_at IS NOT NULL"), False),
+    *(
+        (f"duration_le_{bound}", _flag(f"duration_ms <= {bound * 1000}"), False)
+        for bound in DURATION_BOUNDS_S
+    ),
 )
 
 

@@ -12,6 +12,8 @@ from ivr.journal import rollup
 from ivr.journal.fold import CALL_COLUMNS
 
 Migration = tuple[int, tuple[str, ...]]
+# (table or view, statements that recreate it): run for the ones found missing on open.
+Repair = tuple[str, tuple[str, ...]]
 
 
 TEXT_COLUMNS = frozenset(
@@ -32,14 +34,15 @@ TEXT_COLUMNS = frozenset(
         "ended_by",
         "hangup_by",
         "last_step",
+        "ani",
         "factors_passed",
     }
 )
 REAL_COLUMNS = frozenset({"started_at", "ended_at", "duration_ms", "idv_at", "last_at"})
 NULLABLE_INT_COLUMNS = frozenset({"hour", "ani_presented", "factors_passed", "locked"})
-# Migration 5 added these columns or changed their type: migration 1 keeps its shipped form.
-ADDED_IN_5 = frozenset({"locked"})
-INT_UNTIL_5 = frozenset({"factors_passed"})
+# Migration 8 (issue 13) added `locked` and turned `factors_passed` from a count into names.
+ADDED_IN_8 = frozenset({"locked"})
+INT_UNTIL_8 = frozenset({"factors_passed"})
 
 
 def call_column_type(col: str) -> str:
@@ -49,13 +52,18 @@ def call_column_type(col: str) -> str:
     return "real" if col in REAL_COLUMNS else "int"
 
 
-def _calls_ddl(real: str) -> str:
-    """`calls` as migration 1 shipped it (later migrations alter it)."""
+# The `calls` columns migration 1 created: frozen, so a fresh database and an upgraded one end
+# with the same table once later migrations add their columns.
+CALL_COLUMNS_V1: tuple[str, ...] = tuple(
+    c for c in CALL_COLUMNS if c != "ani" and c not in ADDED_IN_8
+)
+
+
+def _calls_ddl(real: str, columns: tuple[str, ...] = CALL_COLUMNS_V1) -> str:
     cols = []
-    for col in CALL_COLUMNS:
-        if col in ADDED_IN_5:
-            continue
-        kind = "int" if col in INT_UNTIL_5 else call_column_type(col)
+    for col in columns:
+        as_shipped = columns is CALL_COLUMNS_V1 and col in INT_UNTIL_8
+        kind = "int" if as_shipped else call_column_type(col)
         if col == "call_id":
             cols.append("call_id TEXT PRIMARY KEY")
         elif kind == "text":
@@ -161,7 +169,33 @@ POSTGRES_CHUNKS: tuple[str, ...] = (
     POSTGRES_RECORDS_VIEW,
 )
 
-# Migration 5 (issue 13): `factors_passed` holds the factors' names as handed to the agent
+
+def _dashboard(real: str) -> tuple[str, ...]:
+    """Migration 6: what the manager's dashboard searches and measures.
+
+    The calling number's last digits (masked as everywhere) and indexes to find a call by
+    customer or by those digits, and by where it ended; `call_hourly` rebuilt with the time in
+    the IVR bucketed (rollup.DURATION_BOUNDS_S) so a 90th percentile comes from the rollup.
+    """
+    return (
+        "ALTER TABLE calls ADD COLUMN ani TEXT",
+        "CREATE INDEX IF NOT EXISTS calls_customer ON calls (customer_id)",
+        "CREATE INDEX IF NOT EXISTS calls_ani ON calls (ani)",
+        "CREATE INDEX IF NOT EXISTS calls_flow_last_step ON calls (flow_id, last_step, started_at)",
+        "DROP TABLE IF EXISTS call_hourly",
+        rollup.ddl(real),
+        rollup.BACKFILL,
+    )
+
+
+# Migration 7: published flow versions, content-addressed (`digest` is the SHA-256 of the flow's
+# source), so that any worker sharing the journal database can run a version another worker
+# published (see ivr/flowstore.py). Independent of migrations 4-6: it touches no other table.
+FLOW_VERSIONS_DDL = """CREATE TABLE IF NOT EXISTS flow_versions (
+    flow_id TEXT NOT NULL, version TEXT NOT NULL, digest TEXT NOT NULL, path TEXT NOT NULL,
+    source TEXT NOT NULL, published_at {real} NOT NULL, PRIMARY KEY (flow_id, version))"""
+
+# Migration 8 (issue 13): `factors_passed` holds the factors' names as handed to the agent
 # (it was a count that the engine never filled), and `locked` says whether the customer was
 # locked out. SQLite keeps the column's INTEGER affinity, which stores names as text; the old
 # counts cannot become names, so PostgreSQL clears them.
@@ -176,15 +210,45 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     (2, _rollup("REAL")),
     (3, SQLITE_CHUNKS),
     (callbacks_schema.VERSION, callbacks_schema.SQLITE),
-    (5, SQLITE_TRUTH),
+    (6, _dashboard("REAL")),
+    (7, (FLOW_VERSIONS_DDL.format(real="REAL"),)),
+    (8, SQLITE_TRUTH),
 )
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     (1, _common("DOUBLE PRECISION", "JSONB")),
     (2, _rollup("DOUBLE PRECISION")),
     (3, POSTGRES_CHUNKS),
     (callbacks_schema.VERSION, callbacks_schema.POSTGRES),
-    (5, POSTGRES_TRUTH),
+    (6, _dashboard("DOUBLE PRECISION")),
+    (7, (FLOW_VERSIONS_DDL.format(real="DOUBLE PRECISION"),)),
+    (8, POSTGRES_TRUTH),
 )
+
+
+def _repairs(real: str, json: str, records_view: str) -> tuple[Repair, ...]:
+    """Each table the journal writes, in its current shape, with what recreates it when it is
+    missing (dropped by hand, a file replaced): the schema the migrations leave, statement by
+    statement idempotent, so a store heals without replaying migrations that moved data."""
+    common = _common(real, json)
+    # today's `calls` (every column later migrations added) and every index on it
+    indexes = [s for s in (*common, *_dashboard(real)) if s.startswith("CREATE INDEX")]
+    calls = (_calls_ddl(real, CALL_COLUMNS), *(s for s in indexes if " ON calls " in s))
+    step_daily = tuple(s for s in common if "step_daily (" in s)
+    chunks = RECORD_CHUNKS_DDL.format(real=real, json=json).replace(
+        "CREATE TABLE", "CREATE TABLE IF NOT EXISTS"
+    )
+    return (
+        ("record_chunks", (chunks, CHUNKS_LAST_AT.replace("INDEX", "INDEX IF NOT EXISTS"))),
+        ("records", (records_view,)),
+        ("calls", calls),
+        ("step_daily", step_daily),
+        ("call_hourly", (rollup.ddl(real), rollup.BACKFILL)),
+        ("flow_versions", (FLOW_VERSIONS_DDL.format(real=real),)),
+    )
+
+
+SQLITE_REPAIRS = _repairs("REAL", "TEXT", SQLITE_RECORDS_VIEW)
+POSTGRES_REPAIRS = _repairs("DOUBLE PRECISION", "JSONB", POSTGRES_RECORDS_VIEW)
 
 VERSION_DDL = (
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT)"

@@ -7,9 +7,10 @@ the writes (WAL lets readers and the writer proceed together).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import aiosqlite
@@ -18,12 +19,14 @@ from ivr.journal import rollup
 from ivr.journal.fold import CALL_COLUMNS, call_upsert_sql, call_values, day_and_hour, fold_rows
 from ivr.journal.records import Chunk, JournalRecord, as_row, chunk_rows
 from ivr.journal.records import Row as RecordRow
-from ivr.journal.schema import SQLITE_MIGRATIONS, VERSION_DDL, pending
+from ivr.journal.schema import SQLITE_MIGRATIONS, SQLITE_REPAIRS, VERSION_DDL, pending
 from ivr.journal.store import (
     JOURNEY,
     PRUNED_RECORDS,
     JournalError,
     Row,
+    StoreReplaced,
+    chunks_by_call,
     clean_rows,
     journey_records,
     sqlite_path,
@@ -47,24 +50,55 @@ STEP_UPSERT = (
 CALL_UPSERT = call_upsert_sql(["?"] * len(CALL_COLUMNS), "MAX")
 
 
+def _summaries(
+    db: sqlite3.Connection, call_rows: list[tuple[Any, ...]], step_rows: list[tuple[Any, ...]]
+) -> None:
+    """Calls and the rollup (old contributions out, new ones in), step counts."""
+    ids = [row[0] for row in call_rows]
+    touched = f"call_id IN ({', '.join('?' * len(ids))})"
+    db.execute(rollup.add_sql(-1, touched), ids)
+    db.executemany(CALL_UPSERT, call_rows)
+    db.execute(rollup.add_sql(1, touched), ids)
+    if step_rows:
+        db.executemany(STEP_UPSERT, step_rows)
+
+
+def _folded(rows: Iterable[RecordRow]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    calls, steps = fold_rows(rows)
+    return [call_values(c) for c in calls], [
+        (*key, c.n, c.timed, c.duration_ms) for key, c in steps.items()
+    ]
+
+
 def _write(
     db: sqlite3.Connection,
     chunks: list[Chunk],
     call_rows: list[tuple[Any, ...]],
     step_rows: list[tuple[Any, ...]],
 ) -> None:
-    """One batch's transaction, on the connection's own thread: chunks, calls and the rollup
-    (old contributions out, new ones in), step counts."""
-    ids = [row[0] for row in call_rows]
-    touched = f"call_id IN ({', '.join('?' * len(ids))})"
+    """One batch's transaction, on the connection's own thread: chunks, then the summaries."""
     db.execute("BEGIN IMMEDIATE")
     try:
         db.executemany(CHUNK_INSERT, chunks)
-        db.execute(rollup.add_sql(-1, touched), ids)
-        db.executemany(CALL_UPSERT, call_rows)
-        db.execute(rollup.add_sql(1, touched), ids)
-        if step_rows:
-            db.executemany(STEP_UPSERT, step_rows)
+        _summaries(db, call_rows, step_rows)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def _write_replay(db: sqlite3.Connection, batches: list[list[RecordRow]]) -> None:
+    """`_write` for batches that may be stored already: a chunk at a time, and only the rows of
+    chunks this transaction inserted are folded (a replayed batch changes no counter)."""
+    pairs = chunks_by_call(batches)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        new_rows: list[RecordRow] = []
+        for chunk, rows in pairs:
+            if db.execute(CHUNK_INSERT, chunk).rowcount:
+                new_rows.extend(rows)
+        if new_rows:
+            _summaries(db, *_folded(new_rows))
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
@@ -83,6 +117,14 @@ async def _connect(path: str) -> aiosqlite.Connection:
     return conn
 
 
+def _identity(path: str) -> tuple[int, int] | None:
+    """The file a path names (device, inode); None for an in-memory database."""
+    if path == ":memory:":
+        return None
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
 class SqliteJournal:
     dialect = "sqlite"
 
@@ -90,18 +132,50 @@ class SqliteJournal:
         self.path = path
         self._conn = conn
         self._reader: aiosqlite.Connection | None = None
+        self._identity = _identity(path)
+        # The database and its WAL files: checked writable before a write (see _check).
+        self._files = (path, f"{path}-wal", f"{path}-shm")
+        self.rebuilt: tuple[str, ...] = ()
 
     @classmethod
     async def open(cls, path: str) -> SqliteJournal:
+        await _close_parked()
+        if not all(_writable(f"{path}{suffix}") for suffix in ("", "-wal", "-shm")):
+            # Not even opened: SQLite maps the WAL index of a read-only journal and a write
+            # through that mapping (recovery, a checkpoint) is a SIGBUS, not an error.
+            raise StoreReplaced(f"the journal {path} is read-only")
         try:
             conn = await _connect(path)
-            store = cls(path, conn)
-            await store._migrate()
         except sqlite3.Error as exc:
+            raise JournalError(f"cannot open journal {path}: {exc}") from exc
+        try:
+            store = cls(path, conn)
+            store.rebuilt = await store._migrate()
+        except (sqlite3.Error, OSError) as exc:
+            await conn.close()
             raise JournalError(f"cannot open journal {path}: {exc}") from exc
         return store
 
-    async def _migrate(self) -> None:
+    def _check(self) -> None:
+        """Refuse to write to a file that is gone, replaced or read-only.
+
+        A connection to a deleted file goes on "storing" into the unlinked inode, and a
+        write to a WAL index that was made immutable kills the process with SIGBUS (its
+        pages are mapped): both are found here by a stat and an access() per file (a few µs
+        per transaction), and the writer opens the store again instead.
+        """
+        if self._identity is None:
+            return
+        try:
+            if _identity(self.path) != self._identity:
+                raise StoreReplaced("the journal file was replaced")
+        except FileNotFoundError:
+            raise StoreReplaced("the journal file was deleted") from None
+        if not self._writable():
+            raise StoreReplaced("the journal file is read-only")
+
+    async def _migrate(self) -> tuple[str, ...]:
+        """Apply the migrations not applied yet; recreate tables found missing. What was built."""
         await self._conn.execute("BEGIN IMMEDIATE")  # one migrator at a time across processes
         try:
             await self._conn.execute(VERSION_DDL)
@@ -114,10 +188,26 @@ class SqliteJournal:
                     "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
                     (version, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
                 )
+            rebuilt = ("schema",) if not applied else await self._repair()
             await self._conn.execute("COMMIT")
         except BaseException:
             await self._conn.execute("ROLLBACK")
             raise
+        return rebuilt
+
+    async def _repair(self) -> tuple[str, ...]:
+        """Recreate the tables and views found missing (dropped by hand); their names."""
+        missing = []
+        for name, statements in SQLITE_REPAIRS:
+            async with self._conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = ?", (name,)
+            ) as cur:
+                if await cur.fetchone() is not None:
+                    continue
+            for statement in statements:
+                await self._conn.execute(statement)
+            missing.append(name)
+        return tuple(missing)
 
     async def schema_version(self) -> int:
         async with self._conn.execute("SELECT MAX(version) FROM schema_version") as cur:
@@ -130,19 +220,24 @@ class SqliteJournal:
     async def append_rows(self, rows: Sequence[RecordRow]) -> None:
         await self.append_batches([rows])
 
-    async def append_batches(self, batches: Sequence[Sequence[RecordRow]]) -> None:
+    async def append_batches(
+        self, batches: Sequence[Sequence[RecordRow]], *, replay: bool = False
+    ) -> None:
         clean = [clean_rows(rows) for rows in batches if rows]
         if not clean:
             return
-        calls, steps = fold_rows(row for rows in clean for row in rows)
-        chunks = chunk_rows(clean)
-        step_rows = [(*key, c.n, c.timed, c.duration_ms) for key, c in steps.items()]
-        call_rows = [call_values(c) for c in calls]
+        self._check()
         # The whole transaction in one trip to aiosqlite's thread (its `_execute`, which all its
         # methods use): six trips, each a future and a thread hand-off, cost ~3 µs per record.
         conn = self._conn
         on_thread = cast(Callable[[Callable[[], None]], Awaitable[None]], conn._execute)
-        await on_thread(lambda: _write(conn._conn, chunks, call_rows, step_rows))
+        if replay:
+            await on_thread(lambda: _write_replay(conn._conn, clean))
+        else:
+            call_rows, step_rows = _folded(row for rows in clean for row in rows)
+            chunks = chunk_rows(clean)
+            await on_thread(lambda: _write(conn._conn, chunks, call_rows, step_rows))
+        self._check()  # deleted while it wrote: the transaction went with the file; write again
 
     async def journey(self, call_id: str) -> list[JournalRecord]:
         rows = await self.fetch(JOURNEY, {"call_id": call_id})
@@ -191,10 +286,34 @@ class SqliteJournal:
         return deleted
 
     async def close(self) -> None:
+        if not self._writable():
+            # Closing the last connection checkpoints and writes the WAL index, a mapped file:
+            # made immutable, that write is a SIGBUS. Park the connections until it is writable.
+            _parked.append(self)
+            return
+        await _close_parked()
         if self._reader is not None:
             await self._reader.close()
             self._reader = None
         await self._conn.close()
+
+    def _writable(self) -> bool:
+        return all(_writable(name) for name in self._files)
+
+
+def _writable(name: str) -> bool:
+    """Writable or absent (an immutable file is not writable even by root: access() says so)."""
+    return name == ":memory:" or os.access(name, os.W_OK) or not os.path.exists(name)
+
+
+_parked: list[SqliteJournal] = []  # closed while read-only: closed for real once writable
+
+
+async def _close_parked() -> None:
+    for store in list(_parked):
+        if store._writable():
+            _parked.remove(store)
+            await store.close()
 
 
 async def open_url(url: str) -> SqliteJournal:

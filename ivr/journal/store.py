@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ivr.journal.metrics import SECRETS_STRIPPED
-from ivr.journal.records import DATA, JournalRecord, RecordKind, scrub_record, scrub_row
+from ivr.journal.records import (
+    DATA,
+    Chunk,
+    JournalRecord,
+    RecordKind,
+    chunk_rows,
+    scrub_record,
+    scrub_row,
+)
 from ivr.journal.records import Row as RecordRow
 from ivr.settings import load_settings
 
@@ -31,6 +39,11 @@ class JournalError(Exception):
     """A journal store could not be opened or used (message never holds record data)."""
 
 
+class StoreReplaced(JournalError):
+    """The store this connection writes to is no longer the one its URL names (a SQLite file
+    deleted, replaced or made read-only): what it writes would be lost; open the store again."""
+
+
 class JournalStore(Protocol):
     dialect: str  # "sqlite" or "postgresql"
 
@@ -40,9 +53,13 @@ class JournalStore(Protocol):
     async def append_rows(self, rows: Sequence[RecordRow]) -> None:
         """`append` for records as rows (`records.as_row`), as the journal worker receives them."""
 
-    async def append_batches(self, batches: Sequence[Sequence[RecordRow]]) -> None:
+    async def append_batches(
+        self, batches: Sequence[Sequence[RecordRow]], *, replay: bool = False
+    ) -> None:
         """`append_rows` for several batches in one transaction, each chunked on its own (a batch
-        sent again then gives the same chunks, which are ignored)."""
+        sent again then gives the same chunks, which are ignored). `replay`: the batches may
+        have been stored before (sent again after a failure, replayed from the spool); only the
+        chunks not stored yet are then folded into the summaries, so nothing counts twice."""
 
     async def journey(self, call_id: str) -> list[JournalRecord]: ...
 
@@ -59,6 +76,10 @@ class JournalStore(Protocol):
         ...
 
     async def schema_version(self) -> int: ...
+
+    # What opening the store had to build: "schema" when it created the journal from nothing,
+    # else the names of tables or views it found missing and recreated (empty: nothing).
+    rebuilt: tuple[str, ...]
 
     async def close(self) -> None: ...
 
@@ -85,6 +106,19 @@ def clean_rows(rows: Sequence[RecordRow]) -> list[RecordRow]:
         out.append(row)
     if stripped:
         SECRETS_STRIPPED.inc(stripped)
+    return out
+
+
+def chunks_by_call(batches: Sequence[Sequence[RecordRow]]) -> list[tuple[Chunk, list[RecordRow]]]:
+    """Each chunk `chunk_rows` makes of these batches, with the rows it holds (replay folds
+    only the rows of chunks it stored)."""
+    out: list[tuple[Chunk, list[RecordRow]]] = []
+    for rows in batches:
+        by_call: dict[str, list[RecordRow]] = {}
+        for row in rows:
+            by_call.setdefault(row[0], []).append(row)
+        for same in by_call.values():
+            out.append((chunk_rows([same])[0], same))
     return out
 
 
@@ -155,6 +189,10 @@ class ReportFilter:
             clauses += ["chunk_at < :to_at", "at < :to_at"]
             params["to_at"] = _midnight(self.to_day + timedelta(days=1))
         return self._line_flow(clauses or ["1 = 1"], params)
+
+    def line_flow_where(self) -> tuple[str, dict[str, Any]]:
+        """WHERE clause for the service line and flow alone (no day range)."""
+        return self._line_flow(["1 = 1"], {})
 
     def _line_flow(self, clauses: list[str], params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         if self.service_line:

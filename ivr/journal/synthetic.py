@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from ivr.journal.records import JournalRecord, RecordKind
+from ivr.journal.records import JournalRecord, RecordKind, mask_number
 
 MAX_ATTEMPTS = 3
 
@@ -31,6 +31,8 @@ class CallScript:
     account: list[str] = field(default_factory=list)
     verify: list[str] = field(default_factory=list)
     hangup: bool = False  # hang up after the ID&V status instead of being routed
+    ani: str | None = "+447700900123"  # the calling number, when presented
+    customer_id: str = "C1001"
     step_seconds: float = 4.0
 
 
@@ -98,6 +100,7 @@ def build_call(s: CallScript) -> list[JournalRecord]:
             "service_line": s.service_line,
             "dnis": "+441134960000",
             "ani_presented": s.ani_presented,
+            "ani": mask_number(s.ani) if s.ani_presented else None,
             "ani_trust": "A" if s.ani_presented else "unknown",
             "language": "en-GB",
         },
@@ -137,14 +140,15 @@ def build_call(s: CallScript) -> list[JournalRecord]:
         RecordKind.IDV_STATUS,
         outcome=status,
         data={
-            "customer_id": "C1001" if identified else None,
-            "factors_passed": ["date_of_birth"] if verified else [],  # as the engine writes it
+            "customer_id": s.customer_id if identified else None,
+            "factors_passed": ["date_of_birth"] if verified else [],  # as the engine writes
             "locked": locked,
         },
     )
     b.tick(2.0)
     if s.hangup:
-        b.add(RecordKind.HANGUP, data={"by": "caller"})
+        last = next((r.step for r in reversed(b.records) if r.step), None)
+        b.add(RecordKind.HANGUP, step=last, data={"by": "caller"})
         ended = "hangup"
     else:
         kind, route = ("self_service", "payments") if verified else ("agent", "agent_queue")

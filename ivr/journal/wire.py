@@ -48,10 +48,15 @@ def decode_records(payload: bytes) -> list[JournalRecord]:
 
 @dataclass(frozen=True, slots=True)
 class Ack:
-    """The worker's answer about one batch: stored (with its counts) or failed (to be retried).
+    """The worker's answer about one batch.
 
-    Lines: `ok <id> <records> <secret keys stripped> <seconds>` or `err <id> <ErrorName>`;
-    an error name only, never record data.
+    Lines (an error name only, never record data):
+    - `ok <id> <records> <secret keys stripped> <seconds>`: stored;
+    - `err <id> <ErrorName>`: the store refused it (it is spooled or retried next);
+    - `spooled <id> <records>`: the store cannot take it now; it is in the worker's spool,
+      fsync'd, and will be stored from there (the engine may forget it);
+    - `dropped <id> <records>`: the store cannot take it and the spool is full: lost, counted;
+    - `replayed 0 <records> <secret keys stripped> <seconds>`: spooled records now stored.
     """
 
     batch_id: int
@@ -60,15 +65,62 @@ class Ack:
     secrets: int = 0
     seconds: float = 0.0
     error: str = ""
+    kind: str = ""  # "" is what `ok` says: "ok" or "err"; else spooled, dropped, replayed
+
+    @property
+    def name(self) -> str:
+        return self.kind or ("ok" if self.ok else "err")
 
     def encode(self) -> bytes:
-        if self.ok:
-            return f"ok {self.batch_id} {self.records} {self.secrets} {self.seconds:.6f}\n".encode()
-        return f"err {self.batch_id} {self.error}\n".encode()
+        name = self.name
+        if name in ("ok", "replayed"):
+            text = f"{name} {self.batch_id} {self.records} {self.secrets} {self.seconds:.6f}"
+        elif name == "err":
+            text = f"err {self.batch_id} {self.error}"
+        else:
+            text = f"{name} {self.batch_id} {self.records}"
+        return f"{text}\n".encode()
 
     @classmethod
     def decode(cls, line: bytes) -> Ack:
         parts = line.decode().split()
-        if parts[0] == "ok":
-            return cls(int(parts[1]), True, int(parts[2]), int(parts[3]), float(parts[4]))
+        name = parts[0]
+        if name in ("ok", "replayed"):
+            return cls(
+                int(parts[1]),
+                True,
+                int(parts[2]),
+                int(parts[3]),
+                float(parts[4]),
+                kind="" if name == "ok" else name,
+            )
+        if name in ("spooled", "dropped"):
+            return cls(int(parts[1]), False, int(parts[2]), kind=name)
         return cls(int(parts[1]), False, error=parts[2] if len(parts) > 2 else "Error")
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """The worker's journal state, sent whenever it changes:
+    `state <ok|spooling|down> <records in the spool> <its bytes> <rebuilt or ->`.
+
+    `rebuilt` names what the last opening of the store had to recreate (a deleted SQLite
+    file: `schema`; dropped tables: their names, comma-separated), `-` for nothing new.
+    """
+
+    state: str
+    spooled_records: int = 0
+    spooled_bytes: int = 0
+    rebuilt: tuple[str, ...] = ()
+
+    def encode(self) -> bytes:
+        rebuilt = ",".join(self.rebuilt) or "-"
+        return (
+            f"state {self.state} {self.spooled_records} {self.spooled_bytes} {rebuilt}\n".encode()
+        )
+
+    @classmethod
+    def decode(cls, line: bytes) -> Status:
+        _, state, records, size, rebuilt = line.decode().split()
+        names = () if rebuilt == "-" else tuple(rebuilt.split(","))
+        return cls(state, int(records), int(size), names)

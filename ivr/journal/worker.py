@@ -19,6 +19,7 @@ by one: when the worker falls behind, its cost per record drops (fewer commits a
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -26,13 +27,15 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 from prometheus_client import REGISTRY
 
 from ivr.journal.records import Row
+from ivr.journal.spool import Spool, SpoolFull
 from ivr.journal.store import JournalStore, open_store
-from ivr.journal.wire import HEADER, READY, Ack, decode_batch
-from ivr.settings import SettingsError, load_settings
+from ivr.journal.wire import HEADER, READY, Ack, Status, decode_batch
+from ivr.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("ivr.journal.worker")
 
@@ -111,13 +114,34 @@ def _place(chosen: str | None) -> None:
             os.sched_setaffinity(0, cores[1:])
 
 
+REPLAY_BACKOFF_MAX = 2.0  # seconds between tries of a store that refuses the spool's batches
+
+
 class Worker:
-    def __init__(self, url: str, out_fd: int) -> None:
+    """Stores batches; when the store refuses them, spools them and replays the spool later.
+
+    While the spool holds anything, new batches join it behind the older ones, so records
+    reach the store in the order they were sent. A failure closes the store: the next try opens
+    it again, which recreates a deleted SQLite file or dropped tables (migrations and repairs,
+    reported as `rebuilt`) and replaces connections a server restart killed.
+    """
+
+    def __init__(
+        self, url: str, out_fd: int, spool: Spool | None = None, resent_below: int = 0
+    ) -> None:
         self.url = url
         self.out_fd = out_fd
+        self.spool = spool
+        self.resent_below = resent_below
         self.store: JournalStore | None = None
         self.eof = False
         self.lost = 0
+        self.state = "ok"
+        self._opened_before = False
+        self._rebuilt: tuple[str, ...] = ()
+        self._status: Status | None = None
+        self._replay_wake = asyncio.Event()
+        self._outage = False  # logged once per outage
 
     def send(self, ack: Ack) -> None:
         self.send_line(ack.encode())
@@ -126,37 +150,171 @@ class Worker:
         with contextlib.suppress(OSError):  # the engine is gone: still store what was received
             os.write(self.out_fd, line)
 
+    def report(self) -> None:
+        """Send the journal state when it changed (the engine shows it in /readyz, /metrics)."""
+        spool = self.spool
+        status = Status(
+            self.state,
+            spool.records if spool else 0,
+            spool.bytes if spool else 0,
+            self._rebuilt,
+        )
+        if status != self._status:
+            self._status = status
+            self.send_line(status.encode())
+            self._rebuilt = ()
+
+    # -- the store -------------------------------------------------------------------------
+    async def _open(self) -> JournalStore:
+        if self.store is None:
+            store = await open_store(self.url)
+            rebuilt = store.rebuilt
+            if rebuilt == ("schema",) and not self._opened_before:
+                rebuilt = ()  # a journal created on first use is no loss to report
+            if rebuilt:
+                log.error(
+                    "journal: the store had lost %s; recreated by the migrations",
+                    ", ".join(rebuilt),
+                )
+                self._rebuilt = rebuilt
+            self._opened_before = True
+            self.store = store
+        return self.store
+
+    async def _close_store(self) -> None:
+        store, self.store = self.store, None
+        if store is not None:
+            with contextlib.suppress(Exception):
+                await store.close()
+
+    async def _write(self, batches: list[list[Row]], replay: bool) -> tuple[int, float]:
+        """Store batches in one transaction (opening the store if needed); on any failure the
+        store is closed so that the next try opens it afresh. Secret keys stripped, seconds."""
+        try:
+            store = await self._open()
+            before, started = _stripped(), time.perf_counter()
+            await store.append_batches(batches, replay=replay)
+        except BaseException:
+            await self._close_store()
+            raise
+        return _stripped() - before, time.perf_counter() - started
+
+    def _failed(self, exc: BaseException) -> None:
+        if not self._outage:
+            self._outage = True
+            log.error(
+                "journal worker: the store refused a write (%s: %s); %s",
+                type(exc).__name__,
+                exc,
+                f"spooling to {self.spool.path}" if self.spool else "retrying",
+            )
+
+    # -- batches from the engine -----------------------------------------------------------
     async def store_group(self, group: list[Batch]) -> bool:
-        """Store batches in one transaction, retrying while it fails, and acknowledge each."""
+        """Store batches in one transaction and acknowledge each; when the store refuses them,
+        spool them (acknowledged as spooled) or, with no spool, retry until stored. False
+        only when the engine is gone and the batches could be neither stored nor spooled."""
+        replay = any(batch_id < self.resent_below for batch_id, _ in group)
         failures = 0
         while True:
-            try:
-                if self.store is None:
-                    self.store = await open_store(self.url)
-                before, started = _stripped(), time.perf_counter()
-                await self.store.append_batches([batch for _, batch in group])
-            except Exception as exc:  # report and retry: the engine must never lose a batch
-                failures += 1
-                for batch_id, _ in group:
-                    self.send(Ack(batch_id, False, error=type(exc).__name__))
-                log.warning("journal worker: batch failed: %s", type(exc).__name__)
-                if self.eof and failures >= RETRIES_AFTER_EOF:
-                    return False
-                await asyncio.sleep(min(1.0, 0.1 * failures))
-                continue
-            seconds = time.perf_counter() - started
-            secrets = _stripped() - before  # all on the first ack: the engine's total is exact
+            spooling = self.spool is not None and (self.spool.records or self.state != "ok")
+            if not spooling:
+                try:
+                    secrets, seconds = await self._write([b for _, b in group], replay)
+                except Exception as exc:  # report, then spool or retry: never lose a batch
+                    self._failed(exc)
+                    for batch_id, _ in group:
+                        self.send(Ack(batch_id, False, error=type(exc).__name__))
+                    replay = True  # it may have been stored after all (a lost commit reply)
+                    if self.spool is not None:
+                        self.state = "spooling"
+                        continue
+                else:
+                    for batch_id, batch in group:
+                        self.send(Ack(batch_id, True, len(batch), secrets, seconds))
+                        secrets = 0  # all on the first ack: the engine's total is exact
+                    return True
+            elif self._spool_group(group):
+                return True
+            failures += 1
+            if self.eof and failures >= RETRIES_AFTER_EOF:
+                return False
+            await asyncio.sleep(min(1.0, 0.1 * failures))
+
+    def _spool_group(self, group: list[Batch]) -> bool:
+        """Spool a group and acknowledge it (spooled, or dropped over the cap); False if the
+        disk refused it (the engine keeps the batches and they come back)."""
+        assert self.spool is not None
+        try:
+            self.spool.append([batch for _, batch in group])
+        except SpoolFull as full:
             for batch_id, batch in group:
-                self.send(Ack(batch_id, True, len(batch), secrets, seconds))
-                secrets = 0
-            return True
+                self.send(Ack(batch_id, False, len(batch), kind="dropped"))
+            log.error("journal worker: spool full (%s): %d records dropped", full, _count(group))
+        except OSError as exc:
+            self.state = "down"
+            log.error("journal worker: cannot spool (%s)", type(exc).__name__)
+            self.report()
+            return False
+        else:
+            for batch_id, batch in group:
+                self.send(Ack(batch_id, False, len(batch), kind="spooled"))
+        if self.state == "down":
+            self.state = "spooling"
+        self.report()
+        self._replay_wake.set()
+        return True
+
+    # -- the spool -------------------------------------------------------------------------
+    async def replay(self) -> None:
+        """Store the spool's batches, oldest first, whenever there are some; back off while
+        the store refuses them. When it is empty the journal is "ok" again."""
+        spool = self.spool
+        assert spool is not None
+        failures = 0
+        while True:
+            if not spool.records:
+                if self.state != "ok":
+                    log.warning("journal worker: the store is back; the spool is stored")
+                    self.state, self._outage = "ok", False
+                    self.report()
+                self._replay_wake.clear()
+                await self._replay_wake.wait()
+                continue
+            batches = spool.oldest(GROUP_RECORDS)
+            try:
+                secrets, seconds = await self._write(batches, replay=True)
+            except Exception as exc:
+                self._failed(exc)
+                if self.state == "ok":
+                    self.state = "spooling"
+                    self.report()
+                failures += 1
+                self._replay_wake.clear()
+                with contextlib.suppress(TimeoutError):  # new batches do not hurry a retry
+                    await asyncio.sleep(min(REPLAY_BACKOFF_MAX, 0.05 * 2**failures))
+                continue
+            failures = 0
+            records = spool.consume(len(batches))
+            self.send(Ack(0, True, records, secrets, seconds, kind="replayed"))
+            self.report()
 
     async def run(self, inp: asyncio.StreamReader) -> int:
         try:  # open now so the first batch need not wait; a store that is down is retried later
-            self.store = await open_store(self.url)
+            await self._open()
         except Exception as exc:
             log.warning("journal worker: cannot open the store yet: %s", type(exc).__name__)
         self.send_line(READY)
+        replayer = None
+        if self.spool is not None:
+            if self.spool.records:
+                log.warning(
+                    "journal worker: %d spooled records of an earlier worker to store",
+                    self.spool.records,
+                )
+                self.state = "spooling"
+            self.report()
+            replayer = asyncio.create_task(self.replay())
         batches: asyncio.Queue[Batch | None] = asyncio.Queue()
         reader = asyncio.create_task(_read(inp, batches))
         reader.add_done_callback(lambda _: setattr(self, "eof", True))
@@ -165,24 +323,75 @@ class Worker:
             while group := await _next_group(batches):
                 if giving_up or not await self.store_group(group):
                     giving_up = True
-                    self.lost += sum(len(batch) for _, batch in group)
+                    self.lost += _count(group)
+            if replayer is not None:
+                await self._finish_replay()
         finally:
-            if self.store is not None:
-                await self.store.close()
+            if replayer is not None:
+                replayer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await replayer
+            if self.spool is not None:
+                self.spool.close()
+            await self._close_store()
         if self.lost:
             log.error("journal worker: %d records could not be written before exit", self.lost)
+        if self.spool is not None and self.spool.records:
+            log.error(
+                "journal worker: %d records stay spooled in %s for the next worker",
+                self.spool.records,
+                self.spool.path,
+            )
         return 1 if self.lost else 0
 
+    async def _finish_replay(self) -> None:
+        """The engine is gone: give the spool a few seconds to reach the store (what stays is
+        kept on disk for the next worker of this journal)."""
+        assert self.spool is not None
+        for _ in range(RETRIES_AFTER_EOF * 10):
+            if not self.spool.records:
+                return
+            self._replay_wake.set()
+            await asyncio.sleep(0.1)
 
-async def _main(url: str, out_fd: int) -> int:
+
+def _count(group: list[Batch]) -> int:
+    return sum(len(batch) for _, batch in group)
+
+
+def open_spool(url: str, directory: Path, max_bytes: int) -> Spool | None:
+    """The worker's spool in `directory`; None (and an error logged) if it cannot be made:
+    the worker then keeps failed batches with the engine and retries them."""
+    try:
+        return Spool.open(directory, url, max_bytes)
+    except OSError as exc:
+        log.error("journal worker: no spool in %s: %s", directory, exc)
+        return None
+
+
+async def _main(args: argparse.Namespace, out_fd: int) -> int:
     loop = asyncio.get_running_loop()
     inp = asyncio.StreamReader(limit=2**30)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(inp), sys.stdin.buffer)
-    return await Worker(url, out_fd).run(inp)
+    spool = open_spool(args.url, args.spool_dir, args.spool_max_bytes)
+    return await Worker(args.url, out_fd, spool, args.resent_below).run(inp)
+
+
+def _arguments(argv: list[str], settings: Settings) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m ivr.journal.worker")
+    parser.add_argument("url", nargs="?", default=settings.journal_url)
+    parser.add_argument(
+        "--resent-below",
+        type=int,
+        default=0,
+        help="batch ids below this were sent to an earlier worker (they may be stored already)",
+    )
+    parser.add_argument("--spool-dir", type=Path, default=settings.journal_spool_dir)
+    parser.add_argument("--spool-max-bytes", type=int, default=settings.journal_spool_max_bytes)
+    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with contextlib.suppress(OSError):
@@ -193,11 +402,12 @@ def main(argv: list[str] | None = None) -> None:
         logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
         log.error("journal worker: %s", error)
         sys.exit(2)
+    args = _arguments(sys.argv[1:] if argv is None else argv, settings)
     _place(settings.journal_worker_cpus)
     out_fd = os.dup(1)
     os.dup2(2, 1)  # a stray print goes to stderr, never into the acknowledgements
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
-    sys.exit(asyncio.run(_main(args[0] if args else settings.journal_url, out_fd)))
+    sys.exit(asyncio.run(_main(args, out_fd)))
 
 
 if __name__ == "__main__":

@@ -19,10 +19,10 @@ from types import TracebackType
 from ivr.journal.hub import JournalHub
 from ivr.journal.metrics import (
     FLUSH_SECONDS,
-    QUEUE_DEPTH,
     RECORDS_DROPPED,
     RECORDS_WRITTEN,
     WRITE_ERRORS,
+    watch,
 )
 from ivr.journal.records import JournalRecord
 from ivr.journal.store import JournalStore
@@ -61,9 +61,8 @@ class RecordQueue:
             self.dropped += overflow
             RECORDS_DROPPED.inc(overflow)
         queue.extend(records)
-        if len(queue) >= self._wake_at:  # the gauge is set here and per batch, not per call
-            self._wake_at = NEVER  # (a locked Prometheus set is ~1 µs on the engine's path)
-            QUEUE_DEPTH.set(len(queue))
+        if len(queue) >= self._wake_at:
+            self._wake_at = NEVER
             self._wake.set()
 
     def _arm(self) -> None:
@@ -76,9 +75,7 @@ class RecordQueue:
         """The next batch off the queue (oldest first)."""
         queue = self._queue
         n = min(self.batch_size, len(queue))
-        batch = list(starmap(queue.popleft, repeat((), n)))  # popped in C, not by a Python loop
-        QUEUE_DEPTH.set(len(queue))
-        return batch
+        return list(starmap(queue.popleft, repeat((), n)))  # popped in C, not by a Python loop
 
 
 class JournalWriter(RecordQueue):
@@ -106,6 +103,7 @@ class JournalWriter(RecordQueue):
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
         if self._task is None:
+            watch(self)  # ivr_journal_queue_depth reads `queued` when scraped
             self._task = asyncio.get_running_loop().create_task(self._run(), name="journal-writer")
 
     async def __aenter__(self) -> JournalWriter:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from ivr.adapters.base import Adapter
 from ivr.adapters.jambonz_verbs import JambonzTransfer
+from ivr.adapters.jambonz_ws import JambonzWsAdapter
 from ivr.adapters.json_webhook import JsonWebhookAdapter
 from ivr.adapters.twiml import TwilioTransfer
 from ivr.config import ConfigError, RouteConfig, load_config
@@ -76,3 +77,10 @@ def default_adapters(settings: ServeSettings) -> list[Adapter]:
 
 def _present(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
+
+
+def jambonz_ws_adapter(settings: ServeSettings) -> JambonzWsAdapter:
+    """The WebSocket adapter, with the same hand-off settings as jambonz over HTTP."""
+    return JambonzWsAdapter(
+        agent_target=agent_target(settings), route_transfers=jambonz_transfers(_routes(settings))
+    )

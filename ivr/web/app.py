@@ -19,9 +19,10 @@ from ivr.callbacks.web import callback_contexts
 from ivr.calls import CallPipeline, JournalSink
 from ivr.sessions import open_session_store
 from ivr.web import admin, tokens
-from ivr.web.adapters import default_adapters
+from ivr.web.adapters import default_adapters, jambonz_ws_adapter
 from ivr.web.calls import mount
 from ivr.web.drain import Drain
+from ivr.web.health import DIRECTORY_PROBE, JOURNAL_HEALTH, DirectoryProbe, readyz
 from ivr.web.keys import ADAPTERS, CALLS, DRAIN, RUNTIME, SETTINGS, STORE
 from ivr.web.metrics import metrics_handler
 from ivr.web.openapi import openapi_handler
@@ -75,19 +76,10 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-async def readyz(request: web.Request) -> web.Response:
-    """Ready: not draining, and the session store answers."""
-    drain = request.app[DRAIN]
-    if drain.draining:
-        return web.json_response({"status": "draining", "calls": drain.busy()}, status=503)
-    if not await request.app[STORE].ping():
-        return web.json_response({"status": "session store unavailable"}, status=503)
-    return web.json_response({"status": "ready", "flows": request.app[RUNTIME].versions()})
-
-
 def create_app(settings: ServeSettings) -> web.Application:
     app = web.Application(client_max_size=settings.max_body)
     app[SETTINGS] = settings
+    app[DIRECTORY_PROBE] = DirectoryProbe()
     adapters = (
         list(settings.adapters) if settings.adapters is not None else default_adapters(settings)
     )
@@ -108,7 +100,20 @@ def create_app(settings: ServeSettings) -> web.Application:
     app.router.add_post("/admin/reload", admin.reload_handler)
     app.router.add_post("/idv/tokens/verify", tokens.verify_token)
     _mount_prompts(app, settings)
+    _mount_jambonz_ws(app, settings)
     return app
+
+
+def _mount_jambonz_ws(app: web.Application, settings: ServeSettings) -> None:
+    """jambonz's WebSocket API at /jambonz/ws, only with the application's credentials."""
+    credentials = settings.env.jambonz_ws_credentials()
+    if credentials is None:
+        _log.info("jambonz WebSocket API not served: its user name and password are not set")
+        return
+    from ivr.web import jambonz_ws
+
+    username, password = credentials
+    jambonz_ws.mount(app, jambonz_ws_adapter(settings), username, password, settings.public_url)
 
 
 def journal_views_served(settings: ServeSettings) -> bool:
@@ -128,18 +133,26 @@ def _journal_context(app: web.Application, settings: ServeSettings) -> Context |
     hub = JournalHub()
     if settings.reports_key:
         from ivr.journal.http import add_journal_routes
+        from ivr.web.flow_source import RuntimeFlows
 
         # Routes are added now, the store opens at startup: handlers ask for it per request.
-        add_journal_routes(app, lambda: app[JOURNAL_STORE], hub, settings.reports_key)
+        flows = RuntimeFlows(lambda: app[RUNTIME])
+        add_journal_routes(app, lambda: app[JOURNAL_STORE], hub, settings.reports_key, flows=flows)
     url = settings.journal_url
 
     async def context(app: web.Application) -> AsyncIterator[None]:
         store = await open_store(url)  # reports read here; it also creates or migrates the schema
         app[JOURNAL_STORE] = store
         # Writes go through a worker process: folding and inserts stay off the engine's GIL.
-        writer = ProcessJournalWriter(url, hub)
+        writer = ProcessJournalWriter(
+            url,
+            hub,
+            spool_dir=str(settings.env.journal_spool_dir),
+            spool_max_bytes=settings.env.journal_spool_max_bytes,
+        )
         writer.start()
         app[JOURNAL] = writer
+        app[JOURNAL_HEALTH] = writer.health
         bus = None
         if settings.redis_url:  # workers share calls: share the live view too (every call whole)
             from ivr.journal.live_bus import LiveBus

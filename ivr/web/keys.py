@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -21,3 +22,4 @@ RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime")
 CALLS: web.AppKey[CallPipeline] = web.AppKey("calls")
 DRAIN: web.AppKey[Drain] = web.AppKey("drain")
 ADAPTERS = web.AppKey("adapters", list[Adapter])
+SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("sockets")  # jambonz WS

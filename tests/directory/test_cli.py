@@ -18,9 +18,9 @@ from .conftest import DEMO_CSV, REPO
 def test_import_demo_and_reimport(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "var" / "demo.db"  # the parent directory is created
     assert main(["customers", "import", str(DEMO_CSV), "--db", str(db)]) == 0
-    assert capsys.readouterr().out.strip() == "imported 5 customers (5 new, 0 updated)"
+    assert capsys.readouterr().out.strip() == "imported 6 customers (6 new, 0 updated)"
     assert main(["customers", "import", str(DEMO_CSV), "--db", str(db)]) == 0
-    assert capsys.readouterr().out.strip() == "imported 5 customers (0 new, 5 updated)"
+    assert capsys.readouterr().out.strip() == "imported 6 customers (0 new, 6 updated)"
 
 
 async def test_imported_demo_is_usable(tmp_path: Path) -> None:
@@ -61,7 +61,7 @@ def test_bad_file_reports_all_rows_and_exits_1(
     assert "nothing imported (2 error(s))" in captured.err
     assert "86x420" not in captured.err
     assert main(["customers", "import", str(DEMO_CSV), "--db", str(db)]) == 0
-    assert "(5 new, 0 updated)" in capsys.readouterr().out  # the bad file left nothing
+    assert "(6 new, 0 updated)" in capsys.readouterr().out  # the bad file left nothing
 
 
 def test_national_numbers_use_the_region_option(
@@ -102,7 +102,7 @@ def test_installed_command_runs(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "imported 5 customers (5 new, 0 updated)"
+    assert done.stdout.strip() == "imported 6 customers (6 new, 0 updated)"
     assert "IVR_SECRET_KEY is not set" not in done.stderr
 
 

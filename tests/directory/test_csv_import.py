@@ -29,7 +29,8 @@ def errors_of(path: Path) -> list[str]:
 
 def test_demo_file_parses() -> None:
     records = read_customers(DEMO_CSV)
-    assert [r.customer_id for r in records] == ["C1001", "C1002", "C1003", "C1004", "C1005"]
+    ids = [r.customer_id for r in records]
+    assert ids == ["C1001", "C1002", "C1003", "C1004", "C1005", "C1006"]
     assert records[1].phones == ("+447700900456", "+441134960123")
     assert records[4].answers == {}
     assert records[2].answers.keys() == {"date_of_birth"}
@@ -166,7 +167,7 @@ def test_missing_or_empty_file(tmp_path: Path) -> None:
 async def test_import_then_reimport_updates(tmp_path: Path) -> None:
     db = tmp_path / "d.db"
     first = await import_file(DEMO_CSV, db)
-    assert (first.new, first.updated) == (5, 0)
+    assert (first.new, first.updated) == (6, 0)
     path = write(tmp_path, "C1001,Alice Renamed,+447700900321,12345678,,2468\nC9,New,,99990000,,\n")
     second = await import_file(path, db)
     assert (second.new, second.updated) == (1, 1)
@@ -180,7 +181,7 @@ async def test_import_then_reimport_updates(tmp_path: Path) -> None:
         assert await directory.verify_answer("C1001", "pin", "2468") is VerifyStatus.VERIFIED
         dob = await directory.verify_answer("C1001", "date_of_birth", "01021980")
         assert dob is VerifyStatus.NOT_ENROLLED
-        assert await directory.count_customers() == 6
+        assert await directory.count_customers() == 7
     finally:
         await directory.close()
 

@@ -185,5 +185,11 @@ async def test_pulse_and_dashboard(
     page = await client.get("/dashboard", headers=AUTH)
     assert page.content_type == "text/html"
     text = await page.text()
-    assert "EventSource" in text
-    assert "http://" not in text.replace("http://www.w3.org/2000/svg", "")  # offline: no CDN
+    assert '<script src="dashboard.js">' in text
+    script = await client.get("/dashboard.js", headers=AUTH)
+    assert script.content_type == "text/javascript"
+    code = await script.text()
+    assert "EventSource" in code
+    for asset in (text, code, await (await client.get("/dashboard.css", headers=AUTH)).text()):
+        assert "http://" not in asset.replace("http://www.w3.org/2000/svg", "")  # no CDN
+        assert "https://" not in asset

@@ -66,6 +66,7 @@ async def test_steps(loaded: JournalStore) -> None:
         ("date_of_birth", "verified"): (8, 3),
         ("date_of_birth", "dont_have"): (8, 1),
         ("date_of_birth", "max_attempts"): (8, 1),
+        ("date_of_birth", "(hung up)"): (8, 1),  # the caller who hung up was in it
     }
     shares = {(r[2], r[4]): r[6] for r in t.rows}
     assert shares[("by_ani", "found")] == pytest.approx(0.75)

@@ -7,13 +7,14 @@ import time
 import pytest
 
 from ivr.journal.records import JournalRecord, RecordKind, as_row, scrub_record
-from ivr.journal.schema import SQLITE_MIGRATIONS, latest
+from ivr.journal.schema import POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, latest
 from ivr.journal.store import JournalStore, open_store
 from ivr.journal.synthetic import CallScript, build_call
 
 DAY = 86400.0
 T0 = 1_717_200_000.0  # 2024-06-01 00:00:00 UTC
 LATEST = latest(SQLITE_MIGRATIONS)
+assert latest(POSTGRES_MIGRATIONS) == LATEST
 
 
 async def test_migrations_are_idempotent(store_url: str) -> None:
@@ -24,6 +25,8 @@ async def test_migrations_are_idempotent(store_url: str) -> None:
     assert await again.schema_version() == version == LATEST
     rows = await again.fetch("SELECT COUNT(*) FROM schema_version", {})
     assert rows == [(len(SQLITE_MIGRATIONS),)]
+    assert first.rebuilt == ("schema",)
+    assert again.rebuilt == ()
     await again.close()
 
 
@@ -74,18 +77,19 @@ async def _old_journal(url: str, version: int, records: list[JournalRecord]) -> 
     """A journal at an older schema `version` holding `records`, written as that release did:
     one `records` row per record, calls and step_daily upserted (and the rollup, from 2 on)."""
     from ivr.journal import rollup
-    from ivr.journal.fold import CALL_COLUMNS, call_upsert_sql, call_values, fold
+    from ivr.journal.fold import call_upsert_sql, call_values, fold
     from ivr.journal.records import data_json
-    from ivr.journal.schema import ADDED_IN_5, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, VERSION_DDL
+    from ivr.journal.schema import (
+        CALL_COLUMNS_V1,
+        POSTGRES_MIGRATIONS,
+        SQLITE_MIGRATIONS,
+        VERSION_DDL,
+    )
 
     clean = [scrub_record(r)[0] for r in records]
     calls, steps = fold(clean)
-    # the calls table as the older release had it (migration 4 added columns)
-    old_columns = [c for c in CALL_COLUMNS if c not in ADDED_IN_5]
-    kept = [i for i, c in enumerate(CALL_COLUMNS) if c not in ADDED_IN_5]
-    for call in calls:  # what the older fold wrote (a count it never filled)
+    for call in calls:  # what the older fold wrote into its int column (a count never filled)
         call.factors_passed = None
-    call_rows = [tuple(call_values(c)[i] for i in kept) for c in calls]
     rows = [
         (r.call_id, r.seq, r.at, str(r.kind), r.flow_id, r.flow_version, r.service_line, r.step,
          r.outcome, r.attempt, r.duration_ms, data_json(r.data))
@@ -104,8 +108,8 @@ async def _old_journal(url: str, version: int, records: list[JournalRecord]) -> 
                 conn.execute(statement)
             conn.execute("INSERT INTO schema_version VALUES (?, 'old')", (number,))
         conn.executemany(f"INSERT INTO records VALUES ({', '.join('?' * 12)})", rows)
-        old_upsert = call_upsert_sql(["?"] * len(old_columns), "MAX", old_columns)
-        conn.executemany(old_upsert, call_rows)
+        upsert = call_upsert_sql(["?"] * len(CALL_COLUMNS_V1), "MAX", CALL_COLUMNS_V1)
+        conn.executemany(upsert, [call_values(c, CALL_COLUMNS_V1) for c in calls])
         conn.executemany(STEP_UPSERT, step_rows)
         if version >= 2:
             conn.execute(rollup.BACKFILL)
@@ -127,10 +131,9 @@ async def _old_journal(url: str, version: int, records: list[JournalRecord]) -> 
             await pg.execute("INSERT INTO schema_version VALUES ($1, 'old')", number)
         marks = ", ".join(f"${i}" for i in range(1, 13))
         await pg.executemany(f"INSERT INTO records VALUES ({marks})", rows)
-        upsert = call_upsert_sql(
-            [f"${i + 1}" for i in range(len(old_columns))], "GREATEST", old_columns
-        )
-        await pg.executemany(upsert, call_rows)
+        marks_v1 = [f"${i + 1}" for i in range(len(CALL_COLUMNS_V1))]
+        upsert = call_upsert_sql(marks_v1, "GREATEST", CALL_COLUMNS_V1)
+        await pg.executemany(upsert, [call_values(c, CALL_COLUMNS_V1) for c in calls])
         step_marks = ", ".join(f"${i}" for i in range(1, 10))
         await pg.executemany(f"INSERT INTO step_daily VALUES ({step_marks})", step_rows)
         if version >= 2:

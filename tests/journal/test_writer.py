@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from prometheus_client import REGISTRY
+
 from ivr.journal.hub import JournalHub
-from ivr.journal.metrics import QUEUE_DEPTH
 from ivr.journal.records import JournalRecord, RecordKind
 from ivr.journal.store import JournalStore
 from ivr.journal.synthetic import CallScript, build_call
-from ivr.journal.writer import JournalWriter, RecordQueue
+from ivr.journal.writer import JournalWriter
 
 T0 = 1_717_200_000.0
 
@@ -109,14 +110,23 @@ async def test_hub_sees_records_before_the_store(store: JournalStore) -> None:
     await writer.close()
 
 
-async def test_queue_depth_gauge_follows_full_batches_and_takes() -> None:
-    """The gauge is set when a batch is due and when one is taken, not on every write."""
-    queue = RecordQueue(None, max_queue=1000, batch_size=10)
-    QUEUE_DEPTH.set(0)
-    call = many_calls(1)[0][:4]
-    queue.write(call)
-    assert QUEUE_DEPTH._value.get() == 0  # below a batch: left for the next take
-    queue.write(call * 3)
-    assert QUEUE_DEPTH._value.get() == 16
-    queue._take()
-    assert QUEUE_DEPTH._value.get() == 6
+async def test_queue_depth_gauge_tells_what_is_really_pending() -> None:
+    """The gauge is read when scraped: tens of thousands of records waiting behind a store that
+    refuses them show as such (it used to stay at the last batch-sized value, ~1,000)."""
+
+    class Refusing:
+        async def append(self, records: object) -> None:
+            raise OSError("down")
+
+    writer = JournalWriter(Refusing(), batch_size=100, interval=0.01)  # type: ignore[arg-type]
+    writer.start()
+    for records in many_calls(2000):
+        writer.write(records)
+    await asyncio.sleep(0.05)
+    depth = REGISTRY.get_sample_value("ivr_journal_queue_depth")
+    assert writer.queued > 20_000
+    assert depth == writer.queued
+    writer._queue.clear()
+    writer._pending = None
+    await writer.close()
+    assert REGISTRY.get_sample_value("ivr_journal_queue_depth") == 0

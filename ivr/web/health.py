@@ -1,0 +1,97 @@
+"""`/readyz`: the state of each dependency, and whether the server can serve calls.
+
+- `ready` (200): every dependency is ok.
+- `degraded` (200, still serving): calls are served but something is wrong that an operator must
+  see: the journal spools records the store refuses (nothing is lost while the spool lasts) or
+  is down, the customer directory does not answer (callers are routed on without it).
+- `unavailable` (503): calls cannot be served at all: the session store is down or refuses writes.
+- `draining` (503): the server is stopping and takes no new calls.
+
+The JSON names each dependency with its own `state`: `session_store` (and its role, from its
+`health()`), `directory`, `journal` (ok / spooling / down, with the records pending, spooled and
+what the store had lost and the migrations recreated).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from ivr.directory.port import CustomerDirectory
+from ivr.web.keys import DRAIN, RUNTIME, STORE
+
+_log = logging.getLogger(__name__)
+
+JournalHealth = Callable[[], dict[str, Any]]
+JOURNAL_HEALTH: web.AppKey[JournalHealth] = web.AppKey("journal_health")
+DIRECTORY_PROBE_S = 1.0  # a directory that takes longer than this to answer is "down" here
+DIRECTORY_CACHE_S = 2.0  # readiness probes every few seconds: ask the directory at most this often
+PROBE_ACCOUNT = "0"  # an account number no customer has: a lookup that changes nothing
+
+
+class DirectoryProbe:
+    """Asks the directory a harmless question, at most every DIRECTORY_CACHE_S, under a
+    deadline; logs a change of state once (not once per probe)."""
+
+    def __init__(self) -> None:
+        self._at = 0.0
+        self._state: dict[str, Any] = {"state": "ok"}
+
+    async def state(self, directory: CustomerDirectory) -> dict[str, Any]:
+        now = time.monotonic()
+        if now - self._at < DIRECTORY_CACHE_S:
+            return self._state
+        self._at = now
+        try:
+            await asyncio.wait_for(directory.lookup_by_account(PROBE_ACCOUNT), DIRECTORY_PROBE_S)
+            state: dict[str, Any] = {"state": "ok"}
+        except TimeoutError:
+            state = {"state": "down", "detail": "no answer within the probe's deadline"}
+        except Exception as error:  # whatever the directory raises, readiness answers
+            state = {"state": "down", "detail": type(error).__name__}
+        if state["state"] != self._state["state"]:
+            _log.warning("customer directory: %s -> %s", self._state["state"], state["state"])
+        self._state = state
+        return state
+
+
+DIRECTORY_PROBE: web.AppKey[DirectoryProbe] = web.AppKey("directory_probe")
+
+
+async def session_store_state(app: web.Application) -> dict[str, Any]:
+    """The session store's own health (state, kind, role) where it reports one, else a ping."""
+    store = app[STORE]
+    health = getattr(store, "health", None)
+    if health is not None:
+        report = await health()
+        as_dict: dict[str, Any] = report.as_dict()
+        return as_dict
+    return {"state": "ok" if await store.ping() else "down"}
+
+
+async def readyz(request: web.Request) -> web.Response:
+    app = request.app
+    drain = app[DRAIN]
+    if drain.draining:
+        return web.json_response({"status": "draining", "calls": drain.busy()}, status=503)
+    probe = app[DIRECTORY_PROBE]
+    runtime = app[RUNTIME]
+    dependencies: dict[str, dict[str, Any]] = {
+        "session_store": await session_store_state(app),
+        "directory": await probe.state(runtime.directory),
+    }
+    journal = app.get(JOURNAL_HEALTH)
+    dependencies["journal"] = journal() if journal is not None else {"state": "off"}
+    if dependencies["session_store"]["state"] != "ok":
+        status, code = "unavailable", 503
+    elif any(dep["state"] not in ("ok", "off") for dep in dependencies.values()):
+        status, code = "degraded", 200
+    else:
+        status, code = "ready", 200
+    body = {"status": status, "dependencies": dependencies, "flows": runtime.versions()}
+    return web.json_response(body, status=code)

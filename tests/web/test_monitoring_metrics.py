@@ -1,0 +1,50 @@
+"""Every metric the shipped alert rules and Grafana panels query is one a real server exports."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import yaml
+
+from tests.web.conftest import DEMO_LINE, Caller, MakeClient
+
+ROOT = Path(__file__).resolve().parents[2]
+METRIC = re.compile(r"\b(ivr_[a-z0-9_]+)")
+
+
+def queried_metrics() -> set[str]:
+    rules = yaml.safe_load((ROOT / "monitoring" / "prometheus" / "ivr-alerts.yml").read_text())
+    exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    board = json.loads((ROOT / "monitoring" / "grafana" / "ivr-dashboard.json").read_text())
+    exprs += [t["expr"] for p in board["panels"] for t in p.get("targets") or []]
+    names = {m for e in exprs for m in METRIC.findall(e)}
+    return {n for n in names if not n.startswith("ivr:")}  # recording rules are ours
+
+
+def exported(text: str) -> set[str]:
+    """Sample names /metrics can show, from its TYPE lines (a family may have no sample yet)."""
+    names = set()
+    for line in text.splitlines():
+        if not line.startswith("# TYPE "):
+            continue
+        _, _, name, kind = line.split(" ", 3)
+        names.add(name)
+        if kind == "counter":
+            names |= {f"{name}_total", f"{name}_created"}
+        elif kind == "histogram":
+            names |= {f"{name}_bucket", f"{name}_sum", f"{name}_count", f"{name}_created"}
+    return names
+
+
+async def test_every_queried_metric_is_exported(make_client: MakeClient, tmp_path: Path) -> None:
+    client = await make_client(journal_url=f"sqlite:///{tmp_path}/journal.db")
+    caller = Caller(client)
+    await caller.start(dnis=DEMO_LINE)
+    await caller.press("01021980#")
+    text = await (await client.get("/metrics")).text()
+    wanted = queried_metrics()
+    assert {"ivr_fallbacks_total", "ivr_webhook_seconds_bucket", "ivr_calls_ended_total"} <= wanted
+    missing = wanted - exported(text)
+    assert not missing, f"queried but not exported: {sorted(missing)}"

@@ -1,0 +1,103 @@
+"""/readyz names each dependency's state and goes "degraded" (200, still serving) while the
+journal spools; /metrics shows the spool; every journal record of the calls served is stored
+once the store is back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from bench.journal_faults import set_read_only
+from ivr.journal.store import open_store
+from ivr.settings import Settings
+from tests.web.conftest import Caller, MakeClient
+
+
+async def ready(client: TestClient[Any, Any]) -> tuple[int, dict[str, Any]]:
+    response = await client.get("/readyz")
+    body: dict[str, Any] = await response.json()
+    return response.status, body
+
+
+async def until_state(client: TestClient[Any, Any], status: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 20
+    while True:
+        code, body = await ready(client)
+        if body["status"] == status:
+            assert code == 200
+            return body
+        assert time.monotonic() < deadline, body
+        await asyncio.sleep(0.05)
+
+
+async def whole_call(client: TestClient[Any, Any]) -> None:
+    caller = Caller(client)
+    await caller.start()
+    await caller.press("01021980#")
+    await caller.send("hangup")
+
+
+async def test_readyz_names_every_dependency(make_client: MakeClient, tmp_path: Path) -> None:
+    client = await make_client(
+        journal_url=f"sqlite:///{tmp_path}/j.db",
+        env=Settings.defaults().model_copy(update={"journal_spool_dir": tmp_path / "spool"}),
+    )
+    code, body = await ready(client)
+    assert code == 200
+    assert body["status"] == "ready"
+    deps = body["dependencies"]
+    assert deps["session_store"]["state"] == "ok"
+    assert deps["directory"] == {"state": "ok"}
+    assert deps["journal"]["state"] == "ok"
+    assert deps["journal"]["pending_records"] == 0
+
+
+async def test_a_spooling_journal_is_degraded_not_down(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path}/j.db"
+    client = await make_client(
+        journal_url=url,
+        env=Settings.defaults().model_copy(update={"journal_spool_dir": tmp_path / "spool"}),
+    )
+    await whole_call(client)
+    set_read_only(url, True)
+    try:
+        for _ in range(5):
+            await whole_call(client)  # callers are served all along
+        body = await until_state(client, "degraded")
+        journal = body["dependencies"]["journal"]
+        assert journal["state"] == "spooling"
+        await until_spooled(client)
+        metrics = await (await client.get("/metrics")).text()
+        assert "ivr_journal_spool_records " in metrics
+        assert "ivr_journal_records_spooled_total" in metrics
+    finally:
+        set_read_only(url, False)
+    await whole_call(client)
+    body = await until_state(client, "ready")
+    assert body["dependencies"]["journal"]["spooled_records"] == 0
+    await client.close()
+    store = await open_store(url)
+    try:
+        rows = await store.fetch(
+            "SELECT COUNT(*), COALESCE(SUM(ended_at IS NOT NULL), 0) FROM calls", {}
+        )
+    finally:
+        await store.close()
+    assert rows == [(7, 7)]  # every call, start to end
+
+
+async def until_spooled(client: TestClient[Any, Any]) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        _, body = await ready(client)
+        journal = body["dependencies"]["journal"]
+        if journal["spooled_records"] > 0 and journal["pending_records"] == 0:
+            return
+        assert time.monotonic() < deadline, body
+        await asyncio.sleep(0.05)
