@@ -7,7 +7,7 @@ DEMO_DB := var/demo-directory.db
 
 NODE_TOOLS := tests/adapters/node/node_modules/.package-lock.json
 AXE := tests/web/node/node_modules/.package-lock.json
-DEBIAN_PACKAGES := ffmpeg espeak-ng sox chromium chromium-driver prometheus e2fsprogs
+DEBIAN_PACKAGES := ffmpeg espeak-ng sox chromium chromium-driver prometheus e2fsprogs redis-server redis-sentinel
 
 .PHONY: run call test lint unit bench setup system-packages clean
 

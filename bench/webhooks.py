@@ -77,6 +77,7 @@ from bench.machine import describe, services_on
 from ivr.directory.port import Customer, LookupResult, LookupStatus, VerifyStatus
 from ivr.journal.pg_store import split_url
 from ivr.journal.worker import CPUS_ENV
+from ivr.sessions import local_redis
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-twilio-auth-token-0123456789abcdef"
@@ -158,7 +159,9 @@ class DictDirectory:
         return None
 
 
-def dict_server(port: int, journal: str | None, redis_url: str | None, prefix: str) -> None:
+def dict_server(
+    port: int, journal: str | None, redis_url: str | None, prefix: str, client: str = "auto"
+) -> None:
     """`ivr serve` exactly, except that the directory is the dict above."""
     from ivr.cli.serve import serve
     from ivr.web.logs import setup_logging
@@ -170,6 +173,7 @@ def dict_server(port: int, journal: str | None, redis_url: str | None, prefix: s
         journal_url=journal,
         redis_url=redis_url,
         redis_prefix=prefix,
+        redis_client=client,
         reports_key="bench-reports-key",  # live views served: with Redis the bus also listens
     )
     asyncio.run(serve(settings, "127.0.0.1", port))
@@ -260,6 +264,11 @@ MEMORY, BARE, REDIS = (
 SQLITE_JOURNAL, PG_JOURNAL = "in-memory + SQLite journal", "in-memory + PostgreSQL journal"
 REDIS_JOURNAL = "Redis + SQLite journal + live bus"
 SQLITE_DIRECTORY = "ivr serve, SQLite directory"
+REDIS_PY, SENTINEL, CLUSTER = (
+    "Redis state, redis-py client",
+    "Redis Sentinel state (redis-py)",
+    "Redis Cluster state (redis-py)",
+)
 SETUP_KEYS = {  # what `--only` calls each setup
     MEMORY: "memory",
     BARE: "bare",
@@ -268,6 +277,9 @@ SETUP_KEYS = {  # what `--only` calls each setup
     PG_JOURNAL: "pg-journal",
     REDIS_JOURNAL: "redis-journal",
     SQLITE_DIRECTORY: "sqlite-directory",
+    REDIS_PY: "redis-py",
+    SENTINEL: "sentinel",
+    CLUSTER: "cluster",
 }
 LOAD_CORE = 1
 
@@ -294,6 +306,11 @@ def _setups(args: argparse.Namespace, journal: str, prefix: str) -> list[Setup]:
         Setup(PG_JOURNAL, [*server, "--journal", args.pg], "/readyz", journal=args.pg),
         Setup(REDIS_JOURNAL, [*redis, "--journal", journal], "/readyz", journal=journal),
     ]
+    setups.append(Setup(REDIS_PY, [*redis, "--redis-client", "redis-py"], "/readyz"))
+    for label, url in ((SENTINEL, args.sentinel_url), (CLUSTER, args.cluster_url)):
+        if url:
+            elsewhere = [*server, "--redis", url, "--redis-prefix", prefix]
+            setups.append(Setup(label, elsewhere, "/readyz"))
     if args.sqlite_directory:
         from ivr.directory.csv_import import import_file
 
@@ -334,6 +351,12 @@ def orchestrate(args: argparse.Namespace) -> None:
         f"{args.concurrency} callers, server on core 0, load on core 1 "
         f"(cpus: {os.cpu_count()}); directory in memory; medians over rounds [min..max]"
     )
+    chosen = {key.strip() for key in (args.only or "sentinel,cluster").split(",")}
+    topologies = contextlib.ExitStack()
+    if "sentinel" in chosen:
+        args.sentinel_url = _pinned_topology(topologies.enter_context(local_redis.sentinel_set()))
+    if "cluster" in chosen:
+        args.cluster_url = _pinned_topology(topologies.enter_context(local_redis.cluster()))
     setups = _chosen(_setups(args, journal, prefix), args.only)
     runs: dict[str, list[dict[str, Any]]] = {setup.label: [] for setup in setups}
     latencies: list[dict[str, Any]] = []
@@ -357,10 +380,21 @@ def orchestrate(args: argparse.Namespace) -> None:
                     runs[setup.label].append(results[0])
                     latencies.extend(results[1:])
     finally:
+        topologies.close()
         asyncio.run(drop_schema(args.pg))
         _delete_prefix(prefix)
         shutil.rmtree(workdir, ignore_errors=True)
     _report(runs, latencies)
+
+
+def _pinned_topology(topology: local_redis.Topology) -> str:
+    """The topology's processes on the load's core (as the local Redis is), and its URL."""
+    for node in topology.nodes:
+        if node.process is not None and (os.cpu_count() or 1) > 1:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(node.process.pid, {LOAD_CORE})
+    url: str = getattr(topology, "url")  # noqa: B009 (every topology here has one)
+    return url
 
 
 def _report(runs: dict[str, list[dict[str, Any]]], latencies: list[dict[str, Any]]) -> None:
@@ -375,6 +409,14 @@ def _report(runs: dict[str, list[dict[str, Any]]], latencies: list[dict[str, Any
             f"  {1e6 / statistics.median(cpus):15.0f}  (errors {errors}; load {loads:.0f} µs/event)"
         )
     memory = runs[MEMORY]
+    for label in (REDIS, REDIS_PY, SENTINEL, CLUSTER):
+        if label in runs:
+            pairs = list(zip(runs[label], memory, strict=True))
+            ratios = [_server_cpu(r) / _server_cpu(m) for r, m in pairs]
+            print(
+                f"  {label + ' / in-memory':30}: server CPU/event x{_median_range(ratios, '.2f')}"
+                " (target <= 1.5)"
+            )
     journals = ((SQLITE_JOURNAL, MEMORY, "SQLite"), (PG_JOURNAL, MEMORY, "PostgreSQL"))
     for label, base, name in (*journals, (REDIS_JOURNAL, REDIS, "Redis: SQLite + bus")):
         if label not in runs or base not in runs:
@@ -504,15 +546,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--redis", default=None, help="(role server) Redis URL")
     parser.add_argument("--redis-prefix", default="ivr-bench:")
+    parser.add_argument("--redis-client", default="auto", help="(role server) auto, resp, redis-py")
     parser.add_argument(
         "--sqlite-directory", action="store_true", help="also measure with the SQLite directory"
     )
     parser.add_argument(
         "--only",
         default=None,
-        help="comma-separated setups: memory, bare, redis, sqlite-journal, pg-journal,"
-        " redis-journal, sqlite-directory (in-memory state is always run: the others are"
-        " compared with it)",
+        help="comma-separated setups: memory, bare, redis, redis-py, sentinel, cluster,"
+        " sqlite-journal, pg-journal, redis-journal, sqlite-directory (in-memory state is always"
+        " run: the others are compared with it)",
     )
     parser.add_argument(
         "--services-anywhere",
@@ -520,11 +563,12 @@ def main(argv: list[str] | None = None) -> None:
         help="leave PostgreSQL and Redis where the scheduler puts them (default: on the load core)",
     )
     args = parser.parse_args(argv)
+    args.sentinel_url = args.cluster_url = None
     if args.role == "bare":
         bare_server(args.port)
     elif args.role == "server":
         journal = None if args.journal == "none" else args.journal
-        dict_server(args.port, journal, args.redis, args.redis_prefix)
+        dict_server(args.port, journal, args.redis, args.redis_prefix, args.redis_client)
     elif args.role == "closed":
         calls = _calls(args.port)
         print(json.dumps(asyncio.run(closed_loop(calls, args.seconds, args.concurrency))))

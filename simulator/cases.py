@@ -38,6 +38,7 @@ from ivr.engine.operations import Operation, OperationCall, OperationRegistry, O
 from ivr.engine.runtime import EngineSettings
 from ivr.fields import FieldSpec
 from ivr.journal.records import JournalRecord
+from simulator.callback_case import CallbackFixture, booked_callback
 from simulator.driver import CallDriver
 from simulator.local import LocalDriver
 from simulator.player import CallOutcome, play_call
@@ -66,6 +67,7 @@ class Given(_Strict):
     dnis: str | None = None
     trust: Literal["A", "B", "C", "failed", "unknown"] = "unknown"
     operations: dict[str, StubSpec] = Field(default_factory=dict)
+    callback: CallbackFixture | None = None  # the call is a callback the company places
 
 
 class Step(_Strict):
@@ -86,6 +88,7 @@ class Expect(_Strict):
     prompts: list[str] | None = None
     attempts: dict[str, int] | None = None
     ended_by: Literal["route", "hangup"] | None = None
+    callback_status: str | None = None  # the callback's status once the call is over
 
 
 class Case(_Strict):
@@ -216,15 +219,26 @@ async def run_case(loaded: Loaded, cases: CaseFile, case: Case) -> CaseResult:
             engine, _ = await build_engine(loaded, directory, settings)
             real = directory_operations(directory)
             registry = OperationRegistry(implementations=dict(real))
+            played = None
+            if case.given.callback is not None:  # real callback operations, stubs may follow
+                played = await booked_callback(
+                    case.given.callback, registry, cases.flow, Path(folder)
+                )
             for name, spec in case.given.operations.items():
                 if name not in registry.specs:
                     return CaseResult(case.name, [f"no operation named {name!r}"], None)
-                registry.implementations[name] = _stub(spec, real.get(name))
+                registry.implementations[name] = _stub(spec, registry.implementations.get(name))
             engine.operations = registry
             sink = _ListSink()
-            driver = LocalDriver(engine, flow_id=cases.flow, journal=sink)
+            context = played.context if played is not None else None
+            driver = LocalDriver(engine, flow_id=cases.flow, journal=sink, context=context)
             result = await _play_case(driver, case)
             result.records = sink.records
+            if played is not None:
+                status = await played.close()
+                wanted = case.expect.callback_status
+                if wanted is not None and status != wanted:
+                    result.failures.append(f"callback_status: expected {wanted!r}, got {status!r}")
             return result
         finally:
             await directory.close()
@@ -268,6 +282,8 @@ def remote_blocker(case: Case, cases: CaseFile | None = None) -> str | None:
     """Why a case cannot run through a server (whose directory holds the demo customers)."""
     if case.given.operations:
         return "needs operation stubs, which only run in process"
+    if case.given.callback:
+        return "plays a callback booked in a scratch database, which only runs in process"
     if any(step.answer_positions_of is not None for step in case.steps):
         return "keys a partial answer: the gateway protocols do not carry the positions asked"
     locked = [c for c in (cases.customers if cases else []) if c.locked]

@@ -21,9 +21,14 @@ from simulator.driver import CallSummary
 
 class LocalDriver:
     def __init__(
-        self, engine: Engine, flow_id: str | None = None, journal: JournalSink | None = None
+        self,
+        engine: Engine,
+        flow_id: str | None = None,
+        journal: JournalSink | None = None,
+        context: dict[str, str] | None = None,
     ) -> None:
         self.engine = engine
+        self.context = context or {}  # a call the company placed (ivr.adapters.outbound)
         self.flow_id = flow_id
         self.journal = journal
         self.state: CallState | None = None
@@ -31,7 +36,7 @@ class LocalDriver:
     async def start(
         self, call_id: str, ani: str | None, dnis: str | None, trust: str
     ) -> Sequence[Action]:
-        event = CallStarted(call_id, ani, dnis, CallerIdTrust(trust))
+        event = CallStarted(call_id, ani, dnis, CallerIdTrust(trust), context=dict(self.context))
         return self._took(await self.engine.start_call(event, flow_id=self.flow_id))
 
     async def press(self, digits: str) -> Sequence[Action]:

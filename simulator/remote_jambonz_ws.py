@@ -33,6 +33,7 @@ from simulator.remote_jambonz import MAX_REDIRECTS, JambonzError, VerbReader, ca
 
 USERNAME_ENV = "IVR_JAMBONZ_WS_USERNAME"
 PASSWORD_ENV = "IVR_JAMBONZ_WS_PASSWORD"
+_CLOSING = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED)
 ACK_TIMEOUT_S = 5.0  # the feature-server's JAMBONES_WS_API_MSG_RESPONSE_TIMEOUT default
 
 
@@ -132,6 +133,15 @@ class JambonzWsDriver:
             raise JambonzError(f"{url} refused the socket: {error.status}") from error
         if self._ws.protocol != SUBPROTOCOL:
             raise JambonzError(f"{url} did not accept the {SUBPROTOCOL} subprotocol")
+
+    async def closed_by_server(self, timeout_s: float = 10.0) -> int | None:
+        """Wait until the application closes the socket; its close code (1001: going away,
+        which jambonz answers by reconnecting)."""
+        assert self._ws is not None, "not connected"
+        async with asyncio.timeout(timeout_s):
+            while (await self._ws.receive()).type not in _CLOSING:
+                pass
+        return self._ws.close_code
 
     async def drop(self) -> None:
         """The socket dies without a closing handshake (a worker or the network went away)."""

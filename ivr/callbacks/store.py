@@ -272,16 +272,19 @@ class CallbackStore:
     ) -> Callback | None:
         """Move `callback` to `to` if it is still at the version read (else None: someone else
         moved it). Ending it deletes its secret."""
-        async with self.db.transaction() as tx:
-            current = await _get(tx, callback.id, None)
-            if current is None or current.version != callback.version:
-                return None
-            if to in TERMINAL:
-                values.setdefault("ended_at", float(now))
-                values.update(secret_kid=None, secret_ct=None)
-            await _update(tx, current, {"status": str(to), **values}, now)
-            await _event(tx, callback.id, now, to, detail)
-            return await _get(tx, callback.id, None)
+        try:
+            async with self.db.transaction() as tx:
+                current = await _get(tx, callback.id, None)
+                if current is None or current.version != callback.version:
+                    return None
+                if to in TERMINAL:
+                    values.setdefault("ended_at", float(now))
+                    values.update(secret_kid=None, secret_ct=None)
+                await _update(tx, current, {"status": str(to), **values}, now)
+                await _event(tx, callback.id, now, to, detail)
+                return await _get(tx, callback.id, None)
+        except VersionMismatch:  # another worker's update landed between our read and write
+            return None
 
     async def expire(self, now: float) -> list[Callback]:
         """Scheduled callbacks whose window has passed: expired, secret deleted."""

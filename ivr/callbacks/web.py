@@ -24,6 +24,7 @@ from ivr.callbacks.auth import SECRET_ENV, AppIdentity
 from ivr.callbacks.db import open_database
 from ivr.callbacks.dial_status import status_handler
 from ivr.callbacks.dialers.base import Dialer
+from ivr.callbacks.history import interactions_handler
 from ivr.callbacks.operations import callback_operations
 from ivr.callbacks.queue_stats import QUEUE_API, QueueApi, QueueStats, get_wait, push_stats
 from ivr.callbacks.reveal import revealer
@@ -97,6 +98,11 @@ def callback_contexts(app: web.Application, serve: ServeSettings) -> list[Contex
             return await get_wait(request)
 
         app.router.add_get("/queues/{name}/wait", authorised(wait))
+
+        async def history(request: web.Request, who: AppIdentity) -> web.StreamResponse:
+            return await interactions_handler(request, who, app[STORE])
+
+        app.router.add_get("/customers/{id}/interactions", authorised(history))
     else:
         _log.warning(
             "callback API not served: set %s (or a public key in config/callbacks.yaml)"

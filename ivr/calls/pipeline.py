@@ -10,6 +10,7 @@ caller never gets a 5xx. No web framework here: transports (ivr.web for HTTP) mo
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import operator
@@ -36,7 +37,7 @@ from ivr.engine.runtime import Engine, Turn
 from ivr.engine.state import CallState
 from ivr.journal.faults import fault_cause
 from ivr.journal.records import JournalRecord, RecordKind
-from ivr.sessions.base import ENDED_TTL_S, Lease, SessionError, SessionStore
+from ivr.sessions.base import COMMIT_RESERVE_S, ENDED_TTL_S, Lease, SessionError, SessionStore
 
 _log = logging.getLogger("ivr.calls")
 
@@ -187,6 +188,8 @@ class CallPipeline:
     ) -> Document:
         call_id = inbound.event.call_id
         log["call_id"], log["event"] = call_id, type(inbound.event).__name__
+        # one deadline for the delivery's store work: the engine's deadline plus the commit's
+        deadline = asyncio.get_running_loop().time() + self.deadline_s + COMMIT_RESERVE_S
         locks = self.locks
         waiter = locks.take(call_id)
         if waiter is not None:
@@ -197,7 +200,7 @@ class CallPipeline:
                 raise
         try:
             try:
-                lease = await self.store.acquire(call_id, self.lock_wait_s)
+                lease = await self.store.acquire(call_id, self.lock_wait_s, deadline=deadline)
             except SessionError as error:
                 return self._store_failed(adapter, base_url, call_id, error, log)
             committed = False
@@ -211,6 +214,13 @@ class CallPipeline:
                     await self.store.release(lease)
         finally:
             locks.release(call_id)
+
+    def _engine_budget(self, lease: Lease) -> float:
+        """The engine's deadline, less what waiting for the call's lock already took."""
+        if lease.deadline is None:
+            return self.deadline_s
+        left = lease.deadline - COMMIT_RESERVE_S - asyncio.get_running_loop().time()
+        return max(0.0, min(self.deadline_s, left))
 
     def _store_failed(
         self,
@@ -266,7 +276,7 @@ class CallPipeline:
         try:
             # the timer is armed only if the engine waits (a directory in memory never does);
             # the deadline counts from here either way
-            turn = await within(self.deadline_s, work)
+            turn = await within(self._engine_budget(lease), work)
         except TimeoutError:
             metrics.OVERRUNS.inc()
             log["result"] = "deadline"

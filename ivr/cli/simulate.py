@@ -7,7 +7,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--url", default=None, help="drive a running server instead")
     parser.add_argument("--protocol", default="json", choices=PROTOCOLS)
     parser.add_argument("--call-id", default=None)
+    parser.add_argument(
+        "--callback", default=None, help="play this booked callback (the console answers it)"
+    )
     parser.add_argument("--project", type=Path, default=Path("."), help="folder with flows/ etc.")
     parser.add_argument(
         "--journal",
@@ -62,6 +65,9 @@ def run(args: argparse.Namespace) -> int:
     if args.url is None and args.flow is None:
         print("ivr simulate: give a FLOW file, or --url of a running server", file=sys.stderr)
         return 2
+    if args.callback and (args.url or args.record):
+        print("ivr simulate: --callback plays in process and is never recorded", file=sys.stderr)
+        return 2
     loaded: Loaded | None = None
     flow_id: str | None = None
     if args.url is None:
@@ -79,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
             None,
         )
     outcome = asyncio.run(_simulate(args, steps, loaded, flow_id))
+    if outcome is None:
+        return 1
     if args.record is not None:
         _record(outcome, args)
     if args.json:
@@ -93,8 +101,12 @@ async def _simulate(
     steps: list[CallerStep] | None,
     loaded: Loaded | None,
     flow_id: str | None,
-) -> CallOutcome:
+) -> CallOutcome | None:
     caller = scripted(steps) if steps is not None else _keyboard(args.json)
+    if args.callback and loaded is not None:
+        from ivr.cli.simulate_callback import simulate_callback
+
+        return await simulate_callback(args, caller, loaded, flow_id, None if args.json else _show)
     show = None if args.json else _show
     driver, cleanup = await _driver(args, loaded, flow_id)
     try:
@@ -165,11 +177,12 @@ def _keyboard(quiet: bool) -> Caller:
     return next_step
 
 
-def _show(actions: Sequence[Action]) -> None:
+def _show(actions: Sequence[Action], shown: Callable[[str], str] = str) -> None:
+    """Print what the caller hears; `shown` fills in what only the caller may hear."""
     for action in actions:
         if isinstance(action, Play | CollectDigits):
             for prompt in action.prompts:
-                print(f"IVR: {prompt.text}", flush=True)
+                print(f"IVR: {shown(prompt.text)}", flush=True)
         elif isinstance(action, Transfer):
             print(f"IVR: [transfer to {action.kind.value} {action.target}] {action.handoff}")
         elif isinstance(action, Hangup):

@@ -298,6 +298,20 @@ function listen() {
   });
 }
 
+async function refreshCallbacks() {
+  // Callbacks due, dialling, connected, and ended today (all queues).
+  const data = await getJSON("reports/callbacks-now");
+  const body = $("callbacks");
+  body.replaceChildren();
+  for (const r of data.rows) {
+    const tr = document.createElement("tr");
+    const name = document.createElement("td"), value = document.createElement("td");
+    name.textContent = r.metric; value.textContent = r.value; value.className = "num";
+    tr.append(name, value);
+    body.append(tr);
+  }
+}
+
 function safely(fn) { return () => fn().catch(err => console.warn(String(err))); }
 function refreshPeriod() { safely(refreshOverview)(); safely(refreshHours)(); safely(refreshCalls)(); safely(refreshFaults)(); }
 
@@ -336,6 +350,8 @@ function start() {
   safely(refreshPulse)(); safely(refreshActive)(); listen();
   setInterval(safely(refreshPulse), 1000);
   setInterval(safely(refreshActive), 2000);
+  safely(refreshCallbacks)();
+  setInterval(safely(refreshCallbacks), 5000);
   setInterval(safely(refreshFaults), 15000);
   setInterval(safely(refreshOverview), 30000);
 }

@@ -11,13 +11,17 @@ Publishing stays off the request path: a turn's records are added to a list, and
 every `DELAY` (20 ms) sends everything gathered, without a task or a wait for Redis's reply. Records
 travel as JSON (never pickle: whoever can write to Redis must not be able to run code here),
 scrubbed as a store would keep them.
+
+Redis through redis-py (ivr.sessions.redis_py), for every URL the session store takes: with
+Sentinel the bus publishes to and listens on the primary the sentinels name (a listener whose
+connection drops after a failover subscribes again, to the new primary); in a Cluster it
+publishes through the cluster client and listens on one node (a PUBLISH reaches every node).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import math
 import os
@@ -26,17 +30,13 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis
 
 from ivr.journal.hub import JournalHub
 from ivr.journal.records import KIND, JournalRecord, RecordKind, Row, as_row, scrub_row
-from ivr.sessions.resp import (
-    RedisAddress,
-    Reply,
-    RespClient,
-    RespConnectionError,
-    RespError,
-    subscribe,
-)
+from ivr.sessions.redis_py import node_client, redis_py_client
+from ivr.sessions.redis_url import Topology, parse_redis_url
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,9 @@ RETRY_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)  # between attempts to subscribe again
 # its own message back; every 20 ms, one message carries ~140 webhooks' records at 7,000/s, and
 # the other workers' views lag by at most that much.
 DELAY = 0.02
+SEND_TIMEOUT_S = 2.0  # a PUBLISH unanswered by then is counted as not shared
+MAX_SENDING = 4  # PUBLISHes in flight at most; records beyond are counted as not shared
+_FAILURES = (redis_errors.RedisError, OSError, TimeoutError)
 
 
 def encode(origin: str, records: Iterable[JournalRecord]) -> bytes:
@@ -81,7 +84,7 @@ class LiveBus:
     def __init__(
         self, url: str, hub: JournalHub, channel: str, *, listen: bool = True, delay: float = DELAY
     ) -> None:
-        self.address = RedisAddress.from_url(url)
+        self.target = parse_redis_url(url)
         self.listen = listen  # False: publish only (a worker that serves no live views)
         self.delay = delay
         self.hub = hub
@@ -92,7 +95,7 @@ class LiveBus:
         self.received = 0
         self.dropped = 0  # records not sent because Redis refused or was away
         self._failing = False
-        self._publisher = RespClient(self.address)
+        self._publisher, self._sentinel = redis_py_client(self.target)
         self._pending: list[JournalRecord] = []
         self._sending: set[asyncio.Task[None]] = set()
         self._listener: asyncio.Task[None] | None = None
@@ -118,7 +121,10 @@ class LiveBus:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
-        await self._publisher.close()
+        await self._publisher.aclose()
+        if self._sentinel is not None:
+            for sentinel in self._sentinel.sentinels:
+                await sentinel.aclose()
 
     # -- publishing (on the engine's path: an append, and one timer per `delay`) -----------------
     def publish(self, records: list[JournalRecord]) -> None:
@@ -130,20 +136,18 @@ class LiveBus:
         records, self._pending = self._pending, []
         if not records:
             return
-        payload = encode(self.origin, records)
-        reply = self._publisher.send_now("PUBLISH", self.channel, payload)
-        if reply is not None:  # connected: no task, no wait; the reply only counts
-            reply.add_done_callback(functools.partial(self._sent, len(records)))
+        if len(self._sending) >= MAX_SENDING:  # Redis is slow or away: do not pile up tasks
+            self._lost(len(records), TimeoutError("earlier messages still unanswered"))
             return
+        payload = encode(self.origin, records)
         task = asyncio.get_running_loop().create_task(self._send(len(records), payload))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
     async def _send(self, count: int, payload: bytes) -> None:
-        """Connect (again) and publish."""
         try:
-            await self._publisher.execute("PUBLISH", self.channel, payload)
-        except (RespConnectionError, RespError) as error:
+            await asyncio.wait_for(self._publisher.publish(self.channel, payload), SEND_TIMEOUT_S)
+        except _FAILURES as error:
             self._lost(count, error)
         else:
             self._shared(count)
@@ -153,13 +157,6 @@ class LiveBus:
         if self._failing:
             self._failing = False
             log.warning("live bus: sharing records again (%d not shared so far)", self.dropped)
-
-    def _sent(self, count: int, reply: asyncio.Future[Reply]) -> None:
-        error = None if reply.cancelled() else reply.exception()
-        if reply.cancelled() or error is not None:
-            self._lost(count, error)
-        else:
-            self._shared(count)
 
     def _lost(self, count: int, error: BaseException | None) -> None:
         """Count what was not shared; say so once per outage, not every `delay`."""
@@ -172,17 +169,34 @@ class LiveBus:
     async def _listen(self) -> None:
         failures = 0
         while True:
-            messages = subscribe(self.address, self.channel, on_subscribed=self._subscribed.set)
+            client = self._listener_client(failures)
             try:
-                async with contextlib.aclosing(messages):  # closed now, even when cancelled
-                    async for payload in messages:
-                        failures = 0
-                        self._take(payload)
-            except RespConnectionError as error:
+                async with client.pubsub() as pubsub:
+                    await pubsub.subscribe(self.channel)
+                    self._subscribed.set()
+                    while True:
+                        message = await pubsub.get_message(True, timeout=1.0)
+                        if message is not None and isinstance(message.get("data"), bytes):
+                            failures = 0
+                            self._take(message["data"])
+            except _FAILURES as error:
                 delay = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
                 failures += 1
-                log.warning("live bus: %s; subscribing again in %.1f s", error, delay)
+                log.warning(
+                    "live bus: %s; subscribing again in %.1f s", type(error).__name__, delay
+                )
                 await asyncio.sleep(delay)
+            finally:
+                if client is not self._publisher:
+                    await client.aclose()
+
+    def _listener_client(self, failures: int) -> Redis:
+        """The primary's client (one server, Sentinel), or one cluster node, in turn."""
+        target = self.target
+        if target.topology is Topology.CLUSTER:
+            return node_client(target, target.nodes[failures % len(target.nodes)])
+        assert isinstance(self._publisher, Redis)
+        return self._publisher
 
     def _take(self, payload: bytes) -> None:
         if payload.startswith(self._own):  # our own records, back from Redis: nothing to do

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ivr.callbacks import reports as callback_reports
 from ivr.journal.store import JournalStore, ReportFilter
 from ivr.journal.table import Column, Table
 
@@ -254,6 +255,9 @@ REPORTS: dict[str, Report] = {
     "steps": steps,
     "recognition": recognition,
     "tasks": tasks,
+    "callbacks": callback_reports.callbacks,
+    "queues": callback_reports.queues,
+    "callbacks-now": callback_reports.callbacks_now,
 }
 
 

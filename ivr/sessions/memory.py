@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ivr.sessions.base import Lease
+from ivr.sessions.base import Lease, StoreHealth
 
 SWEEP_EVERY_S = 60.0
 
@@ -33,8 +33,10 @@ class MemorySessionStore:
         self._claims: dict[str, float] = {}
         self._next_sweep = 0.0
 
-    async def acquire(self, call_id: str, wait_s: float = 3.0) -> Lease:
-        return Lease(call_id, "", await self.get(call_id))
+    async def acquire(
+        self, call_id: str, wait_s: float = 3.0, *, deadline: float | None = None
+    ) -> Lease:
+        return Lease(call_id, "", await self.get(call_id), deadline)
 
     async def commit(self, lease: Lease, data: dict[str, Any], ttl_s: int) -> bool:
         at = self._clock() + ttl_s
@@ -69,6 +71,9 @@ class MemorySessionStore:
 
     async def ping(self) -> bool:
         return True
+
+    async def health(self) -> StoreHealth:
+        return StoreHealth("ok", "memory")
 
     async def close(self) -> None:
         self._calls.clear()

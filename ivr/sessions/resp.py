@@ -1,11 +1,15 @@
 """A lean Redis client for the session store's hot path: RESP2 over one pipelined connection.
 
-Why not redis.asyncio here: every webhook makes two Redis round trips (lock+load, save+unlock),
-and on this project's 2-core benchmark machine redis.asyncio spent ~460 µs of CPU on the pair
-under 32 concurrent calls (connection-pool checkout, command packing and parsing in Python),
-against ~100 µs for this client, which writes every caller's command on a single connection
-and matches the replies in order (Redis answers a connection's commands in the order sent).
-That difference alone decides whether a worker keeps up with Redis state (issue 3).
+Kept, for one server named by a plain redis:// or rediss:// URL, because the library misses
+issue 12's target there: `python -m bench.webhooks --only redis,redis-py` measures the
+server's CPU per webhook with Redis state against in-memory state, and redis-py (asyncio,
+hiredis) came out at 2.0-2.7 times in-memory against a target of 1.5, this client at about
+1.0-1.5 (figures in docs/call-state.md). Every webhook makes two Redis round trips (lock+load,
+save+unlock); redis-py checks a connection out of its pool and writes each command with its
+own send, where this client writes every caller's commands on a single connection, one send
+per event-loop turn, and matches the replies in order (Redis answers a connection's commands
+in the order sent). Sentinel, Cluster and URLs with TLS or socket options go to redis-py
+(ivr.sessions.redis_backends), which this client does not try to be.
 
 Scope, deliberately small: RESP2 replies (simple strings, errors, integers, bulk strings,
 arrays), `redis://` and `rediss://` URLs with an optional user/password and database number,
@@ -121,15 +125,18 @@ class _Protocol(asyncio.Protocol):
 
     Commands issued in the same turn of the event loop leave in one `send` (on this
     project's 2-vCPU guest a loopback send costs tens of µs, more than encoding a command).
-    Deadlines are checked by one watchdog timer per connection rather than a timer per
-    command: a command unanswered past its deadline fails, and the connection is closed
-    (a Redis that does not answer in time is treated as gone; the next command reconnects).
+    Deadlines are checked by one watchdog timer per connection (every 0.1 s at most) rather
+    than a timer per command: a command past its caller's deadline fails alone (its reply is
+    read and dropped when it comes); one unanswered for the connection's `timeout_s` fails
+    with every other, and the connection is closed (a Redis that does not answer in time is
+    treated as gone; the next command reconnects).
     """
 
     def __init__(self, timeout_s: float) -> None:
         self.timeout_s = timeout_s
         self.transport: asyncio.Transport | None = None
-        self.waiting: deque[tuple[asyncio.Future[Reply], float]] = deque()  # (reply, deadline)
+        # (reply, when the connection gives up, when the caller gives up)
+        self.waiting: deque[tuple[asyncio.Future[Reply], float, float]] = deque()
         self.buffer = bytearray()
         self.closed = False
         self._outgoing: list[bytes] = []
@@ -141,11 +148,13 @@ class _Protocol(asyncio.Protocol):
         self.transport = transport
         self._watch()
 
-    def send(self, command: bytes) -> asyncio.Future[Reply]:
-        """Queue `command` for this turn's write; the future gets its reply."""
+    def send(self, command: bytes, deadline: float | None = None) -> asyncio.Future[Reply]:
+        """Queue `command` for this turn's write; the future gets its reply, or fails at
+        `deadline` (a `loop.time()` instant) if that comes first."""
         loop = self._loop
         future: asyncio.Future[Reply] = loop.create_future()
-        self.waiting.append((future, loop.time() + self.timeout_s))
+        limit = loop.time() + self.timeout_s
+        self.waiting.append((future, limit, limit if deadline is None else min(deadline, limit)))
         if not self._outgoing:
             loop.call_soon(self._flush)
         self._outgoing.append(command)
@@ -157,20 +166,23 @@ class _Protocol(asyncio.Protocol):
         self._outgoing.clear()
 
     def _watch(self) -> None:
-        self._watchdog = self._loop.call_later(min(0.25, self.timeout_s / 4), self._check)
+        self._watchdog = self._loop.call_later(min(0.1, self.timeout_s / 4), self._check)
 
     def _check(self) -> None:
         now = self._loop.time()
-        for future, deadline in self.waiting:
-            if deadline > now:
-                break  # sent in order: the rest are younger
+        waiting = self.waiting
+        if waiting and waiting[0][1] <= now:  # the oldest waited the connection's timeout
+            future = waiting[0][0]
             if not future.done():
                 future.set_exception(
                     RespConnectionError(f"Redis did not answer within {self.timeout_s} s")
                 )
-                if self.transport is not None:
-                    self.transport.close()  # connection_lost fails the rest
-                return
+            if self.transport is not None:
+                self.transport.close()  # connection_lost fails the rest
+            return
+        for future, _limit, deadline in waiting:
+            if deadline <= now and not future.done():
+                future.set_exception(RespConnectionError("Redis did not answer by the deadline"))
         self._watch()
 
     def data_received(self, data: bytes) -> None:
@@ -225,12 +237,13 @@ class RespClient:
     def from_url(cls, url: str, *, timeout_s: float = 2.0) -> RespClient:
         return cls(RedisAddress.from_url(url), timeout_s=timeout_s)
 
-    async def execute(self, *args: Arg) -> Reply:
-        """Send one command and wait for its reply; RespError for an error reply."""
+    async def execute(self, *args: Arg, deadline: float | None = None) -> Reply:
+        """Send one command and wait for its reply; RespError for an error reply,
+        RespConnectionError when there is none by `deadline` (a `loop.time()` instant)."""
         protocol = self._protocol
         if protocol is None or protocol.closed:
-            protocol = await self._connection()
-        return await protocol.send(encode_command(args))
+            protocol = await self._connection(deadline)
+        return await protocol.send(encode_command(args), deadline)
 
     def send_now(self, *args: Arg) -> asyncio.Future[Reply] | None:
         """Queue a command on the open connection without a task or a wait (for a reply nobody
@@ -241,29 +254,41 @@ class RespClient:
             return None
         return protocol.send(encode_command(args))
 
-    async def evalsha(self, script: Script, keys: list[str], args: list[Arg]) -> Reply:
+    async def evalsha(
+        self, script: Script, keys: list[str], args: list[Arg], deadline: float | None = None
+    ) -> Reply:
         """Run a Lua script by its hash, loading it first if this server does not know it."""
         try:
-            return await self.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+            return await self.execute(
+                "EVALSHA", script.sha, len(keys), *keys, *args, deadline=deadline
+            )
         except RespError as error:
             if not str(error).startswith("NOSCRIPT"):
                 raise
-            return await self.execute("EVAL", script.source, len(keys), *keys, *args)
+            return await self.execute(
+                "EVAL", script.source, len(keys), *keys, *args, deadline=deadline
+            )
 
     async def close(self) -> None:
         protocol, self._protocol = self._protocol, None
         if protocol is not None and protocol.transport is not None:
             protocol.transport.close()
 
-    async def _connection(self) -> _Protocol:
+    async def _connection(self, deadline: float | None = None) -> _Protocol:
         protocol = self._protocol
         if protocol is not None and not protocol.closed:
             return protocol
-        async with self._connecting:
-            if self._protocol is not None and not self._protocol.closed:
-                return self._protocol
-            self._protocol = await self._connect()
-            return self._protocol
+        loop = asyncio.get_running_loop()
+        limit = loop.time() + self.timeout_s
+        try:
+            async with asyncio.timeout_at(limit if deadline is None else min(limit, deadline)):
+                async with self._connecting:
+                    if self._protocol is not None and not self._protocol.closed:
+                        return self._protocol
+                    self._protocol = await self._connect()
+                    return self._protocol
+        except TimeoutError as error:
+            raise RespConnectionError("could not connect to Redis in time") from error
 
     async def _connect(self) -> _Protocol:
         address = self.address

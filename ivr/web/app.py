@@ -50,7 +50,9 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
 
 async def _store(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    store = await open_session_store(settings.redis_url, settings.redis_prefix)
+    store = await open_session_store(
+        settings.redis_url, settings.redis_prefix, client=settings.redis_client
+    )
     app[STORE] = store
     yield
     await store.close()

@@ -26,6 +26,7 @@ class ServeSettings:
     directory: str | CustomerDirectory = "var/demo-directory.db"
     redis_url: str | None = None  # None: in-memory call state (one process)
     redis_prefix: str = "ivr:"
+    redis_client: str = "auto"  # auto, resp (lean, one server) or redis-py (ivr.sessions)
     journal_url: str | None = "sqlite:///var/journal.db"  # None: no journal
     public_url: str | None = None  # what gateways call us by, behind a proxy
     max_body: int = 64 * 1024

@@ -3,7 +3,9 @@
 Answers 200 {valid: true, claims} or 4xx {valid: false, reason} with reason one of
 `expired`, `tampered`, `wrong_audience`, `replayed`, `invalid` (401; replayed is 409) or
 `malformed_request` (400). By default each token is accepted once: its `jti` is claimed in
-the session store (memory or Redis, so every worker agrees) until the token expires.
+the session store (memory or Redis, so every worker agrees) until the token expires. When the
+store cannot say whether a token was used (Redis down), the answer is 503 `store_unavailable`
+(try again), never 500 and never a second use.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from aiohttp import web
 
 from ivr.calls import metrics
+from ivr.sessions import SessionError
 from ivr.tokens import TokenError, TokenIssuer
 from ivr.web.keys import RUNTIME, SETTINGS, STORE
 
@@ -42,7 +45,11 @@ async def verify_token(request: web.Request) -> web.Response:
         return _refuse(_REASONS.get(error.reason, "invalid"), 401)
     if request.app[SETTINGS].tokens_once:
         ttl = float(claims["exp"]) - time.time()
-        if not await request.app[STORE].claim(f"jti:{claims['jti']}", ttl):
+        try:
+            first = await request.app[STORE].claim(f"jti:{claims['jti']}", ttl)
+        except SessionError:
+            return _refuse("store_unavailable", 503)
+        if not first:
             return _refuse("replayed", 409)
     metrics.TOKENS.labels("valid").inc()
     return web.json_response({"valid": True, "claims": claims})

@@ -135,6 +135,20 @@ async def test_booked_dialled_read_back_and_connected_without_leaking_the_secret
             dumped.extend([piece async for piece in extract_csv(journal, name, ReportFilter())])
     finally:
         await journal.close()
+    async with aiohttp.ClientSession() as http:
+        history_url = f"{url}/customers/C1001/interactions"
+        async with http.get(history_url, headers=bearer("C1001")) as response:
+            history_text = await response.text()
+            assert response.status == 200, history_text
+        async with http.get(history_url, headers=bearer("C2002")) as response:
+            assert response.status == 404  # another customer's history
+    history = json.loads(history_text)["interactions"]
+    assert [item["type"] for item in history] == ["call", "callback"]  # newest first
+    assert history[0]["direction"] == "outbound"
+    assert history[0]["callback_id"] == callback_id
+    assert history[0]["idv_status"] == "identified_and_verified"
+    assert history[1]["status"] == "completed"
+    dumped.append(history_text)
     everything = "\n".join(dumped)
     assert callback_id in everything  # the search did see the callback's rows
     assert SECRET not in everything.lower()

@@ -140,6 +140,23 @@ async def test_a_command_past_its_deadline_fails_and_the_next_one_reconnects(key
         await resp.close()
 
 
+async def test_a_command_past_its_callers_deadline_fails_alone(key: str) -> None:
+    """A webhook's deadline ends its own command; the connection and the others go on."""
+    resp = RespClient.from_url(REDIS_URL, timeout_s=2.0)
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        blocked = asyncio.create_task(resp.execute("BLPOP", key, 0.6, deadline=started + 0.2))
+        behind = asyncio.create_task(resp.execute("PING"))
+        with pytest.raises(RespConnectionError, match="by the deadline"):
+            await blocked
+        assert loop.time() - started < 0.45  # the watchdog looks every 0.1 s
+        assert await behind == "PONG"  # answered once the BLPOP's nil came (and was dropped)
+        assert await resp.execute("PING") == "PONG"
+    finally:
+        await resp.close()
+
+
 async def test_it_connects_again_after_the_connection_drops(
     client: RespClient, raw_redis: Redis
 ) -> None:

@@ -150,6 +150,7 @@ async def test_live_calls_and_a_journey_told_in_words(
     await client.close()
 
     assert seen["calls"] == "4"
+    assert seen["callbacks"][:4] == ["due now", "0", "scheduled later", "0"]
     assert seen["verified"] == "1"
     funnel = dict(seen["funnel"])
     assert funnel["calls"] == "4"
@@ -174,6 +175,8 @@ def watch_live(url: str, tmp: Path, call_id: str, act: Any) -> dict[str, Any]:
         wait.until(lambda d: kpi(d, "calls") == "4")
         wait.until(lambda d: texts(d, "#active tr.call"))
         wait.until(lambda d: texts(d, "#k-stream") == ["live"])
+        wait.until(lambda d: len(texts(d, "#callbacks td")) == 16)
+        seen["callbacks"] = texts(driver, "#callbacks td")
         seen["calls"], seen["verified"] = kpi(driver, "calls"), kpi(driver, "verified")
         names = driver.execute_script(DATA, "#funnel tr", "metric")
         values = texts(driver, "#funnel tr td:nth-child(2)")

@@ -12,7 +12,7 @@ from ivr.cli.serve import main
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("http://127.0.0.1:6379", "a Redis URL starts with redis:// or rediss://, not http:"),
+        ("http://127.0.0.1:6379", "a Redis URL starts with one of redis://, rediss://"),
         ("redis://127.0.0.1:1/0", "Redis did not answer PING"),
     ],
 )

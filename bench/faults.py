@@ -1,0 +1,335 @@
+"""Fault benchmark (issue 12): calls placed through a real `ivr serve` while a dependency
+fails, and what came of them.
+
+    python -m bench.faults [--only NAME,...] [--callers 8] [--gap 0.2] [--list]
+
+For each fault: calls started, calls that finished on their flow (the caller identified by
+number, verified by date of birth and transferred as verified, not sent to an agent by an
+error), the slowest webhook, and what else the fault's scenario counts (a journal fault:
+records acknowledged against stored after recovery). Targets: >= 99 % of calls on their flow
+across a Redis failover; every webhook <= 4 s; 0 acknowledged journal records lost.
+
+The faults are a registry: a scenario is an async function decorated with
+`@fault("name", "what it does")` that returns an `Outcome`; `Load` places calls against a
+server and counts them, `Server` runs `ivr serve` (its `serve()`, with Alice in a dict
+directory: a SQLite directory adds its own lockout behaviour to the figures) in a process of
+its own. Redis faults start their own topologies from Debian's redis-server and
+redis-sentinel on free loopback ports (ivr.sessions.local_redis) and stop them after.
+Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from ivr.adapters.json_webhook import signature
+from ivr.sessions import local_redis
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "bench-faults-webhook-secret"
+ALICE, DEMO_LINE = "+447700900123", "+441134960000"
+WEBHOOK_LIMIT_S = 4.0
+
+
+@dataclass
+class Outcome:
+    """What one fault scenario measured."""
+
+    started: int
+    on_flow: int
+    slowest_s: float
+    notes: dict[str, str] = field(default_factory=dict)  # scenario-specific figures
+
+
+Scenario = Callable[["Options"], Awaitable[Outcome]]
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    what: str
+    run: Scenario
+
+
+FAULTS: dict[str, Fault] = {}
+
+
+def fault(name: str, what: str) -> Callable[[Scenario], Scenario]:
+    """Register a scenario under `name` (the `--only` key)."""
+
+    def register(run: Scenario) -> Scenario:
+        FAULTS[name] = Fault(name, what, run)
+        return run
+
+    return register
+
+
+@dataclass(frozen=True)
+class Options:
+    callers: int = 8  # calls in progress at once
+    gap_s: float = 0.2  # between a call's two webhooks (a caller typing)
+
+
+# -- the server and the load ------------------------------------------------------------------
+
+
+class Server:
+    """`ivr serve` in its own process on a free loopback port."""
+
+    def __init__(self, *, redis_url: str | None = None, journal_url: str | None = None) -> None:
+        self.port = local_redis.free_port()
+        command = [sys.executable, "-m", "bench.faults", "--role", "server"]
+        command += ["--port", str(self.port)]
+        if redis_url:
+            command += ["--redis", redis_url]
+        if journal_url:
+            command += ["--journal", journal_url]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def ready(self, timeout_s: float = 20.0) -> None:
+        end = time.monotonic() + timeout_s
+        async with aiohttp.ClientSession() as session:
+            while time.monotonic() < end:
+                if self.process.poll() is not None:
+                    raise RuntimeError("the server exited at startup")
+                try:
+                    async with session.get(f"{self.url}/healthz") as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise TimeoutError("the server did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+
+class Load:
+    """Callers placing Alice's call one after another until stopped; counts what came of it."""
+
+    def __init__(self, server: Server, options: Options) -> None:
+        self.server = server
+        self.options = options
+        self.started = 0
+        self.on_flow = 0
+        self.slowest_s = 0.0
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Load:
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        self._tasks = [asyncio.create_task(self._caller()) for _ in range(self.options.callers)]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._stop.set()
+        await asyncio.gather(*self._tasks)
+        if self._session is not None:
+            await self._session.close()
+
+    def outcome(self, **notes: str) -> Outcome:
+        return Outcome(self.started, self.on_flow, self.slowest_s, dict(notes))
+
+    async def _caller(self) -> None:
+        while not self._stop.is_set():
+            call_id = uuid.uuid4().hex
+            self.started += 1
+            started = await self._send(call_id, 1, type="call.started", ani=ALICE, dnis=DEMO_LINE)
+            if started is None:
+                continue
+            await asyncio.sleep(self.options.gap_s)
+            done = await self._send(call_id, 2, type="digits", digits="01021980#")
+            if done is not None and _on_flow(done):
+                self.on_flow += 1
+
+    async def _send(self, call_id: str, number: int, **fields: Any) -> dict[str, Any] | None:
+        assert self._session is not None
+        body = json.dumps({"event_id": f"e{number}", "call_id": call_id, **fields}).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-IVR-Signature": signature(SECRET, body, int(time.time())),
+        }
+        began = time.monotonic()
+        try:
+            async with self._session.post(
+                f"{self.server.url}/json/events", data=body, headers=headers
+            ) as response:
+                doc = await response.json() if response.status == 200 else None
+        except (aiohttp.ClientError, ValueError):
+            doc = None
+        self.slowest_s = max(self.slowest_s, time.monotonic() - began)
+        return doc if isinstance(doc, dict) else None
+
+
+def _on_flow(doc: dict[str, Any]) -> bool:
+    transfers = [a for a in doc.get("actions", []) if a.get("type") == "transfer"]
+    return bool(transfers) and transfers[-1].get("handoff", {}).get("idv_status") == (
+        "identified_and_verified"
+    )
+
+
+async def under_load(
+    server: Server, options: Options, fault_action: Callable[[], object], settle_s: float = 1.0
+) -> Outcome:
+    """Calls before, during (`fault_action` runs in a thread) and `settle_s` after the fault."""
+    await server.ready()
+    async with Load(server, options) as load:
+        await asyncio.sleep(settle_s)
+        await asyncio.to_thread(fault_action)
+        await asyncio.sleep(settle_s)
+    return load.outcome()
+
+
+# -- Redis faults -----------------------------------------------------------------------------
+
+
+@fault("redis-sentinel-failover", "SENTINEL FAILOVER of the primary (1 replica, 3 sentinels)")
+async def sentinel_failover(options: Options) -> Outcome:
+    with local_redis.sentinel_set() as topology:
+        server = Server(redis_url=topology.url)
+        try:
+            return await under_load(server, options, topology.failover)
+        finally:
+            server.stop()
+
+
+@fault("redis-cluster-failover", "CLUSTER FAILOVER of a primary (3 primaries, 3 replicas)")
+async def cluster_failover(options: Options) -> Outcome:
+    with local_redis.cluster() as topology:
+        server = Server(redis_url=topology.url)
+        try:
+            return await under_load(server, options, lambda: topology.failover("anything"))
+        finally:
+            server.stop()
+
+
+@fault("redis-frozen", "the one Redis server frozen (SIGSTOP) for 5 s, then resumed")
+async def redis_frozen(options: Options) -> Outcome:
+    with local_redis.standalone() as topology:
+        server = Server(redis_url=topology.url)
+
+        def freeze() -> None:
+            topology.node.freeze()
+            time.sleep(5.0)
+            topology.node.thaw()
+
+        try:
+            return await under_load(server, options, freeze)
+        finally:
+            server.stop()
+
+
+@fault("redis-killed", "the one Redis server killed (SIGKILL), restarted 2 s later (AOF)")
+async def redis_killed(options: Options) -> Outcome:
+    with local_redis.standalone("--appendonly", "yes", "--appendfsync", "everysec") as topology:
+        server = Server(redis_url=topology.url)
+
+        def kill_and_restart() -> None:
+            topology.node.kill()
+            time.sleep(2.0)
+            topology.node.start()
+
+        try:
+            return await under_load(server, options, kill_and_restart)
+        finally:
+            server.stop()
+
+
+# -- reporting and entry points ---------------------------------------------------------------
+
+
+def report(name: str, outcome: Outcome) -> str:
+    share = 100.0 * outcome.on_flow / outcome.started if outcome.started else 0.0
+    slow = "ok" if outcome.slowest_s <= WEBHOOK_LIMIT_S else "OVER 4 s"
+    notes = "".join(f"; {key} {value}" for key, value in outcome.notes.items())
+    return (
+        f"  {name:26} calls started {outcome.started:5}, on their flow {outcome.on_flow:5} "
+        f"({share:5.1f} %), slowest webhook {outcome.slowest_s:5.2f} s ({slow}){notes}"
+    )
+
+
+async def run(names: list[str], options: Options) -> None:
+    from bench.machine import describe
+
+    print(describe())
+    print(
+        f"fault benchmark: {options.callers} callers, {options.gap_s:g} s between a call's two"
+        " webhooks; targets: >= 99 % on flow across a Redis failover, every webhook <= 4 s"
+    )
+    for name in names:
+        outcome = await FAULTS[name].run(options)
+        print(report(name, outcome), flush=True)
+
+
+def server_role(port: int, redis_url: str | None, journal_url: str | None) -> None:
+    """`ivr serve`'s own serve(), Alice in a dict directory, the JSON webhook signed."""
+    from bench.webhooks import DictDirectory
+    from ivr.cli.serve import serve
+    from ivr.web.logs import setup_logging
+    from ivr.web.settings import ServeSettings
+
+    setup_logging("warning")
+    settings = ServeSettings(
+        directory=DictDirectory(),
+        journal_url=journal_url,
+        redis_url=redis_url,
+        redis_prefix=f"ivr-faults-{uuid.uuid4().hex[:8]}:",
+        webhook_secret=SECRET,
+    )
+    asyncio.run(serve(settings, "127.0.0.1", port))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.faults", description=__doc__)
+    parser.add_argument("--only", default=None, help="comma-separated fault names (--list)")
+    parser.add_argument("--list", action="store_true", help="name and describe every fault")
+    parser.add_argument("--callers", type=int, default=Options.callers)
+    parser.add_argument("--gap", type=float, default=Options.gap_s, help="seconds in a call")
+    parser.add_argument("--role", choices=["orchestrate", "server"], default="orchestrate")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--redis", default=None)
+    parser.add_argument("--journal", default=None)
+    args = parser.parse_args(argv)
+    if args.role == "server":
+        server_role(args.port, args.redis, args.journal)
+        return
+    if args.list:
+        for item in FAULTS.values():
+            print(f"{item.name:26} {item.what}")
+        return
+    names = [name.strip() for name in args.only.split(",")] if args.only else list(FAULTS)
+    unknown = sorted(set(names) - set(FAULTS))
+    if unknown:
+        raise SystemExit(f"--only: unknown {unknown}; choose from {sorted(FAULTS)}")
+    asyncio.run(run(names, Options(args.callers, args.gap)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""A test case that plays a callback the company places: its booking, made in a scratch
+journal database, is claimed as the dispatcher would claim it, with the real callback
+operations (ivr.callbacks.console)."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from datetime import time as day_time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict
+
+from ivr.callbacks.auth import AppIdentity
+from ivr.callbacks.console import ConsoleCallback, play_callback
+from ivr.callbacks.crypto import SecretBox
+from ivr.callbacks.db import Database, open_database
+from ivr.callbacks.model import Booking, Window
+from ivr.callbacks.queues import Queue, Queues
+from ivr.callbacks.service import book
+from ivr.callbacks.store import CallbackStore
+from ivr.engine.handoff import IDENTIFIED_AND_VERIFIED, IDENTIFIED_ONLY
+from ivr.engine.operations import OperationRegistry
+
+ALWAYS_OPEN = Queues(
+    {"general": Queue("general", ZoneInfo("UTC"), {d: ((day_time(0), None),) for d in range(7)})}
+)
+
+
+class CallbackFixture(BaseModel):
+    """The callback a case plays: who booked it, their secret, who answers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    customer_id: str = "C1001"
+    name: str = "Alice Example"
+    number: str = "+447700900123"
+    secret: str | None = "anana"
+    verified: bool = True  # booked from the app, whose login verified the customer
+    answered_by: str | None = None  # e.g. machine_start: an answering machine picked up
+
+
+@dataclass
+class PlayedCallback:
+    console: ConsoleCallback
+    db: Database
+
+    @property
+    def context(self) -> dict[str, str]:
+        return self.console.context
+
+    async def close(self) -> str:
+        """End the call as the gateway would; the callback's status after it."""
+        try:
+            return await self.console.ended()
+        finally:
+            await self.db.close()
+
+
+async def booked_callback(
+    fixture: CallbackFixture, operations: OperationRegistry, flow: str, folder: Path
+) -> PlayedCallback:
+    db = await open_database(f"sqlite:///{folder}/callbacks.db")
+    store = CallbackStore(db, SecretBox([("case", os.urandom(32))]))
+    now = time.time()
+    start = datetime.fromtimestamp(now, UTC)
+    window = Window(start=start, end=start + timedelta(hours=2))
+    request = Booking(number=fixture.number, queue="general", window=window, secret=fixture.secret)
+    status = IDENTIFIED_AND_VERIFIED if fixture.verified else IDENTIFIED_ONLY
+    who = AppIdentity(fixture.customer_id, fixture.name, status)
+    callback, _ = await book(store, ALWAYS_OPEN, who, request, now)
+    console = await play_callback(store, ALWAYS_OPEN, operations, callback.id, flow)
+    if fixture.answered_by:
+        console.context["answered_by"] = fixture.answered_by
+    return PlayedCallback(console, db)
