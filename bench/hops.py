@@ -29,19 +29,18 @@ TOKEN = "bench-twilio-auth-token-0123456789abcdef"
 
 
 async def measure() -> tuple[list[types.FrameType], int]:
-    import os
-
     import aiohttp
     from aiohttp.test_utils import TestServer
 
     from bench.webhooks import FIELDS, DictDirectory
     from ivr.adapters.signatures import twilio_signature
     from ivr.bootstrap import Project
+    from ivr.settings import Settings
     from ivr.web.app import create_app
     from ivr.web.settings import ServeSettings
 
-    os.environ["IVR_TWILIO_AUTH_TOKEN"] = TOKEN
     settings = ServeSettings(
+        env=Settings(twilio_auth_token=TOKEN),
         project=Project(ROOT / "flows", ROOT / "config", ROOT / "prompts"),
         directory=DictDirectory(),
         journal_url=None,
@@ -118,7 +117,7 @@ def _where(frame: types.FrameType) -> str:
     return frame.f_code.co_filename.removeprefix(str(ROOT) + "/")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     frames, entries = asyncio.run(measure())
     engine = [frame for frame in frames if _in_engine(frame)]
     path = [frame for frame in frames if not _in_engine(frame)]

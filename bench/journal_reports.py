@@ -5,7 +5,9 @@ Calls are realistic: a few thousand random journeys are built record by record
 and per-step counts are replicated with fresh call ids and start times over a year (busier in
 office hours) and bulk-loaded into `calls` and `step_daily`; `call_hourly` is then filled by the
 SQL of schema migration 2. The raw records are only stored with `--records` (reports never
-read them; one `record_chunks` row of ~17 records per call).
+read them; one `record_chunks` row of ~17 records per call). The dashboard's queries (headline
+figures, trend, losses, recent calls and search, faults, flow-view counts) are timed after the
+reports, each against its 0.3 s target.
 
     .venv/bin/python -m bench.journal_reports --calls 1000000
 """
@@ -19,18 +21,21 @@ import random
 import sqlite3
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
+from ivr.journal import dashboard_data as dash
 from ivr.journal import rollup
 from ivr.journal.fold import CALL_COLUMNS, CallRow, call_values, day_and_hour, fold
 from ivr.journal.pg_store import split_url
 from ivr.journal.records import JournalRecord, as_row, chunk_rows
 from ivr.journal.reports import REPORTS, run_report
-from ivr.journal.store import ReportFilter, open_store
+from ivr.journal.store import JournalStore, ReportFilter, open_store
 from ivr.journal.synthetic import build_call, random_script
 
 YEAR = 365 * 86400.0
@@ -76,6 +81,10 @@ def generate(
             value = getattr(tpl, col)
             setattr(row, col, None if value is None else value + start)
         row.day, row.hour = day_and_hour(start)
+        if row.ani is not None:  # numbers and customers vary, as the dashboard's search meets them
+            row.ani = f"*********{rng.randrange(10000):04d}"
+        if row.customer_id is not None:
+            row.customer_id = f"C{rng.randrange(300_000):06d}"
         rows.append(call_values(row))
         for _, key, count, timed, dur in step_list:
             acc = steps[(row.day, *key)]
@@ -158,8 +167,49 @@ async def time_reports(url: str) -> list[tuple[str, str, float, int]]:
         async for piece in extract_csv(store, "calls", ReportFilter()):
             size += len(piece)
         results.append(("extract calls (CSV)", f"{size / 1e6:.0f} MB", time.perf_counter() - t0, 0))
+        results += await time_dashboard(store)
     finally:
         await store.close()
+    return results
+
+
+DASHBOARD_TARGET_S = 0.3
+
+
+async def time_dashboard(store: JournalStore) -> list[tuple[str, str, float, int]]:
+    """Every query the manager's dashboard and flow view make, over the same filters."""
+    year = ReportFilter(from_day=date(2024, 1, 1), to_day=date(2024, 12, 31))
+    month = ReportFilter(from_day=date(2024, 12, 2), to_day=date(2024, 12, 31))
+    day = ReportFilter(from_day=date(2024, 12, 31), to_day=date(2024, 12, 31))
+    line = ReportFilter(date(2024, 1, 1), date(2024, 12, 31), service_line="cards")
+    (some,) = await store.fetch(
+        "SELECT call_id, customer_id FROM calls WHERE customer_id IS NOT NULL LIMIT 1", {}
+    )
+    queries: list[tuple[str, str, Callable[[], Awaitable[Any]]]] = [
+        ("headline", "year + previous", lambda: dash.headline(store, year)),
+        ("headline", "one line, year", lambda: dash.headline(store, line)),
+        ("headline", "one day", lambda: dash.headline(store, day)),
+        ("trend per day", "year", lambda: dash.trend(store, year)),
+        ("losses per step", "year", lambda: dash.losses(store, year)),
+        ("recent calls", "year, page 1", lambda: dash.recent_calls(store, year)),
+        ("recent calls", "month, page 40", lambda: dash.recent_calls(store, month, page=40)),
+        ("recent calls", "one line, year", lambda: dash.recent_calls(store, line)),
+        ("search call id", "year", lambda: dash.recent_calls(store, year, search=some[0])),
+        ("search customer", "year", lambda: dash.recent_calls(store, year, search=some[1])),
+        ("search last digits", "year", lambda: dash.recent_calls(store, year, search="0123")),
+        ("ended at a step", "year", lambda: dash.recent_calls(store, year, step="date_of_birth")),
+        ("outcome filter", "month", lambda: dash.recent_calls(store, month, outcome="hung_up")),
+        ("faults by cause", "last hour", lambda: dash.faults(store, ReportFilter())),
+        ("flow view counts", "year", lambda: dash.flow_counts(store, replace(year, flow="idv"))),
+    ]
+    results = []
+    for name, label, query in queries:
+        t0 = time.perf_counter()
+        answer = await query()
+        secs = time.perf_counter() - t0
+        size = len(answer["calls"]) if isinstance(answer, dict) and "calls" in answer else 0
+        verdict = "met" if secs <= DASHBOARD_TARGET_S else "MISSED"
+        results.append((f"dash: {name}", f"{label} [{verdict}]", secs, size))
     return results
 
 

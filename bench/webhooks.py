@@ -164,11 +164,13 @@ def dict_server(
 ) -> None:
     """`ivr serve` exactly, except that the directory is the dict above."""
     from ivr.cli.serve import serve
+    from ivr.settings import Settings
     from ivr.web.logs import setup_logging
     from ivr.web.settings import ServeSettings
 
     setup_logging("warning")
     settings = ServeSettings(
+        env=Settings(),  # IVR_TWILIO_AUTH_TOKEN from the orchestrator, as `ivr serve` reads it
         directory=DictDirectory(),
         journal_url=journal,
         redis_url=redis_url,

@@ -10,15 +10,12 @@ server has no vendor dependency; the tests check them against the official imple
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import hmac
 import itertools
-import operator
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 JAMBONZ_TOLERANCE_S = 300  # jambonz's own SDKs refuse signatures older than five minutes
@@ -29,49 +26,8 @@ def twilio_signature(token: str, url: str, params: Iterable[tuple[str, str]]) ->
 
     Repeated names are signed once per distinct value, values sorted, as Twilio's helpers do.
     """
-    return _twilio_hmac(token, url + _twilio_params_text(params))
-
-
-def _twilio_params_text(params: Iterable[tuple[str, str]]) -> str:
-    """Names in order, each distinct value once, values in order: the pairs, deduplicated and
-    sorted (one C-level sort instead of a dict of sets)."""
-    return _sorted_params_text(sorted(params))
-
-
-def _sorted_params_text(ordered: Sequence[tuple[str, str]]) -> str:
-    """`_twilio_params_text` of pairs already sorted: a repeated pair sits next to its twin,
-    so it is found by comparing neighbours, and the text is joined in C."""
-    if any(map(operator.eq, ordered, itertools.islice(ordered, 1, None))):
-        ordered = sorted(set(ordered))
-    return "".join(itertools.chain.from_iterable(ordered))
-
-
-@functools.lru_cache(maxsize=8)
-def _sha1_pads(token: str) -> tuple[Any, Any]:
-    """SHA-1 states after the HMAC key's inner and outer pads (RFC 2104), once per token:
-    copying them costs less than `hmac.digest` setting up OpenSSL's HMAC on every request."""
-    key = token.encode()
-    if len(key) > _SHA1_BLOCK:
-        key = hashlib.sha1(key).digest()
-    key = key.ljust(_SHA1_BLOCK, b"\0")
-    inner = hashlib.sha1(key.translate(_INNER_PAD))
-    outer = hashlib.sha1(key.translate(_OUTER_PAD))
-    return inner, outer
-
-
-_SHA1_BLOCK = 64
-_INNER_PAD = bytes(byte ^ 0x36 for byte in range(256))  # byte -> byte XOR ipad
-_OUTER_PAD = bytes(byte ^ 0x5C for byte in range(256))
-
-
-def _twilio_hmac(token: str, message: str) -> str:
-    """base64 HMAC-SHA1 of `message` under `token` (equal to `hmac.digest`'s, tested)."""
-    inner_pad, outer_pad = _sha1_pads(token)
-    inner = inner_pad.copy()
-    inner.update(message.encode())
-    outer = outer_pad.copy()
-    outer.update(inner.digest())
-    return base64.b64encode(outer.digest()).decode()
+    signed = url + "".join(itertools.chain.from_iterable(sorted(set(params))))
+    return base64.b64encode(hmac.digest(token.encode(), signed.encode(), "sha1")).decode()
 
 
 def url_port_variants(url: str) -> tuple[str, str]:
@@ -92,27 +48,21 @@ def url_port_variants(url: str) -> tuple[str, str]:
 
 
 def verify_twilio(
-    token: str, url: str, params: Sequence[tuple[str, str]], signature: str | None
+    token: str, url: str, params: Iterable[tuple[str, str]], signature: str | None
 ) -> bool:
-    """True when `signature` matches `url` (with or without its port) and `params`."""
-    return verify_twilio_sorted(token, url, sorted(params), signature)
-
-
-def verify_twilio_sorted(
-    token: str, url: str, ordered: Sequence[tuple[str, str]], signature: str | None
-) -> bool:
-    """`verify_twilio` for pairs already sorted (the adapter sorts once for the signature and
-    the delivery key)."""
+    """True when `signature` matches `url` (as received, else with or without its port) and
+    `params`, compared in constant time."""
     if not signature or not token or not signature.isascii():
         return False  # compare_digest refuses non-ASCII text: such a header is simply wrong
-    suffix = _sorted_params_text(ordered)  # once, whichever form of the URL matches
-    if hmac.compare_digest(_twilio_hmac(token, url + suffix), signature):
-        return True  # the URL as received: the usual case, no URL parsing needed
-    return any(
-        hmac.compare_digest(_twilio_hmac(token, candidate + suffix), signature)
-        for candidate in url_port_variants(url)
-        if candidate != url
-    )
+    fields = "".join(itertools.chain.from_iterable(sorted(set(params))))
+    key = token.encode()
+
+    def signs(candidate: str) -> bool:
+        mac = base64.b64encode(hmac.digest(key, (candidate + fields).encode(), "sha1"))
+        return hmac.compare_digest(mac, signature.encode())
+
+    # the URL as received first: the usual case, no URL parsing needed
+    return signs(url) or any(signs(other) for other in url_port_variants(url) if other != url)
 
 
 def timestamped_mac(secret: str, timestamp: int, body: bytes) -> str:

@@ -23,7 +23,7 @@ from ivr.adapters.base import (
 from ivr.adapters.outbound import outbound_context
 from ivr.adapters.signatures import verify_twilio
 from ivr.adapters.twiml import DEFAULT_TRANSFERS, TwilioTransfer, render_twiml
-from ivr.adapters.wire import TERMINAL_CALL_STATUSES, parse_form, positive_int, query_of
+from ivr.adapters.wire import TERMINAL_CALL_STATUSES, parse_form, positive_int
 from ivr.engine.actions import Action, RouteKind, Transfer
 from ivr.engine.events import (
     CallerIdTrust,
@@ -108,16 +108,17 @@ class TwilioAdapter(Adapter):
         # the verified signature is an HMAC of the URL and every field: a redelivery of the same
         # event carries the same one, any other event another, so it keys the delivery
         key = f"{kind}:{signature}"
+        query = dict(parse_form(url.partition("?")[2])) if "?" in url else {}
         if kind == "voice":
             event: CallEvent = CallStarted(
                 call_id=call_id,
                 ani=form.get("From") or None,
                 dnis=form.get("To") or None,
                 caller_id_trust=caller_id_trust(form.get("StirVerstat")),
-                context=outbound_context(query_of(url), form.get("AnsweredBy")),
+                context=outbound_context(query, form.get("AnsweredBy")),
             )
         elif kind == "gather":
-            event = self._gather_event(call_id, form, query_of(url))
+            event = self._gather_event(call_id, form, query)
         elif kind == "status":
             event = self._status_event(call_id, form)
         else:

@@ -16,7 +16,7 @@ from enum import StrEnum
 from urllib.parse import quote, urlencode
 
 from ivr.adapters.base import RenderContext
-from ivr.adapters.wire import collect_query, handoff_headers, header_value, played_query, with_query
+from ivr.adapters.wire import collect_query, handoff_headers, handoff_text, played_query, with_query
 from ivr.adapters.xmltext import element
 from ivr.engine.actions import Action, CollectDigits, Hangup, Play, PromptRef, RouteKind, Transfer
 
@@ -54,7 +54,8 @@ def render_twiml(
     waits = False  # whether the document ends by calling us back or leaving the engine
     for action in actions:
         if isinstance(action, Play):
-            parts.extend(_prompt(prompt, context) for prompt in action.prompts)
+            for prompt in action.prompts:
+                parts.append(_prompt(prompt, context))
             waits = False
         elif isinstance(action, CollectDigits):
             parts.append(_gather(action, context))
@@ -121,8 +122,7 @@ def _transfer(
             return element("Enqueue", inner=task, workflowSid=action.target)
         return element("Enqueue", action.target, inner=task)
     if mode is TwilioTransfer.REDIRECT:
-        values = [(key, header_value(value)) for key, value in action.handoff.items()]
-        url = with_query(action.target, [(k, v) for k, v in values if v is not None])
+        url = with_query(action.target, handoff_text(action.handoff))
         return element("Redirect", url, method="POST")
     return element("Dial", inner=element("Sip", sip_uri(action.target, action.handoff)))
 

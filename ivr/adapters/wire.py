@@ -9,10 +9,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, quote_plus, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from ivr.adapters.base import BadRequest
 from ivr.engine.actions import CollectDigits, PromptRef
@@ -21,26 +20,29 @@ JSON_TYPE = "application/json; charset=utf-8"
 TERMINAL_CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 
 
-def header_value(value: Any) -> str | None:
-    """A hand-off value as header text: booleans lower-case, lists comma-joined, None dropped."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | tuple):
-        return ",".join(str(item) for item in value)
-    if isinstance(value, Mapping):
-        return json.dumps(value, separators=(",", ":"), sort_keys=True)
-    return str(value)
+def handoff_text(handoff: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Hand-off data as text pairs, the same on every gateway: booleans lower-case, lists
+    comma-joined, mappings as JSON, None left out."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in handoff.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, list | tuple):
+            text = ",".join(map(str, value))
+        elif isinstance(value, Mapping):
+            text = json.dumps(value, separators=(",", ":"), sort_keys=True)
+        else:
+            text = str(value)
+        pairs.append((key, text))
+    return pairs
 
 
 def handoff_headers(handoff: Mapping[str, Any], *, capitalise: bool = False) -> dict[str, str]:
     """Hand-off data as custom SIP headers: `idv_status` -> `x-idv-status` (or `X-Idv-Status`)."""
     headers: dict[str, str] = {}
-    for key, raw in handoff.items():
-        value = header_value(raw)
-        if value is None:
-            continue
+    for key, value in handoff_text(handoff):
         words = key.replace("_", "-").split("-")
         if capitalise:
             name = "X-" + "-".join(word.capitalize() for word in words)
@@ -54,28 +56,11 @@ def with_query(url: str, params: Iterable[tuple[str, str]]) -> str:
     """`url` with `params` appended to its query (existing ones kept, same names replaced)."""
     new = list(params)
     if "?" not in url and "#" not in url:  # the usual action URL: nothing to merge
-        return f"{url}?{encode_query(new)}" if new else url
+        return f"{url}?{urlencode(new)}" if new else url
     parts = urlsplit(url)
     names = {name for name, _ in new}
     kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in names]
     return urlunsplit(parts._replace(query=urlencode(kept + new)))
-
-
-_PLAIN = re.compile(r"[A-Za-z0-9_.~-]*")  # what urlencode leaves as it is
-
-
-def encode_query(params: Sequence[tuple[str, str]]) -> str:
-    """`urlencode(params)` for text pairs, without its per-pair type checks: an action URL's
-    step ids and numbers are plain, so most pairs need no quoting at all."""
-    match = _PLAIN.fullmatch
-    return "&".join(
-        [
-            (name if match(name) else quote_plus(name))
-            + "="
-            + (value if match(value) else quote_plus(value))
-            for name, value in params
-        ]
-    )
 
 
 def collect_query(action: CollectDigits) -> list[tuple[str, str]]:
@@ -92,17 +77,31 @@ def played_query() -> list[tuple[str, str]]:
     return [("event", "played")]
 
 
+def loads_json(body: bytes) -> Any:
+    """The body as JSON, or BadRequest: not UTF-8, not JSON, or nested too deep to parse."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("body is not JSON") from None
+    except RecursionError:
+        raise BadRequest("body is nested too deeply") from None
+
+
 def digest(*parts: object) -> str:
-    """A short stable hash of a request's content, for delivery keys (redeliveries match)."""
+    """A short stable hash of a message's content, for delivery keys (redeliveries match)."""
     text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 def parse_form(text: str) -> list[tuple[str, str]]:
-    """`parse_qsl(text, keep_blank_values=True)` at half the cost: most fields need no decoding.
+    """`parse_qsl(text, keep_blank_values=True)` for a gateway's form or query, hand-written.
 
-    Only `&` separates fields, as in parse_qsl; `+` is a space and %XX is decoded as UTF-8
-    with replacement, exactly as parse_qsl does.
+    Why not the standard library's: `parse_qsl` runs `unquote` on every name and value, most
+    of which have nothing to decode; for a Twilio webhook's twenty fields that alone would put
+    the server's CPU per event past issue 11's bound (`python -m bench.forms` and
+    `python -m bench.webhooks` print the figures). Same result as parse_qsl: only `&`
+    separates fields, `+` is a space, %XX is decoded as UTF-8 with replacement (the tests
+    compare the two on generated text).
     """
     fields: list[tuple[str, str]] = []
     for pair in text.split("&"):
@@ -124,23 +123,6 @@ def _unquote(text: str) -> str:
     """`unquote`, remembered: a call's numbers (From, To, Called, Caller: `%2B44...`) come
     four times in each of its webhooks, and unquote is Python code with a regex split."""
     return unquote(text)
-
-
-def loads_json(body: bytes) -> Any:
-    """The body as JSON, or BadRequest: not UTF-8, not JSON, or nested too deep to parse."""
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("body is not JSON") from None
-    except RecursionError:
-        raise BadRequest("body is nested too deeply") from None
-
-
-def query_of(url: str) -> dict[str, str]:
-    """The query of a callback URL as a dict (the last value of a repeated name wins)."""
-    _, _, rest = url.partition("?")
-    query = rest.partition("#")[0]
-    return dict(parse_qsl(query, keep_blank_values=True)) if query else {}
 
 
 def positive_int(value: str | None) -> int | None:

@@ -9,7 +9,7 @@ written out by prometheus_client.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ivr.web.tally import Family, counter, gauge, histogram
 
@@ -74,3 +74,30 @@ def outcome_label(outcome: str | None) -> str:
     if outcome is None:
         return "none"
     return "key" if outcome.startswith("key_") else outcome
+
+
+class Counts(Protocol):
+    def inc(self, amount: float = 1) -> None: ...
+
+
+class Observes(Protocol):
+    def observe(self, amount: float) -> None: ...
+
+
+class GatewayMetrics:
+    """One adapter's metric children, bound once: the pipeline counts every webhook of that
+    adapter through these, with no label lookup per event."""
+
+    def __init__(self, adapter: str) -> None:
+        self.adapter = adapter
+        self.latency: Observes = LATENCY.labels(adapter)
+        self.duplicates: Counts = DUPLICATES.labels(adapter)
+        self.unknown_calls: Counts = UNKNOWN_CALLS.labels(adapter)
+        self._events: dict[str, Counts] = {}
+
+    def events(self, kind: str) -> Counts:
+        """The applied-events counter of one event kind (bound at its first event)."""
+        found = self._events.get(kind)
+        if found is None:
+            found = self._events[kind] = EVENTS.labels(self.adapter, kind)
+        return found

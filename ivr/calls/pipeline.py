@@ -35,7 +35,7 @@ from ivr.engine.events import CallStarted
 from ivr.engine.operate import within
 from ivr.engine.runtime import Engine, Turn
 from ivr.engine.state import CallState
-from ivr.journal.faults import fault_cause
+from ivr.journal.faults import FAULT_OUTCOMES, fault_cause
 from ivr.journal.records import JournalRecord, RecordKind
 from ivr.sessions.base import COMMIT_RESERVE_S, ENDED_TTL_S, Lease, SessionError, SessionStore
 
@@ -54,14 +54,15 @@ class Delivery:
 
     kind: str  # which of the adapter's request kinds (the route it came in on)
     base_url: str  # the public scheme://host[/prefix] the gateway calls us by
-    target: str  # the path and query exactly as requested
+    url: str  # base_url + the path and query exactly as requested (some gateways sign it)
     headers: Headers
     body: bytes
 
-    @property
-    def url(self) -> str:
-        """The absolute URL the gateway requested (and, for some gateways, signed)."""
-        return self.base_url + self.target
+
+class EngineSource(Protocol):
+    """Where the current engine is (a hot reload swaps it between two deliveries)."""
+
+    engine: Engine
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +110,7 @@ class CallPipeline:
 
     def __init__(
         self,
-        engine: Callable[[], Engine],
+        engines: EngineSource,
         store: SessionStore,
         journal: JournalSink | None,
         *,
@@ -117,7 +118,7 @@ class CallPipeline:
         lock_wait_s: float,
         session_ttl_s: int,
     ) -> None:
-        self._engine = engine
+        self._engines = engines
         self.store = store
         self.journal = journal
         self.deadline_s = response_deadline_s
@@ -132,6 +133,7 @@ class CallPipeline:
         self.outgoing: Callable[[Document], Awaitable[Document]] | None = None
         self.active: set[str] = set()  # calls started here and not ended (drain waits on them)
         self.in_flight = 0
+        self._metrics: dict[str, metrics.GatewayMetrics] = {}  # by adapter name
         self._urls: dict[tuple[str, str, str], tuple[str, Callable[[PromptRef], str | None]]] = {}
 
     # -- entry points ----------------------------------------------------------------------
@@ -152,12 +154,42 @@ class CallPipeline:
 
     async def apply(self, adapter: Adapter, inbound: Inbound, base_url: str) -> Reply:
         """Apply an authenticated, parsed delivery (transports that parse messages themselves
-        call this directly); answers are rendered by `adapter` under `base_url`."""
+        call this directly); answers are rendered by `adapter` under `base_url`.
+
+        The call is held while it is applied: in this process by its lock (events of one call
+        in arrival order), across processes by the session store's lease.
+        """
         started = time.perf_counter()
-        log: dict[str, Any] = {"adapter": adapter.name}
+        gateway = self._metrics.get(adapter.name) or self._bind(adapter.name)
+        call_id = inbound.event.call_id
+        log: dict[str, Any] = {"adapter": adapter.name, "call_id": call_id}
+        log["event"] = type(inbound.event).__name__
+        # one deadline for the delivery's store work: the engine's deadline plus the commit's
+        deadline = asyncio.get_running_loop().time() + self.deadline_s + COMMIT_RESERVE_S
         self.in_flight += 1
+        locks = self.locks
         try:
-            document = await self._take(adapter, inbound, base_url, log)
+            waiter = locks.take(call_id)
+            if waiter is not None:
+                try:
+                    await waiter
+                except BaseException:
+                    locks.abandon(call_id, waiter)
+                    raise
+            try:
+                lease = await self.store.acquire(call_id, self.lock_wait_s, deadline=deadline)
+                committed = False
+                try:
+                    document, committed = await self._apply(
+                        adapter, gateway, inbound, base_url, lease, log
+                    )
+                finally:
+                    if not committed:
+                        await self.store.release(lease)
+            except SessionError as error:
+                document = self._store_failed(adapter, base_url, call_id, error, log)
+            finally:
+                locks.release(call_id)
         except Exception as error:  # a bug must still leave the caller with somewhere to go
             _log.error("unexpected error handling a webhook: %s", type(error).__name__)
             log["result"] = "error"
@@ -166,8 +198,9 @@ class CallPipeline:
             self.in_flight -= 1
         if self.outgoing is not None:
             document = await self.outgoing(document)
-        metrics.child(metrics.LATENCY, adapter.name).observe(time.perf_counter() - started)
-        log["ms"] = round((time.perf_counter() - started) * 1000, 2)
+        elapsed = time.perf_counter() - started
+        gateway.latency.observe(elapsed)
+        log["ms"] = round(elapsed * 1000, 2)
         log["status"] = 200
         _log.info("webhook", extra=log)
         return Reply(200, document)
@@ -181,39 +214,11 @@ class CallPipeline:
         )
         return Reply(status, _error(reason))
 
-    # -- the call, held --------------------------------------------------------------------
+    def _bind(self, adapter: str) -> metrics.GatewayMetrics:
+        bound = self._metrics[adapter] = metrics.GatewayMetrics(adapter)
+        return bound
 
-    async def _take(
-        self, adapter: Adapter, inbound: Inbound, base_url: str, log: dict[str, Any]
-    ) -> Document:
-        call_id = inbound.event.call_id
-        log["call_id"], log["event"] = call_id, type(inbound.event).__name__
-        # one deadline for the delivery's store work: the engine's deadline plus the commit's
-        deadline = asyncio.get_running_loop().time() + self.deadline_s + COMMIT_RESERVE_S
-        locks = self.locks
-        waiter = locks.take(call_id)
-        if waiter is not None:
-            try:
-                await waiter
-            except BaseException:
-                locks.abandon(call_id, waiter)
-                raise
-        try:
-            try:
-                lease = await self.store.acquire(call_id, self.lock_wait_s, deadline=deadline)
-            except SessionError as error:
-                return self._store_failed(adapter, base_url, call_id, error, log)
-            committed = False
-            try:
-                document, committed = await self._apply(adapter, inbound, base_url, lease, log)
-                return document
-            except SessionError as error:
-                return self._store_failed(adapter, base_url, call_id, error, log)
-            finally:
-                if not committed:
-                    await self.store.release(lease)
-        finally:
-            locks.release(call_id)
+    # -- the call, held --------------------------------------------------------------------
 
     def _engine_budget(self, lease: Lease) -> float:
         """The engine's deadline, less what waiting for the call's lock already took."""
@@ -232,11 +237,13 @@ class CallPipeline:
     ) -> Document:
         _log.error("session store: %s", type(error).__name__, extra={"call_id": call_id})
         log["result"] = "store_unavailable"
+        metrics.child(metrics.FALLBACKS, "session_store").inc()
         return adapter.render_to_agent(self._context(adapter, base_url, call_id, ""))
 
     async def _apply(
         self,
         adapter: Adapter,
+        gateway: metrics.GatewayMetrics,
         inbound: Inbound,
         base_url: str,
         lease: Lease,
@@ -244,13 +251,13 @@ class CallPipeline:
     ) -> tuple[Document, bool]:
         """The document for the delivery, and whether the lease was committed (released)."""
         event, key = inbound.event, inbound.delivery_key
-        engine = self._engine()
+        engine = self._engines.engine
         state = CallState.from_dict(lease.data) if lease.data is not None else None
         if state is not None:
             log["flow_version"] = state.flow_version
             answered = state.answers.get(key)
             if answered is not None:  # a redelivery, the latest or any earlier: changes nothing
-                metrics.child(metrics.DUPLICATES, adapter.name).inc()
+                gateway.duplicates.inc()
                 log["result"] = "duplicate"
                 return Document.from_stored(answered), False
         if isinstance(event, CallStarted):
@@ -260,7 +267,8 @@ class CallPipeline:
             work: Awaitable[Turn] = engine.start_call(event)
             fallback: Callable[[], CallState] = lambda: engine.new_call_state(event)  # noqa: E731
         elif state is None:
-            metrics.child(metrics.UNKNOWN_CALLS, adapter.name).inc()
+            gateway.unknown_calls.inc()
+            metrics.child(metrics.FALLBACKS, "session_store").inc()  # its state is gone
             log["result"] = "unknown_call"
             _log.warning("event for an unknown or lost call", extra={"call_id": event.call_id})
             context = self._context(adapter, base_url, event.call_id, "")
@@ -282,7 +290,7 @@ class CallPipeline:
             log["result"] = "deadline"
             _log.warning("event overran the response deadline", extra={"call_id": event.call_id})
             turn = engine.route_to_agent(fallback(), "response deadline")
-        metrics.child(metrics.EVENTS, adapter.name, log["event"]).inc()
+        gateway.events(log["event"]).inc()
         self._account(turn, log)
         if self.journal is not None and turn.records:
             self.journal.write(turn.records)
@@ -294,6 +302,7 @@ class CallPipeline:
         ttl = ENDED_TTL_S if turn.state.ended else self.ttl_s
         if not await self.store.commit(lease, state_dict(turn.state), ttl):
             log["result"] = "lease_lost"
+            metrics.child(metrics.FALLBACKS, "session_store").inc()
             _log.error("lost the call's lease; answer not saved", extra={"call_id": event.call_id})
             context = self._context(adapter, base_url, event.call_id, turn.state.language)
             return adapter.render_to_agent(context), True
@@ -303,9 +312,10 @@ class CallPipeline:
         """Metrics and the log line's step and outcome, from the turn's journal records."""
         state = turn.state
         for record in turn.records:
-            cause = fault_cause(record.kind, record.outcome, record.data)
-            if cause is not None:
-                metrics.child(metrics.FALLBACKS, cause).inc()
+            if record.outcome in FAULT_OUTCOMES:
+                cause = fault_cause(record.kind, record.outcome, record.data)
+                if cause is not None:
+                    metrics.child(metrics.FALLBACKS, cause).inc()
             if record.kind is RecordKind.STEP_OUTCOME and record.step is not None:
                 outcome = metrics.outcome_label(record.outcome)
                 metrics.child(metrics.OUTCOMES, record.step, outcome).inc()

@@ -76,6 +76,10 @@ class Period:
         return {"from": self.start.isoformat(), "to": self.end.isoformat()}
 
 
+def _midnight(day: date) -> float:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+
+
 def _ratio(part: float, whole: float) -> float | None:
     return part / whole if whole else None
 
@@ -121,19 +125,46 @@ class Figures:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
+UNVERIFIED_TO_AGENT = "CASE WHEN route_kind = 'agent' THEN calls - verified ELSE 0 END"
+
+
 async def figures(store: JournalStore, flt: ReportFilter) -> Figures:
+    """Headline figures of `flt`'s days (all days when it has none)."""
     where, params = flt.calls_where()
     (row,) = await store.fetch(
-        f"SELECT {sums(*HEADLINE_MEASURES)} FROM call_hourly WHERE {where}", params
-    )
-    values = [v or 0 for v in row]
-    calls, ended, verified, ident_only, not_ident, agent, selfs, hung, dur, dur_n = values[:10]
-    buckets = [int(v) for v in values[10:]]
-    (unverified,) = await store.fetch(
-        f"SELECT SUM(calls) - SUM(verified) FROM call_hourly WHERE {where}"
-        " AND route_kind = 'agent'",
+        f"SELECT {sums(*HEADLINE_MEASURES, UNVERIFIED_TO_AGENT)} FROM call_hourly WHERE {where}",
         params,
     )
+    return _figures(row)
+
+
+async def figures_of_periods(
+    store: JournalStore, flt: ReportFilter, periods: list[Period]
+) -> list[Figures]:
+    """Figures of several periods in one scan of the rollup (each measure summed per period)."""
+    first = min(p.start for p in periods)
+    last = max(p.end for p in periods)
+    where, params = replace(flt, from_day=first, to_day=last).calls_where()
+    columns = []
+    for i, p in enumerate(periods):
+        params[f"p{i}_from"], params[f"p{i}_to"] = p.start.isoformat(), p.end.isoformat()
+        inside = f"day >= :p{i}_from AND day <= :p{i}_to"
+        columns += [
+            f"SUM(CASE WHEN {inside} THEN {m} ELSE 0 END)"
+            for m in (*HEADLINE_MEASURES, UNVERIFIED_TO_AGENT)
+        ]
+    (row,) = await store.fetch(
+        f"SELECT {', '.join(columns)} FROM call_hourly WHERE {where}", params
+    )
+    width = len(HEADLINE_MEASURES) + 1
+    return [_figures(row[i * width : (i + 1) * width]) for i in range(len(periods))]
+
+
+def _figures(row: Any) -> Figures:
+    values = [v or 0 for v in row]
+    calls, ended, verified, ident_only, not_ident, agent, selfs, hung, dur, dur_n = values[:10]
+    buckets = [int(v) for v in values[10:-1]]
+    unverified = values[-1]
     with_status = verified + ident_only + not_ident
     return Figures(
         calls=int(calls),
@@ -144,7 +175,7 @@ async def figures(store: JournalStore, flt: ReportFilter) -> Figures:
         containment_rate=_ratio(selfs, ended),
         to_agent=int(agent),
         to_agent_rate=_ratio(agent, ended),
-        unverified_to_agent=int(unverified[0] or 0),
+        unverified_to_agent=int(unverified),
         hung_up=int(hung),
         hung_up_rate=_ratio(hung, ended),
         mean_ivr_s=dur / dur_n / 1000.0 if dur_n else None,
@@ -156,8 +187,7 @@ async def headline(store: JournalStore, flt: ReportFilter) -> dict[str, Any]:
     """This period's figures, the previous period's, and each figure's change."""
     current = Period.of(flt)
     before = current.previous()
-    now = await figures(store, current.applied(flt))
-    then = await figures(store, before.applied(flt))
+    now, then = await figures_of_periods(store, flt, [current, before])
     change: dict[str, float | None] = {}
     for name, value in now.as_dict().items():
         old = getattr(then, name)
@@ -251,8 +281,13 @@ async def recent_calls(
         raise ValueError(f"outcome: one of {', '.join(OUTCOME_FILTERS)}")
     size = max(1, min(size, MAX_PAGE_SIZE))
     page = max(1, page)
-    where, params = Period.of(flt).applied(flt).calls_where()
-    clauses = [where]
+    days = Period.of(flt)
+    # by start time, not by day: the (…, started_at) indexes then give the newest calls in
+    # order and the query stops after one page
+    line_flow, params = flt.line_flow_where()
+    params["from_at"] = _midnight(days.start)
+    params["to_at"] = _midnight(days.end + timedelta(days=1))
+    clauses = ["started_at >= :from_at", "started_at < :to_at", line_flow]
     if search.strip():
         clauses.append(_search_clause(search.strip(), params))
     if outcome:
@@ -264,7 +299,7 @@ async def recent_calls(
     params["offset"] = (page - 1) * size
     rows = await store.fetch(
         f"SELECT {', '.join(CALL_LIST_COLUMNS)} FROM calls WHERE {' AND '.join(clauses)}"
-        " ORDER BY started_at DESC, call_id LIMIT :limit OFFSET :offset",
+        " ORDER BY started_at DESC LIMIT :limit OFFSET :offset",
         params,
     )
     calls = [dict(zip(CALL_LIST_COLUMNS, row, strict=True)) for row in rows[:size]]

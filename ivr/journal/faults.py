@@ -13,6 +13,8 @@ from typing import Any
 from ivr.journal.records import RecordKind
 
 ERROR_OUTCOMES = frozenset({"error", "timeout"})
+FAULT_OUTCOMES = ERROR_OUTCOMES | {"fallback", "rate_limited"}
+"""The outcomes a record must have to show a fault (`fault_cause` is None for any other)."""
 
 CAUSES: dict[str, str] = {
     "directory": "customer directory failing (lookup or verification error or timeout)",

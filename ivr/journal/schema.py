@@ -173,15 +173,18 @@ POSTGRES_CHUNKS: tuple[str, ...] = (
 def _dashboard(real: str) -> tuple[str, ...]:
     """Migration 6: what the manager's dashboard searches and measures.
 
-    The calling number's last digits (masked as everywhere) and indexes to find a call by
-    customer or by those digits, and by where it ended; `call_hourly` rebuilt with the time in
-    the IVR bucketed (rollup.DURATION_BOUNDS_S) so a 90th percentile comes from the rollup.
+    The calling number's last digits (masked as everywhere); indexes to find a call by customer
+    or by those digits, and the newest calls of a line, a flow or a last step; `call_hourly` rebuilt
+    with the time in the IVR bucketed (rollup.DURATION_BOUNDS_S), so a 90th percentile comes
+    from the rollup.
     """
     return (
         "ALTER TABLE calls ADD COLUMN ani TEXT",
         "CREATE INDEX IF NOT EXISTS calls_customer ON calls (customer_id)",
         "CREATE INDEX IF NOT EXISTS calls_ani ON calls (ani)",
-        "CREATE INDEX IF NOT EXISTS calls_flow_last_step ON calls (flow_id, last_step, started_at)",
+        "CREATE INDEX IF NOT EXISTS calls_last_step ON calls (last_step, started_at)",
+        "CREATE INDEX IF NOT EXISTS calls_line_started ON calls (service_line, started_at)",
+        "CREATE INDEX IF NOT EXISTS calls_flow_started ON calls (flow_id, started_at)",
         "DROP TABLE IF EXISTS call_hourly",
         rollup.ddl(real),
         rollup.BACKFILL,

@@ -62,7 +62,7 @@ async def _calls(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     runtime = app[RUNTIME]
     calls = CallPipeline(
-        lambda: runtime.engine,
+        runtime,
         app[STORE],
         app.get(JOURNAL),
         response_deadline_s=settings.response_deadline_s,

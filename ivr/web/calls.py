@@ -32,7 +32,7 @@ def route(adapter: Adapter, kind: str, public_url: str | None) -> Handler:
         except web.HTTPRequestEntityTooLarge:
             return response(pipeline.reject(adapter, 413, "body too large"))
         base = base_url or f"{request.scheme}://{request.host}"
-        delivery = Delivery(kind, base, request.raw_path, request.headers, body)
+        delivery = Delivery(kind, base, base + request.raw_path, request.headers, body)
         return response(await pipeline.handle(adapter, delivery))
 
     return handle

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.web.conftest import DEMO_LINE, Caller, MakeClient
 
@@ -48,3 +49,22 @@ async def test_every_queried_metric_is_exported(make_client: MakeClient, tmp_pat
     assert {"ivr_fallbacks_total", "ivr_webhook_seconds_bucket", "ivr_calls_ended_total"} <= wanted
     missing = wanted - exported(text)
     assert not missing, f"queried but not exported: {sorted(missing)}"
+
+
+def fallbacks(text: str, cause: str) -> float:
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "ivr_fallbacks_total" and sample.labels.get("cause") == cause:
+                return sample.value
+    return 0.0
+
+
+async def test_a_call_whose_state_is_lost_counts_as_a_session_store_fallback(
+    make_client: MakeClient,
+) -> None:
+    client = await make_client()
+    before = fallbacks(await (await client.get("/metrics")).text(), "session_store")
+    lost = Caller(client)  # never started: the store has no state for it
+    await lost.press("1#")
+    after = fallbacks(await (await client.get("/metrics")).text(), "session_store")
+    assert after == before + 1
