@@ -9,7 +9,7 @@ NODE_TOOLS := tests/adapters/node/node_modules/.package-lock.json
 AXE := tests/web/node/node_modules/.package-lock.json
 DEBIAN_PACKAGES := ffmpeg espeak-ng sox chromium chromium-driver prometheus e2fsprogs redis-server redis-sentinel
 
-.PHONY: run call test lint unit bench setup system-packages clean
+.PHONY: run call test lint unit lowest bench setup system-packages clean
 
 setup: $(STAMP)
 
@@ -73,8 +73,23 @@ unit: $(STAMP) system-packages $(NODE_TOOLS) $(AXE)
 
 test: lint unit
 
+# The tests once more with every direct dependency at its lowest allowed version (pyproject's
+# `>=` bounds, pinned by .ci/lowest_constraints.py) in a venv of its own: the bounds are true.
+LOWEST := .venv-lowest
+LOWEST_STAMP := $(LOWEST)/.installed-stamp
+
+$(LOWEST_STAMP): $(STAMP) pyproject.toml .ci/lowest_constraints.py
+	test -x $(LOWEST)/bin/python || $(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/pip install --quiet --upgrade pip
+	$(BIN)/python .ci/lowest_constraints.py > $(LOWEST)/constraints.txt
+	$(LOWEST)/bin/pip install --quiet -c $(LOWEST)/constraints.txt -e '.[dev]'
+	touch $@
+
+lowest: $(LOWEST_STAMP) system-packages $(NODE_TOOLS)
+	$(LOWEST)/bin/pytest -p no:cacheprovider
+
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOWEST) var .pytest_cache .mypy_cache .ruff_cache

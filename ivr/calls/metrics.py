@@ -3,70 +3,72 @@
 Labels are adapter names, event kinds, step ids and outcome names: words chosen by us or by
 the flow author, never anything the caller keyed. Menu outcomes (`key_1`) carry the key the
 caller pressed, so they are folded to `key`. Gauges count this process only; sum them over
-the workers for the service. The numbers are kept by `ivr.web.tally` (no lock per update) and
-written out by prometheus_client.
+the workers for the service. These are prometheus_client's own metrics in its default
+registry, as the journal's are (ivr.journal.metrics): one metrics system for the process.
+The cost of an update is printed by `python -m bench.micro`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
-from ivr.web.tally import Family, counter, gauge, histogram
+from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
-C = TypeVar("C")
+M = TypeVar("M", bound=MetricWrapperBase)
 
-ACTIVE_CALLS = gauge("ivr_active_calls", "Calls started and not yet ended, seen by this process")
-EVENTS = counter("ivr_events_total", "Gateway events applied to calls", ["adapter", "kind"])
-DUPLICATES = counter(
+ACTIVE_CALLS = Gauge("ivr_active_calls", "Calls started and not yet ended, seen by this process")
+EVENTS = Counter("ivr_events_total", "Gateway events applied to calls", ["adapter", "kind"])
+DUPLICATES = Counter(
     "ivr_duplicate_events_total",
     "Redelivered events answered from the stored response",
     ["adapter"],
 )
-REJECTED = counter(
+REJECTED = Counter(
     "ivr_rejected_requests_total", "Webhooks refused before touching a call", ["adapter", "reason"]
 )
-UNKNOWN_CALLS = counter(
+UNKNOWN_CALLS = Counter(
     "ivr_unknown_call_events_total",
     "Events for calls not in the store (sent to an agent)",
     ["adapter"],
 )
-GATEWAY_ERRORS = counter(
+GATEWAY_ERRORS = Counter(
     "ivr_gateway_errors_total",
     "Fatal errors a gateway reported running our documents (the caller is sent to an agent)",
     ["adapter"],
 )
-OVERRUNS = counter(
+OVERRUNS = Counter(
     "ivr_deadline_overruns_total", "Events that overran the response deadline (sent to an agent)"
 )
-OUTCOMES = counter("ivr_step_outcomes_total", "Step outcomes", ["step", "outcome"])
-CALLS_ENDED = counter("ivr_calls_ended_total", "Calls ended, by how", ["ended_by", "idv_status"])
-LATENCY = histogram(
+OUTCOMES = Counter("ivr_step_outcomes_total", "Step outcomes", ["step", "outcome"])
+CALLS_ENDED = Counter("ivr_calls_ended_total", "Calls ended, by how", ["ended_by", "idv_status"])
+LATENCY = Histogram(
     "ivr_webhook_seconds",
     "Time to answer a webhook",
     ["adapter"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0),
 )
-FALLBACKS = counter(
+FALLBACKS = Counter(
     "ivr_fallbacks_total",
     "Calls routed on by a fault rather than by the flow, by cause (ivr.journal.faults)",
     ["cause"],
 )
-RELOADS = counter("ivr_reloads_total", "Hot reloads of flows, prompts and config", ["result"])
-TOKENS = counter("ivr_token_checks_total", "Visual-IVR token verifications", ["result"])
+RELOADS = Counter("ivr_reloads_total", "Hot reloads of flows, prompts and config", ["result"])
+TOKENS = Counter("ivr_token_checks_total", "Visual-IVR token verifications", ["result"])
 
 
-_children: dict[tuple[int, tuple[str, ...]], Any] = {}
+_children: dict[tuple[int, tuple[str, ...]], MetricWrapperBase] = {}
 
 
-def child(metric: Family[C], *values: str) -> C:
-    """`metric.labels(*values)`, looked up once per label set in one dict (labels() checks
-    and converts the values on every call, which the webhook path pays four times an event)."""
+def child(metric: M, *values: str) -> M:
+    """`metric.labels(*values)`, kept per label set: labels() validates and converts the
+    values and takes the metric's lock on every call, and the webhook path asks for several
+    label sets an event, always the same few."""
     key = (id(metric), values)
     found = _children.get(key)
     if found is None:
         found = _children[key] = metric.labels(*values)
-    result: C = found
-    return result
+    return found  # type: ignore[return-value]  # labels() of an M is an M
 
 
 def outcome_label(outcome: str | None) -> str:

@@ -21,7 +21,7 @@ from ivr.fields import FieldError, FieldSpec, describe, load_fields
 from ivr.numbers import DEFAULT_REGION, is_region
 
 
-def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("customers", help="manage the embedded customer directory")
     commands = parser.add_subparsers(dest="customers_command", metavar="SUBCOMMAND", required=True)
     importer = commands.add_parser(

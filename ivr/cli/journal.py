@@ -58,7 +58,7 @@ def _filter_args(parser: argparse.ArgumentParser) -> None:
     _journal_arg(parser)
 
 
-def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+def register(subparsers: Any) -> None:
     report = subparsers.add_parser(
         "report",
         help="print a prebuilt report from the call journal",

@@ -50,7 +50,7 @@ async def connect(path: str | Path) -> aiosqlite.Connection:
             await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             await conn.execute("PRAGMA journal_mode = WAL")
             # WAL + NORMAL: commits survive a crash of the process, only a power loss may roll
-            # back the last ones; FULL fsyncs every commit (5-7 ms a verification here).
+            # back the last ones; FULL would fsync every commit, on every verification.
             await conn.execute("PRAGMA synchronous = NORMAL")
             await conn.execute("PRAGMA foreign_keys = ON")
         except BaseException:

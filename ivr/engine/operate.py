@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-import types
-from collections.abc import Awaitable, Coroutine, Generator, Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 
 from ivr.engine.events import CallerIdTrust
@@ -87,42 +86,6 @@ async def run_operation(
 
 
 async def within(deadline_s: float, work: Awaitable[T]) -> T:
-    """`work`'s result, or TimeoutError once `deadline_s` has passed while it waits.
-
-    As `asyncio.timeout`, but the timer (about 12 µs to arm and cancel) is armed only when the
-    coroutine suspends: until its first wait no timer could interrupt it anyway, and an
-    operation answered from memory never waits. The deadline still counts from the start.
-    """
-    if not isinstance(work, types.CoroutineType):
-        async with asyncio.timeout(deadline_s):
-            return await work
-    deadline = asyncio.get_running_loop().time() + deadline_s
-    try:
-        waiting_on = work.send(None)
-    except StopIteration as done:
-        result: T = done.value
-        return result
-    async with asyncio.timeout_at(deadline):
-        return await _resume(work, waiting_on)
-
-
-@types.coroutine
-def _resume(work: Coroutine[Any, Any, T], waiting_on: Any) -> Generator[Any, Any, T]:
-    """The rest of `await work` after its first step ran and yielded `waiting_on`: what the
-    task sends or throws in (a result, a cancellation) is passed on, as `await` does."""
-    while True:
-        try:
-            sent = yield waiting_on
-        except GeneratorExit:
-            work.close()
-            raise
-        except BaseException as error:
-            try:
-                waiting_on = work.throw(error)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-        else:
-            try:
-                waiting_on = work.send(sent)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
+    """`work`'s result, or TimeoutError once `deadline_s` has passed (asyncio.timeout)."""
+    async with asyncio.timeout(deadline_s):
+        return await work

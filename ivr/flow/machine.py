@@ -142,7 +142,8 @@ class CompiledFlow:
         built from, in the library's order (SCXML): eventless transitions until none is
         enabled, then the event (an event with no transition changes nothing), then eventless
         transitions again; in a state, the first enabled transition in document order wins.
-        A microstep through the library costs about 150 µs here; a table hop about 1 µs.
+        A microstep through the library costs far more than a table hop (`python -m bench.engine`
+        prints the engine's time per event).
         """
         settled = self.settled_states
         if outcome is None and current_state in settled:

@@ -88,15 +88,15 @@ class _PyLoader(Reader, Scanner, Parser, _StrictComposer, _Resolver):
 
 
 _Loader: Any = _PyLoader
-try:  # libyaml parses about ten times faster; the composing stays ours either way
-    from yaml._yaml import CParser
+try:  # libyaml parses faster (bench.engine times flow loading); the composing stays ours
+    from yaml import CBaseLoader  # libyaml's parser, through PyYAML's public loader class
 
-    class _CLoader(CParser, _StrictComposer, _Resolver):
+    class _CLoader(CBaseLoader, _StrictComposer, _Resolver):
         get_single_node = Composer.get_single_node
         compose_document = Composer.compose_document
 
         def __init__(self, stream: str) -> None:
-            CParser.__init__(self, stream)
+            CBaseLoader.__init__(self, stream)
             _StrictComposer.__init__(self)
             _Resolver.__init__(self)
             self.unsupported = []

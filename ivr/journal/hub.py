@@ -195,7 +195,7 @@ class JournalHub:
 
         A turn's records are nearly always one call's within one second, so the pulse bucket
         is added to once per second seen, the call looked up once per change of call, and its
-        last kind and time set when the run ends (~25 % less than doing each per record).
+        last kind and time set when the run ends, rather than each per record.
         """
         active = self._active
         second, bucket = self._second, self._bucket

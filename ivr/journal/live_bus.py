@@ -35,16 +35,17 @@ from redis.asyncio import Redis
 
 from ivr.journal.hub import JournalHub
 from ivr.journal.records import KIND, JournalRecord, RecordKind, Row, as_row, scrub_row
+from ivr.retry import Backoff
 from ivr.sessions.redis_py import node_client, redis_py_client
 from ivr.sessions.redis_url import Topology, parse_redis_url
 
 log = logging.getLogger(__name__)
 
-RETRY_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)  # between attempts to subscribe again
+RESUBSCRIBE = Backoff(first_s=0.1, cap_s=5.0)  # between attempts to subscribe again
 # How long records gather before one PUBLISH carries them. A message per event-loop iteration
-# (about one per webhook under load) cost the server ~20 µs per webhook, publishing and reading
-# its own message back; every 20 ms, one message carries ~140 webhooks' records at 7,000/s, and
-# the other workers' views lag by at most that much.
+# (about one per webhook under load) makes the server publish and read back its own message for
+# every webhook; one message per DELAY carries many webhooks' records, and the other workers'
+# views lag by at most that much (`python -m bench.webhooks` prints the bus's share of the rate).
 DELAY = 0.02
 SEND_TIMEOUT_S = 2.0  # a PUBLISH unanswered by then is counted as not shared
 MAX_SENDING = 4  # PUBLISHes in flight at most; records beyond are counted as not shared
@@ -180,8 +181,8 @@ class LiveBus:
                             failures = 0
                             self._take(message["data"])
             except _FAILURES as error:
-                delay = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
                 failures += 1
+                delay = RESUBSCRIBE.delay(failures)
                 log.warning(
                     "live bus: %s; subscribing again in %.1f s", type(error).__name__, delay
                 )

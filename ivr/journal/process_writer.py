@@ -2,8 +2,9 @@
 
 `write()` is the same as JournalWriter's (live hub fed at once, bounded drop-oldest queue), but
 the background task only pickles batches of tuples to the worker (`python -m ivr.journal.worker`)
-over its stdin; scrubbing, folding and the inserts, ~20 µs of Python per record, run in the
-worker on another core. At most `window` batches are in flight: the worker acknowledges each
+over its stdin; scrubbing, folding and the inserts, most of the journal's Python work per
+record, run in the worker on another core (`python -m bench.journal_overhead` prints the cost
+left to the engine). At most `window` batches are in flight: the worker acknowledges each
 once stored, and unacknowledged batches are kept so that a worker that dies is replaced and
 sent them again (records are idempotent; a batch stored just before the crash could count twice
 in the call summaries, the same at-least-once as a lost database reply in JournalWriter).
@@ -37,9 +38,11 @@ from ivr.journal.metrics import (
 from ivr.journal.store import URL_ENV
 from ivr.journal.wire import READY, Ack, Status, encode_batch
 from ivr.journal.writer import RecordQueue
+from ivr.retry import Backoff
 from ivr.settings import child_environment
 
 log = logging.getLogger(__name__)
+SPAWN_BACKOFF = Backoff(first_s=0.2, cap_s=5.0)  # a worker that will not start
 
 Process = asyncio.subprocess.Process
 
@@ -71,8 +74,9 @@ class ProcessJournalWriter(RecordQueue):
         self.close_timeout = close_timeout
         self.restarts = 0
         # Sent, not yet acknowledged: each batch's record count and its frame as sent, to send
-        # again to a new worker. Frames, not the records: ~45 bytes a record instead of ~300
-        # keeps the engine's working set small (its memory is then reused while still in cache).
+        # again to a new worker. Frames, not the records: a record's share of a pickled frame is
+        # a fraction of the record object's size, which keeps the engine's working set small
+        # (its memory is then reused while still in cache).
         self._inflight: dict[int, tuple[int, bytes]] = {}
         self._next_id = 0
         self._proc: Process | None = None
@@ -168,10 +172,10 @@ class ProcessJournalWriter(RecordQueue):
             if self._acks is None or self._acks.done():
                 if self._proc is not None and time.monotonic() - self._started_at < 1.0:
                     failures += 1  # it died at once (a store that kills it): do not spin
-                    await asyncio.sleep(min(5.0, 0.2 * failures))
+                    await SPAWN_BACKOFF.wait(failures)
                 if not await self._spawn():
                     failures += 1
-                    await asyncio.sleep(min(5.0, 0.2 * failures))
+                    await SPAWN_BACKOFF.wait(failures)
                     continue
                 if time.monotonic() - self._started_at >= 1.0:
                     failures = 0

@@ -33,8 +33,9 @@ class RecordKind(StrEnum):
 @dataclass(slots=True)
 class JournalRecord:
     """One thing that happened in a call. Not frozen: a frozen dataclass pays object.__setattr__
-    per field on every construction (~5.4 against ~0.7 µs for these 12 fields, and the engine
-    builds five or six per webhook); nothing changes a record once built, nor hashes one."""
+    per field on every construction, and the engine builds several per webhook (`python -m
+    bench.micro --only records` prints both); nothing changes a record once built, nor hashes
+    one."""
 
     call_id: str
     seq: int  # order within the call, from 0
@@ -189,10 +190,10 @@ def data_json(data: dict[str, Any]) -> str | None:
 # The store keeps a call's records from one batch as one row of `record_chunks` (call_id, first
 # seq, earliest and latest time, count, body), the body a JSON array of the records without their
 # call id: [seq, at, kind, flow_id, flow_version, service_line, step, outcome, attempt,
-# duration_ms, data]. A per-record row cost SQLite ~4 µs and PostgreSQL ~15 µs of server time
-# (three B-trees, a row header, WAL), and a call has ~17 records: one row per call and batch cuts
-# both stores' cost per record several times over. The `records` view reads the chunks back as
-# one row per record, with the columns the records table had.
+# duration_ms, data]. A per-record row costs each store three B-tree inserts, a row header and
+# its WAL, and a call has many records: one row per call and batch divides that cost among them
+# (`python -m bench.journal_throughput` prints records stored per second). The `records` view
+# reads the chunks back as one row per record, with the columns the records table had.
 Chunk = tuple[str, int, float, float, int, str]
 _BODY_FIELDS = slice(1, None)
 

@@ -1,17 +1,21 @@
-"""The embedded journal: one SQLite file in WAL mode, via aiosqlite.
+"""The embedded journal: one SQLite file in WAL mode.
 
-Writes go through one connection (batched by the writer, one transaction per batch); reports and
-extracts use their own read connections so that a long report never queues behind, or holds up,
-the writes (WAL lets readers and the writer proceed together).
+Writes go through one connection (batched by the writer, one transaction per batch) that lives
+on a thread of its own (`_WriteThread`: stdlib sqlite3 and a one-thread executor), so a batch's
+whole transaction is one hand-off from the event loop. Reports and extracts use their own
+aiosqlite read connections so that a long report never queues behind, or holds up, the writes
+(WAL lets readers and the writer proceed together).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, cast
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -33,6 +37,7 @@ from ivr.journal.store import (
 )
 
 BUSY_TIMEOUT_MS = 10_000
+T = TypeVar("T")
 
 
 # One row per call and batch (records.chunk_rows); a chunk sent again is ignored.
@@ -105,6 +110,107 @@ def _write_replay(db: sqlite3.Connection, batches: list[list[RecordRow]]) -> Non
         raise
 
 
+def _open_writer(path: str) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable enough, fast
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+class _WriteThread:
+    """One sqlite3 connection used only on its own thread; `run(fn)` calls `fn(connection)`
+    there, so a whole transaction is one trip from the event loop."""
+
+    def __init__(self, executor: ThreadPoolExecutor, db: sqlite3.Connection) -> None:
+        self._executor = executor
+        self._db = db
+
+    @classmethod
+    async def open(cls, path: str) -> _WriteThread:
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ivr-journal-sqlite")
+        try:
+            db = await asyncio.get_running_loop().run_in_executor(executor, _open_writer, path)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        return cls(executor, db)
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, self._db)
+
+    async def close(self) -> None:
+        try:
+            await self.run(sqlite3.Connection.close)
+        finally:
+            self._executor.shutdown(wait=False)
+
+
+def _migrate(db: sqlite3.Connection) -> tuple[str, ...]:
+    """Apply the migrations not applied yet; recreate tables found missing. What was built."""
+    db.execute("BEGIN IMMEDIATE")  # one migrator at a time across processes
+    try:
+        db.execute(VERSION_DDL)
+        applied = {int(row[0]) for row in db.execute("SELECT version FROM schema_version")}
+        for version, statements in pending(SQLITE_MIGRATIONS, applied):
+            for statement in statements:
+                db.execute(statement)
+            db.execute(
+                "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                (version, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
+            )
+        rebuilt = ("schema",) if not applied else _repair(db)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return rebuilt
+
+
+def _repair(db: sqlite3.Connection) -> tuple[str, ...]:
+    """Recreate the tables and views found missing (dropped by hand); their names."""
+    missing = []
+    for name, statements in SQLITE_REPAIRS:
+        if db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone():
+            continue
+        for statement in statements:
+            db.execute(statement)
+        missing.append(name)
+    return tuple(missing)
+
+
+def _schema_version(db: sqlite3.Connection) -> int:
+    row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def _prune(db: sqlite3.Connection, before: float, cutoff_day: str) -> dict[str, int]:
+    deleted: dict[str, int] = {}
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        row = db.execute(PRUNED_RECORDS.replace(":before", "?"), (before,)).fetchone()
+        deleted["records"] = int(row[0]) if row else 0
+        for table, sql, arg in (
+            ("record_chunks", "DELETE FROM record_chunks WHERE last_at < ?", before),
+            ("calls", "DELETE FROM calls WHERE started_at < ?", before),
+            ("step_daily", "DELETE FROM step_daily WHERE day < ?", cutoff_day),
+            ("call_hourly", "DELETE FROM call_hourly WHERE day < ?", cutoff_day),
+        ):
+            cur = db.execute(sql, (arg,))
+            if table != "record_chunks":
+                deleted[table] = cur.rowcount
+            cur.close()
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return deleted
+
+
 async def _connect(path: str) -> aiosqlite.Connection:
     conn = await aiosqlite.connect(path, isolation_level=None)
     try:
@@ -128,9 +234,9 @@ def _identity(path: str) -> tuple[int, int] | None:
 class SqliteJournal:
     dialect = "sqlite"
 
-    def __init__(self, path: str, conn: aiosqlite.Connection) -> None:
+    def __init__(self, path: str, writer: _WriteThread) -> None:
         self.path = path
-        self._conn = conn
+        self._writer = writer
         self._reader: aiosqlite.Connection | None = None
         self._identity = _identity(path)
         # The database and its WAL files: checked writable before a write (see _check).
@@ -145,14 +251,14 @@ class SqliteJournal:
             # through that mapping (recovery, a checkpoint) is a SIGBUS, not an error.
             raise StoreReplaced(f"the journal {path} is read-only")
         try:
-            conn = await _connect(path)
+            writer = await _WriteThread.open(path)
         except sqlite3.Error as exc:
             raise JournalError(f"cannot open journal {path}: {exc}") from exc
         try:
-            store = cls(path, conn)
-            store.rebuilt = await store._migrate()
+            store = cls(path, writer)
+            store.rebuilt = await writer.run(_migrate)
         except (sqlite3.Error, OSError) as exc:
-            await conn.close()
+            await writer.close()
             raise JournalError(f"cannot open journal {path}: {exc}") from exc
         return store
 
@@ -161,7 +267,7 @@ class SqliteJournal:
 
         A connection to a deleted file goes on "storing" into the unlinked inode, and a
         write to a WAL index that was made immutable kills the process with SIGBUS (its
-        pages are mapped): both are found here by a stat and an access() per file (a few µs
+        pages are mapped): both are found here by a stat and an access() per file (cheap
         per transaction), and the writer opens the store again instead.
         """
         if self._identity is None:
@@ -174,45 +280,8 @@ class SqliteJournal:
         if not self._writable():
             raise StoreReplaced("the journal file is read-only")
 
-    async def _migrate(self) -> tuple[str, ...]:
-        """Apply the migrations not applied yet; recreate tables found missing. What was built."""
-        await self._conn.execute("BEGIN IMMEDIATE")  # one migrator at a time across processes
-        try:
-            await self._conn.execute(VERSION_DDL)
-            async with self._conn.execute("SELECT version FROM schema_version") as cur:
-                applied = {int(row[0]) for row in await cur.fetchall()}
-            for version, statements in pending(SQLITE_MIGRATIONS, applied):
-                for statement in statements:
-                    await self._conn.execute(statement)
-                await self._conn.execute(
-                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
-                    (version, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
-                )
-            rebuilt = ("schema",) if not applied else await self._repair()
-            await self._conn.execute("COMMIT")
-        except BaseException:
-            await self._conn.execute("ROLLBACK")
-            raise
-        return rebuilt
-
-    async def _repair(self) -> tuple[str, ...]:
-        """Recreate the tables and views found missing (dropped by hand); their names."""
-        missing = []
-        for name, statements in SQLITE_REPAIRS:
-            async with self._conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE name = ?", (name,)
-            ) as cur:
-                if await cur.fetchone() is not None:
-                    continue
-            for statement in statements:
-                await self._conn.execute(statement)
-            missing.append(name)
-        return tuple(missing)
-
     async def schema_version(self) -> int:
-        async with self._conn.execute("SELECT MAX(version) FROM schema_version") as cur:
-            row = await cur.fetchone()
-        return int(row[0]) if row and row[0] is not None else 0
+        return await self._writer.run(_schema_version)
 
     async def append(self, records: Sequence[JournalRecord]) -> None:
         await self.append_rows([as_row(r) for r in records])
@@ -227,16 +296,13 @@ class SqliteJournal:
         if not clean:
             return
         self._check()
-        # The whole transaction in one trip to aiosqlite's thread (its `_execute`, which all its
-        # methods use): six trips, each a future and a thread hand-off, cost ~3 µs per record.
-        conn = self._conn
-        on_thread = cast(Callable[[Callable[[], None]], Awaitable[None]], conn._execute)
+        # the whole transaction in one trip to the write thread, not one per statement
         if replay:
-            await on_thread(lambda: _write_replay(conn._conn, clean))
+            await self._writer.run(lambda db: _write_replay(db, clean))
         else:
             call_rows, step_rows = _folded(row for rows in clean for row in rows)
             chunks = chunk_rows(clean)
-            await on_thread(lambda: _write(conn._conn, chunks, call_rows, step_rows))
+            await self._writer.run(lambda db: _write(db, chunks, call_rows, step_rows))
         self._check()  # deleted while it wrote: the transaction went with the file; write again
 
     async def journey(self, call_id: str) -> list[JournalRecord]:
@@ -262,28 +328,7 @@ class SqliteJournal:
 
     async def prune(self, before: float) -> dict[str, int]:
         cutoff_day, _ = day_and_hour(before)
-        deleted: dict[str, int] = {}
-        conn = self._conn
-        await conn.execute("BEGIN IMMEDIATE")
-        try:
-            async with conn.execute(PRUNED_RECORDS.replace(":before", "?"), (before,)) as cur:
-                row = await cur.fetchone()
-            deleted["records"] = int(row[0]) if row else 0
-            for table, sql, arg in (
-                ("record_chunks", "DELETE FROM record_chunks WHERE last_at < ?", before),
-                ("calls", "DELETE FROM calls WHERE started_at < ?", before),
-                ("step_daily", "DELETE FROM step_daily WHERE day < ?", cutoff_day),
-                ("call_hourly", "DELETE FROM call_hourly WHERE day < ?", cutoff_day),
-            ):
-                cur = await conn.execute(sql, (arg,))
-                if table != "record_chunks":
-                    deleted[table] = cur.rowcount
-                await cur.close()
-            await conn.execute("COMMIT")
-        except BaseException:
-            await conn.execute("ROLLBACK")
-            raise
-        return deleted
+        return await self._writer.run(lambda db: _prune(db, before, cutoff_day))
 
     async def close(self) -> None:
         if not self._writable():
@@ -295,7 +340,7 @@ class SqliteJournal:
         if self._reader is not None:
             await self._reader.close()
             self._reader = None
-        await self._conn.close()
+        await self._writer.close()
 
     def _writable(self) -> bool:
         return all(_writable(name) for name in self._files)

@@ -2,9 +2,10 @@
 
 Each batch travels as one frame: an 8-byte header (batch id, payload length) and a pickle of
 plain tuples. Building a tuple per record and pickling a list of tuples is C work almost
-entirely, so the engine's process pays ~1 µs per record instead of the ~20 µs of scrubbing,
-folding and binding that the worker now does. Only the engine's own worker reads these frames,
-so unpickling them is safe. Acknowledgements come back as short text lines (see `Ack`).
+entirely, so the engine's process is spared the scrubbing, folding and binding that the worker
+does (`python -m bench.journal_overhead` prints what the engine still pays). Only the engine's
+own worker reads these frames, so unpickling them is safe. Acknowledgements come back as short
+text lines (see `Ack`).
 """
 
 from __future__ import annotations

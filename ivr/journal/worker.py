@@ -35,6 +35,7 @@ from ivr.journal.records import Row
 from ivr.journal.spool import Spool, SpoolFull
 from ivr.journal.store import JournalStore, open_store
 from ivr.journal.wire import HEADER, READY, Ack, Status, decode_batch
+from ivr.retry import Backoff
 from ivr.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("ivr.journal.worker")
@@ -115,6 +116,8 @@ def _place(chosen: str | None) -> None:
 
 
 REPLAY_BACKOFF_MAX = 2.0  # seconds between tries of a store that refuses the spool's batches
+REPLAY_BACKOFF = Backoff(first_s=0.1, cap_s=REPLAY_BACKOFF_MAX)
+STORE_BACKOFF = Backoff(first_s=0.1, cap_s=1.0)  # a store that refuses a batch, no spool
 
 
 class Worker:
@@ -239,7 +242,7 @@ class Worker:
             failures += 1
             if self.eof and failures >= RETRIES_AFTER_EOF:
                 return False
-            await asyncio.sleep(min(1.0, 0.1 * failures))
+            await STORE_BACKOFF.wait(failures)
 
     def _spool_group(self, group: list[Batch]) -> bool:
         """Spool a group and acknowledge it (spooled, or dropped over the cap); False if the
@@ -292,7 +295,7 @@ class Worker:
                 failures += 1
                 self._replay_wake.clear()
                 with contextlib.suppress(TimeoutError):  # new batches do not hurry a retry
-                    await asyncio.sleep(min(REPLAY_BACKOFF_MAX, 0.05 * 2**failures))
+                    await REPLAY_BACKOFF.wait(failures)
                 continue
             failures = 0
             records = spool.consume(len(batches))

@@ -26,8 +26,10 @@ from ivr.journal.metrics import (
 )
 from ivr.journal.records import JournalRecord
 from ivr.journal.store import JournalStore
+from ivr.retry import Backoff
 
 log = logging.getLogger(__name__)
+CLOSE_BACKOFF = Backoff(first_s=0.1, cap_s=1.0)  # the last flushes at shutdown
 
 NEVER = sys.maxsize  # a wake threshold no queue reaches
 
@@ -45,8 +47,8 @@ class RecordQueue:
         self._wake = asyncio.Event()
         # The queue length at which `write` wakes the sender, once: while the sender is busy
         # (storing, or its window of batches in flight is full) a wake-up per turn would cost a
-        # task switch and a new timed wait each (~15 µs); the sender re-arms it when it can take
-        # more (`_arm`).
+        # task switch and a new timed wait each; the sender re-arms it when it can take more
+        # (`_arm`).
         self._wake_at = batch_size
 
     # -- JournalSink ---------------------------------------------------------------------------
@@ -94,6 +96,7 @@ class JournalWriter(RecordQueue):
         super().__init__(hub, max_queue, batch_size)
         self.store = store
         self.interval = interval
+        self._backoff = Backoff(first_s=min(1.0, interval * 5), cap_s=1.0)  # a failing store
         self.close_retries = close_retries
         self._pending: list[JournalRecord] | None = None  # a batch whose write failed
         self._lock = asyncio.Lock()
@@ -126,7 +129,7 @@ class JournalWriter(RecordQueue):
         for attempt in range(self.close_retries):
             if await self.flush():
                 return
-            await asyncio.sleep(0.1 * (attempt + 1))
+            await CLOSE_BACKOFF.wait(attempt + 1)
         lost = len(self._queue) + len(self._pending or ())
         log.error("journal: %d records could not be written at shutdown", lost)
         self.dropped += lost
@@ -138,13 +141,17 @@ class JournalWriter(RecordQueue):
 
     # -- writing -------------------------------------------------------------------------------
     async def _run(self) -> None:
+        failures = 0
         while not self._closing:
             self._arm()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
             self._wake.clear()
-            if not await self.flush():
-                await asyncio.sleep(min(1.0, self.interval * 5))  # back off a failing store
+            if await self.flush():
+                failures = 0
+            else:  # back off a failing store
+                failures += 1
+                await self._backoff.wait(failures)
 
     async def flush(self) -> bool:
         """Write all queued records in batches; False if the store failed (batch kept)."""

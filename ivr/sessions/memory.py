@@ -5,8 +5,8 @@ lost lease) cannot leak half-applied changes into the stored call, exactly as wi
 each load is a fresh copy. Pickle rather than JSON: a third of the cost of the JSON round trip
 per event; the data is the server's own plain state, never anything read from outside.
 Only the values are pickled, the keys are kept once per shape (every call's state has the same
-keys in the same order): unpickling 26 key strings per load cost more than the values
-(pickle round trip ~16 -> ~8 µs per event).
+keys in the same order): unpickling every key string per load cost more than the values
+(`python -m bench.micro --only state` prints both round trips).
 In-process serialisation of a call's events is the server core's per-call lock.
 """
 

@@ -1,14 +1,14 @@
 """A lean Redis client for the session store's hot path: RESP2 over one pipelined connection.
 
-Kept, for one server named by a plain redis:// or rediss:// URL, because the library misses
-issue 12's target there: `python -m bench.webhooks --only redis,redis-py` measures the
-server's CPU per webhook with Redis state against in-memory state, and redis-py (asyncio,
-hiredis) came out at 2.0-2.7 times in-memory against a target of 1.5, this client at about
-1.0-1.5 (figures in docs/call-state.md). Every webhook makes two Redis round trips (lock+load,
-save+unlock); redis-py checks a connection out of its pool and writes each command with its
-own send, where this client writes every caller's commands on a single connection, one send
-per event-loop turn, and matches the replies in order (Redis answers a connection's commands
-in the order sent). Sentinel, Cluster and URLs with TLS or socket options go to redis-py
+Kept, for one server named by a plain redis:// or rediss:// URL, because the library misses issue
+12's target there: `python -m bench.webhooks --only redis,redis-py` measures the server's CPU per
+webhook with Redis state against in-memory state, and redis-py (asyncio, hiredis) came out well
+above the target and this client within it (figures in docs/call-state.md; `python -m bench.micro
+--only redis` prints both clients' CPU per pair). Every webhook makes two Redis round trips
+(lock+load, save+unlock); redis-py checks a connection out of its pool and writes each command with
+its own send, where this client writes every caller's commands on a single connection, one send per
+event-loop turn, and matches the replies in order (Redis answers a connection's commands in the
+order sent). Sentinel, Cluster and URLs with TLS or socket options go to redis-py
 (ivr.sessions.redis_backends), which this client does not try to be.
 
 Scope, deliberately small: RESP2 replies (simple strings, errors, integers, bulk strings,
@@ -123,8 +123,8 @@ def parse_reply(buffer: bytes | bytearray, start: int) -> tuple[Reply | RespErro
 class _Protocol(asyncio.Protocol):
     """Matches replies to waiting futures in the order the commands were written.
 
-    Commands issued in the same turn of the event loop leave in one `send` (on this
-    project's 2-vCPU guest a loopback send costs tens of µs, more than encoding a command).
+    Commands issued in the same turn of the event loop leave in one `send` (a send system
+    call costs more than encoding a command).
     Deadlines are checked by one watchdog timer per connection (every 0.1 s at most) rather
     than a timer per command: a command past its caller's deadline fails alone (its reply is
     read and dropped when it comes); one unanswered for the connection's `timeout_s` fails

@@ -1,4 +1,4 @@
-"""`within`: an operation's deadline, with the timer armed only once the operation waits."""
+"""`within`: an operation's deadline, asyncio.timeout's (no coroutine driven by hand)."""
 
 from __future__ import annotations
 
@@ -21,10 +21,19 @@ async def answered_from_memory() -> str:
     return "found"
 
 
-async def test_an_operation_that_never_waits_arms_no_timer() -> None:
-    before = timers()
+async def test_an_operation_that_never_waits_runs_under_asyncio_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    entered: list[float | None] = []
+    original = asyncio.timeout
+
+    def spy(delay: float | None) -> asyncio.Timeout:
+        entered.append(delay)
+        return original(delay)
+
+    monkeypatch.setattr(asyncio, "timeout", spy)
     assert await within(1.0, answered_from_memory()) == "found"
-    assert timers() == before
+    assert entered == [1.0]
 
 
 async def test_an_operation_that_waits_does_so_under_a_timer() -> None:

@@ -1,4 +1,4 @@
-"""Visual-IVR tokens: the prepared signer writes exactly what `jwt.encode` writes."""
+"""Visual-IVR tokens: signed by `jwt.encode`, checked by `jwt.decode` (PyJWT's public API)."""
 
 from __future__ import annotations
 
