@@ -18,6 +18,7 @@ from ivr.engine.registry import FlowRegistry
 from ivr.engine.runtime import Engine, EngineSettings
 from ivr.flow.compiler import compile_flow
 from ivr.flow.loader import FlowLoadError, LoadedFlow, ValidationContext, load_flow, load_flows
+from ivr.limits.guard import BACKSTOP, AbuseGuard
 from ivr.prompts.catalog import PromptCatalog
 from ivr.settings import Settings
 from ivr.tokens import TokenIssuer
@@ -75,28 +76,34 @@ async def build_engine(
     directory: CustomerDirectory | str,
     settings: EngineSettings | None = None,
     secrets: Settings | None = None,
+    guard: AbuseGuard | None = None,
 ) -> tuple[Engine, CustomerDirectory]:
     """An engine over `loaded`, with the directory opened from a path/URL if one is given.
 
     `secrets` gives the token key, the answers' HMAC key and the directory's bearer token
-    (None: the built-in defaults, whose development keys log a warning when used).
+    (None: the built-in defaults, whose development keys log a warning when used). With a
+    `guard` (the server has one) the directory operations run under the rate limits and fair
+    lockout of ivr.limits, and the directory's own lockout becomes the backstop.
     """
     secrets = secrets or Settings.defaults()
-    opened = (
-        await open_directory(
+    if isinstance(directory, str):
+        opened = await open_directory(
             directory,
             token=Settings.reveal(secrets.directory_token),
             keys=None if secrets.secret_key is None else KeyRing.from_settings(secrets),
+            policy=BACKSTOP if guard is not None else None,
         )
-        if isinstance(directory, str)
-        else directory
-    )
+    else:
+        opened = directory
+    operations = registry_for(opened)
     engine = Engine(
         flows=loaded.registry,
         config=loaded.config,
         catalog=loaded.catalog,
-        operations=registry_for(opened),
+        operations=operations,
         tokens=TokenIssuer(secrets.token_signing_key()),
         settings=settings,
     )
+    if guard is not None:
+        guard.wrap(operations, lambda: engine.config)
     return engine, opened

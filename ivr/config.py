@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ivr.fields import BUILTIN_FIELDS, FieldError, FieldSpec, load_fields
+from ivr.limits.policy import Limits
 from ivr.numbers import DEFAULT_REGION, is_region
 from ivr.settings import config_environment
 
@@ -90,6 +91,7 @@ class ServiceLine(_Strict):
     routes: dict[str, str] = Field(default_factory=dict)
     # where national calling numbers are read (ISO 3166 code); unset: default_region
     region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    limits: dict[str, float | int] = Field(default_factory=dict)  # over the file's `limits`
 
 
 class _RoutesFile(_Strict):
@@ -100,6 +102,7 @@ class _ServiceLinesFile(_Strict):
     service_lines: list[ServiceLine] = Field(min_length=1)
     default_service_line: str
     default_region: str = Field(default=DEFAULT_REGION, pattern=r"^[A-Z]{2}$")
+    limits: Limits = Field(default_factory=Limits)
 
 
 class AppConfig(_Strict):
@@ -115,6 +118,12 @@ class AppConfig(_Strict):
     def region(self, line: ServiceLine) -> str:
         """The region a line's national calling numbers are read in."""
         return line.region or self.default_region
+
+    limits: Limits = Field(default_factory=Limits)  # every line's, before its own keys
+
+    def limits_for(self, line_name: str) -> Limits:
+        """The limits of a service line: the file's, with the line's own keys over them."""
+        return self.limits.merged(self.service_line(line_name).limits)
 
     def service_line_for(self, dnis: str | None) -> ServiceLine:
         for line in self.service_lines:
@@ -191,11 +200,23 @@ def load_config(config_dir: Path, environ: Mapping[str, str] | None = None) -> A
         default_service_line=lines.default_service_line,
         default_region=lines.default_region,
         fields=_fields(config_dir / "directory.yaml"),
+        limits=lines.limits,
     )
     config.service_line(config.default_service_line)
     for region in {config.default_region, *(line.region for line in config.service_lines)}:
         if region is not None and not is_region(region):
             raise ConfigError(f"{lines_path}: {region!r} is not a region code (GB, US, FR...)")
+    for line in config.service_lines:
+        try:
+            config.limits_for(line.name)
+        except ValidationError as error:
+            raise ConfigError(
+                f"{lines_path}: service line {line.name!r} limits: "
+                + "; ".join(
+                    f"{item['loc'][0] if item['loc'] else ''}: {item['msg']}"
+                    for item in error.errors()
+                )
+            ) from error
     for line in config.service_lines:
         for alias, target in line.routes.items():
             if target not in config.routes:

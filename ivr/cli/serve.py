@@ -46,6 +46,7 @@ from ivr.web.app import create_app
 from ivr.web.keys import ADAPTERS, DRAIN, RUNTIME
 from ivr.web.logs import setup_logging
 from ivr.web.settings import REPORTS_KEY_ENV, ServeSettings
+from ivr.web.shedding import start_guarded_site
 
 _log = logging.getLogger("ivr.serve")
 
@@ -66,6 +67,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--public-url", default=None, help="the URL gateways call us by")
     parser.add_argument("--drain-limit", type=float, default=30.0, help="seconds (SIGTERM)")
     parser.add_argument("--log-level", default="info")
+    parser.add_argument("--header-timeout", type=float, default=5.0, help="seconds for a head")
+    parser.add_argument("--body-timeout", type=float, default=5.0, help="seconds for a body")
+    parser.add_argument("--keepalive", type=float, default=75.0, help="idle seconds allowed")
+    parser.add_argument(
+        "--max-connections", type=int, default=None, help="default: file limit less 64"
+    )
     parser.add_argument(
         "--check-config",
         action="store_true",
@@ -97,6 +104,10 @@ def settings_from(args: argparse.Namespace, env: Settings | None = None) -> Serv
         public_url=args.public_url,
         drain_limit_s=args.drain_limit,
         prompts_build=args.prompts_build,
+        header_timeout_s=args.header_timeout,
+        body_timeout_s=args.body_timeout,
+        keepalive_s=args.keepalive,
+        max_connections=args.max_connections,
         webhook_secret=env.reveal(env.webhook_secret),
         admin_key=env.reveal(env.admin_key),
         reports_key=env.reveal(env.reports_key),
@@ -190,13 +201,18 @@ def run(args: argparse.Namespace) -> int:
 
 async def serve(settings: ServeSettings, host: str, port: int) -> int:
     app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log=None,
+        keepalive_timeout=settings.keepalive_s,
+        lingering_time=0,  # a body we refused (408, 413) is not read on: the socket closes
+    )
     await runner.setup()
     gc.collect()
     gc.freeze()  # the startup objects (flows, classes, modules) leave the collector's scans:
     # full collections then walk only what calls allocate, not the whole program (tail latency)
-    site = web.TCPSite(runner, host, port)
-    await site.start()
+    await start_guarded_site(runner, host, port)  # read deadlines and a connection cap
     base = f"http://{host}:{port}"
     print(f"ivr serve: listening on {base}", flush=True)
     for adapter in app[ADAPTERS]:

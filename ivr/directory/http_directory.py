@@ -28,6 +28,23 @@ from ivr.fields import FieldSpec
 from ivr.numbers import to_e164
 
 DEFAULT_TIMEOUT_S = 2.0
+# A directory answer is a few hundred bytes; anything near this is a fault or an attack, and
+# is refused after this many bytes instead of being read whole into memory.
+DEFAULT_MAX_ANSWER_BYTES = 64 * 1024
+
+
+async def read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The body, or None as soon as it is known to exceed `limit` bytes (declared or sent):
+    at most `limit` + one chunk is ever held."""
+    declared = resp.content_length
+    if declared is not None and declared > limit:
+        return None
+    body = bytearray()
+    async for chunk in resp.content.iter_chunked(16 * 1024):
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 class HttpDirectory:
@@ -40,22 +57,29 @@ class HttpDirectory:
         *,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         owns_session: bool = True,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
+        self.max_answer_bytes = max_answer_bytes
         self._session = session
         self._owns_session = owns_session
 
     @classmethod
     async def open(
-        cls, base_url: str, token: str | None = None, *, timeout_s: float = DEFAULT_TIMEOUT_S
+        cls,
+        base_url: str,
+        token: str | None = None,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
     ) -> HttpDirectory:
         """Create the one shared session (connection pool) used for every call."""
         headers = {"Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         session = aiohttp.ClientSession(headers=headers, raise_for_status=False)
-        return cls(base_url, session, timeout_s=timeout_s)
+        return cls(base_url, session, timeout_s=timeout_s, max_answer_bytes=max_answer_bytes)
 
     async def fields(self) -> dict[str, FieldSpec]:
         """`GET /fields`: the security questions the company's system can check."""
@@ -79,7 +103,12 @@ class HttpDirectory:
                 async with self._session.request(method, self.base_url + path, json=body) as resp:
                     if resp.status // 100 != 2:
                         raise DirectoryError(f"directory {what} answered HTTP {resp.status}")
-                    raw = await resp.read()
+                    raw = await read_capped(resp, self.max_answer_bytes)
+                    if raw is None:
+                        resp.close()  # drop the connection: the rest is never read
+                        raise DirectoryError(
+                            f"directory {what} answered more than {self.max_answer_bytes} bytes"
+                        )
         except TimeoutError:
             raise DirectoryError(f"directory {what} timed out after {self.timeout_s} s") from None
         except aiohttp.ClientConnectionError as exc:

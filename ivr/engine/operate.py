@@ -13,7 +13,13 @@ from typing import Any, TypeVar
 
 from ivr.engine.events import CallerIdTrust
 from ivr.engine.handoff import IDENTIFIED_AND_VERIFIED, consistent_status
-from ivr.engine.operations import ERROR_OUTCOME, OperationCall, OperationRegistry, OperationResult
+from ivr.engine.operations import (
+    ERROR_OUTCOME,
+    LIMITED_OUTCOME,
+    OperationCall,
+    OperationRegistry,
+    OperationResult,
+)
 from ivr.engine.turn import Turn
 from ivr.flow.machine import StepPlan
 from ivr.flow.model import AskStep, OperationStep
@@ -53,6 +59,7 @@ async def run_operation(
         customer_name=state.customer_name,
         variables=state.variables,
         idv_status=state.idv_status or consistent_status(state, IDENTIFIED_AND_VERIFIED),
+        service_line=state.service_line,
     )
     started = time.perf_counter()
     try:
@@ -61,8 +68,10 @@ async def run_operation(
         result = OperationResult(ERROR_OUTCOME, detail="deadline")
     except Exception as error:  # the message may not be safe to journal: name the class
         result = OperationResult(ERROR_OUTCOME, detail=type(error).__name__)
-    if result.outcome not in spec.outcomes and result.outcome not in spec.retry_outcomes:
+    routed = ERROR_OUTCOME if result.outcome == LIMITED_OUTCOME else result.outcome
+    if routed not in spec.outcomes and routed not in spec.retry_outcomes:
         result = OperationResult(ERROR_OUTCOME, detail=f"unexpected outcome from {name}")
+        routed = ERROR_OUTCOME
     turn.record(
         RecordKind.OPERATION,
         step=plan.step_id,
@@ -82,7 +91,7 @@ async def run_operation(
         state.factors_passed.append(str(params.get("field", plan.step_id)))
     elif result.outcome == "locked":
         state.locked = True
-    return result.outcome
+    return routed
 
 
 async def within(deadline_s: float, work: Awaitable[T]) -> T:

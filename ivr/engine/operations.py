@@ -15,6 +15,10 @@ from ivr.flow.operations import BUILTIN_SPECS as BUILTIN_SPECS
 from ivr.flow.operations import ERROR_OUTCOME as ERROR_OUTCOME
 from ivr.flow.operations import OperationSpec as OperationSpec
 
+# A rate limit refused the attempt (ivr.limits): journalled as such, routed as `error`, so
+# every flow that routes errors routes limited callers too.
+LIMITED_OUTCOME = "limited"
+
 
 @dataclass(frozen=True, slots=True)
 class OperationCall:
@@ -30,6 +34,7 @@ class OperationCall:
     customer_name: str | None = None
     variables: Mapping[str, Any] = field(default_factory=dict)
     idv_status: str | None = None  # what the call has proved so far (handoff.consistent_status)
+    service_line: str = ""  # the call's line: its limits (ivr.limits)
 
 
 @dataclass(frozen=True, slots=True)

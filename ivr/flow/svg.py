@@ -157,6 +157,18 @@ def _number(n: int) -> str:
     return f"{n:,}"
 
 
+# The diagram's one inline style, constant so that pages inlining the diagram can allow it by
+# hash in their Content-Security-Policy (ivr.web.security_headers).
+DIAGRAM_STYLE = (
+    ".box{fill:#fff;stroke:#2f6fde;stroke-width:1.5}.exit{fill:#eef1f6;"
+    "stroke:#55607a;stroke-width:1.2}.edge{fill:none;stroke:#55607a}.skip{stroke-dasharray:5 4}"
+    ".name{font:600 13px system-ui,sans-serif;fill:#1d2330}.kind{font:11px system-ui,"
+    "sans-serif;fill:#4a5468}.count{font:600 11px system-ui,sans-serif;fill:#0b5d3b}"
+    ".elabel{font:11px system-ui,sans-serif;fill:#1d2330;paint-order:stroke;stroke:#fff;"
+    "stroke-width:3px}.step{cursor:pointer}.step:focus rect,.step:hover rect{fill:#eef3ff}"
+)
+
+
 def render_svg(flow: m.FlowFile, counts: FlowCounts | None = None, title: str | None = None) -> str:
     """The flow as a standalone SVG document (inline-able in HTML)."""
     graph = flow_graph(flow)
@@ -195,13 +207,7 @@ def render_svg(flow: m.FlowFile, counts: FlowCounts | None = None, title: str | 
         "<defs><marker id='arrow' viewBox='0 0 10 10' refX='9' refY='5' markerWidth='9'"
         " markerHeight='9' markerUnits='userSpaceOnUse' orient='auto-start-reverse'>"
         "<path d='M0,0 L10,5 L0,10 z' fill='#55607a'/></marker></defs>",
-        "<style>.box{fill:#fff;stroke:#2f6fde;stroke-width:1.5}.exit{fill:#eef1f6;"
-        "stroke:#55607a;stroke-width:1.2}.edge{fill:none;stroke:#55607a}.skip{stroke-dasharray:5 4}"
-        ".name{font:600 13px system-ui,sans-serif;fill:#1d2330}.kind{font:11px system-ui,"
-        "sans-serif;fill:#4a5468}.count{font:600 11px system-ui,sans-serif;fill:#0b5d3b}"
-        ".elabel{font:11px system-ui,sans-serif;fill:#1d2330;paint-order:stroke;stroke:#fff;"
-        "stroke-width:3px}.step{cursor:pointer}.step:focus rect,.step:hover rect{fill:#eef3ff}"
-        "</style>",
+        f"<style>{DIAGRAM_STYLE}</style>",
     ]
     lane = 0
     for bundle in drawn:

@@ -1,7 +1,8 @@
 """CSV data extracts, streamed: a year of calls is written chunk by chunk, never held whole.
 
 `calls`: one row per call (from the `calls` summary table). `steps`: one row per step outcome
-(from the raw `records`). Times are ISO 8601 UTC.
+(from the raw `records`). Times are ISO 8601 UTC. Text that a spreadsheet would run as a
+formula is written as text (`ivr.journal.csv_cells`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from ivr.journal.csv_cells import safe_cell
 from ivr.journal.fold import CALL_COLUMNS
 from ivr.journal.store import JournalStore, ReportFilter
 
@@ -60,7 +62,7 @@ async def extract_csv(
     sql, params, header = extract_query(name, flt)
     times = {i for i, col in enumerate(header) if col in CALL_TIME_COLUMNS or col == "at"}
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = csv.writer(buf, lineterminator="\r\n")  # RFC 4180: cells with CR or LF are quoted
     writer.writerow(header)
     yield buf.getvalue()
     async for rows in store.stream(sql, params, chunk_size):
@@ -68,6 +70,9 @@ async def extract_csv(
         buf.truncate()
         for row in rows:
             writer.writerow(
-                [iso(v) if i in times else ("" if v is None else v) for i, v in enumerate(row)]
+                [
+                    iso(v) if i in times else ("" if v is None else safe_cell(v))
+                    for i, v in enumerate(row)
+                ]
             )
         yield buf.getvalue()

@@ -22,6 +22,7 @@ import json
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -32,7 +33,9 @@ from ivr.journal.records import JournalRecord
 from ivr.journal.reports import REPORTS, run_report
 from ivr.journal.store import JournalStore
 from ivr.journal.table import render_csv
+from ivr.web.security_headers import page_policy, protect
 
+_PAGE_POLICIES: dict[str, str] = {}  # the dashboard's text -> its CSP (hashes computed once)
 KEEPALIVE_SECONDS = 15.0
 PULSE_MAX_SECONDS = 120
 
@@ -56,6 +59,15 @@ def record_json(r: JournalRecord) -> dict[str, Any]:
         "duration_ms": r.duration_ms,
         "data": r.data,
     }
+
+
+def sse_event(record: JournalRecord) -> bytes:
+    """One `record` event. Every field is one line whatever a gateway put in a call id: the
+    data is JSON (ASCII, newlines escaped) and the id is percent-encoded, so a CallSid holding
+    a newline cannot end a field early and forge an event of its own."""
+    data = json.dumps(record_json(record), separators=(",", ":"), ensure_ascii=True)
+    event_id = f"{quote(record.call_id, safe='')}:{record.seq}"
+    return f"id: {event_id}\nevent: record\ndata: {data}\n\n".encode()
 
 
 def presented_key(request: web.Request) -> str | None:
@@ -194,7 +206,7 @@ class JournalViews:
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",
-                "Cache-Control": "no-cache",
+                "Cache-Control": "no-store",
                 "X-Accel-Buffering": "no",
             }
         )
@@ -210,9 +222,7 @@ class JournalViews:
                     continue
                 if only and record.call_id != only:
                     continue
-                data = json.dumps(record_json(record), separators=(",", ":"))
-                event = f"id: {record.call_id}:{record.seq}\nevent: record\ndata: {data}\n\n"
-                await response.write(event.encode())
+                await response.write(sse_event(record))
         except (ConnectionResetError, StopAsyncIteration):
             pass
         finally:
@@ -221,7 +231,11 @@ class JournalViews:
 
     async def dashboard(self, request: web.Request) -> web.Response:
         page = resources.files("ivr.journal").joinpath("dashboard.html").read_text("utf-8")
-        return web.Response(text=page, content_type="text/html")
+        policy = _PAGE_POLICIES.get(page)
+        if policy is None:
+            policy = _PAGE_POLICIES[page] = page_policy(page)
+        headers = {"Content-Security-Policy": policy}
+        return web.Response(text=page, content_type="text/html", headers=headers)
 
 
 def add_journal_routes(
@@ -232,10 +246,12 @@ def add_journal_routes(
     prefix: str = "",
     flows: FlowSource | None = None,
 ) -> None:
-    """Add the journal's routes to `app` under `prefix`, each refusing requests without the key.
+    """Add the journal's routes to `app` under `prefix`, each refusing requests without the key;
+    every response of `app` gets the security headers.
 
     `flows` (the server's published flows and prompt words) lets the dashboard draw flows and
     tell journeys in words; without it those show step names only."""
+    protect(app)
     app.router.add_routes(JournalViews(store, hub, api_key, flows).routes(prefix))
 
 

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ivr.journal.csv_cells import safe_cell
+
 Kind = Literal["text", "int", "float", "pct"]
 
 
@@ -71,9 +73,11 @@ def render_text(table: Table) -> str:
 
 def render_csv(table: Table) -> str:
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = csv.writer(buf, lineterminator="\r\n")  # RFC 4180: cells with CR or LF are quoted
     writer.writerow([c.name for c in table.columns])
-    writer.writerows([["" if v is None else _plain(v) for v in row] for row in table.rows])
+    writer.writerows(
+        [["" if v is None else safe_cell(_plain(v)) for v in row] for row in table.rows]
+    )
     return buf.getvalue()
 
 

@@ -17,6 +17,8 @@ from aiohttp import web
 
 from ivr.callbacks.web import callback_contexts
 from ivr.calls import CallPipeline, JournalSink
+from ivr.limits.counters import MemoryCounters, RedisCounters
+from ivr.limits.guard import AbuseGuard
 from ivr.sessions import open_session_store
 from ivr.web import admin, tokens
 from ivr.web.adapters import default_adapters, jambonz_ws_adapter
@@ -27,21 +29,30 @@ from ivr.web.keys import ADAPTERS, CALLS, DRAIN, RUNTIME, SETTINGS, STORE
 from ivr.web.metrics import metrics_handler
 from ivr.web.openapi import openapi_handler
 from ivr.web.reload import Runtime
+from ivr.web.security_headers import protect
 from ivr.web.settings import ServeSettings
+from ivr.web.shedding import ShedLimits, shed_abuse
 
 if TYPE_CHECKING:
     from ivr.journal.store import JournalStore
 
 _log = logging.getLogger(__name__)
 JOURNAL: web.AppKey[JournalSink | None] = web.AppKey("journal")
+GUARD = web.AppKey("abuse_guard", AbuseGuard)
 JOURNAL_STORE: web.AppKey[JournalStore] = web.AppKey("journal_store")
 Context = Callable[[web.Application], AsyncIterator[None]]
 
 
 async def _runtime(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    # rate limits and fair lockout; its counters move to Redis in _limits when shared
+    guard = app[GUARD] = AbuseGuard(MemoryCounters(), settings.env.answer_key())
     runtime = await Runtime.open(
-        settings.project, settings.directory, settings.operation_deadline_s, settings.env
+        settings.project,
+        settings.directory,
+        settings.operation_deadline_s,
+        settings.env,
+        guard,
     )
     app[RUNTIME] = runtime
     yield
@@ -56,6 +67,21 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = store
     yield
     await store.close()
+
+
+async def _limits(app: web.Application) -> AsyncIterator[None]:
+    """Rate-limit counters in Redis when the workers share calls there (opened once the
+    session store has checked the URL), so every worker counts the same attempts."""
+    settings = app[SETTINGS]
+    guard = app[GUARD]
+    # Standalone Redis only for now: with Sentinel or Cluster the counters' client disturbed
+    # the failover tests (calls off their flow), so those keep per-process counters.
+    if settings.redis_url and settings.redis_url.startswith(("redis://", "rediss://")):
+        guard.counters = RedisCounters.from_url(
+            settings.redis_url, f"{settings.redis_prefix}limits:"
+        )
+    yield
+    await guard.counters.close()
 
 
 async def _calls(app: web.Application) -> AsyncIterator[None]:
@@ -80,13 +106,15 @@ async def healthz(request: web.Request) -> web.Response:
 
 def create_app(settings: ServeSettings) -> web.Application:
     app = web.Application(client_max_size=settings.max_body)
+    protect(app)
+    shed_abuse(app, shed_limits(settings), settings.max_body)
     app[SETTINGS] = settings
     app[DIRECTORY_PROBE] = DirectoryProbe()
     adapters = (
         list(settings.adapters) if settings.adapters is not None else default_adapters(settings)
     )
     app[ADAPTERS] = adapters
-    contexts: list[Context] = [_runtime, _store]
+    contexts: list[Context] = [_runtime, _store, _limits]
     journal = _journal_context(app, settings)
     if journal is not None:
         contexts.append(journal)
@@ -104,6 +132,15 @@ def create_app(settings: ServeSettings) -> web.Application:
     _mount_prompts(app, settings)
     _mount_jambonz_ws(app, settings)
     return app
+
+
+def shed_limits(settings: ServeSettings) -> ShedLimits:
+    return ShedLimits(
+        header_timeout_s=settings.header_timeout_s,
+        body_timeout_s=settings.body_timeout_s,
+        keepalive_s=settings.keepalive_s,
+        max_connections=settings.max_connections,
+    )
 
 
 def _mount_jambonz_ws(app: web.Application, settings: ServeSettings) -> None:

@@ -21,6 +21,7 @@ from ivr.calls.metrics import RELOADS
 from ivr.directory.port import CustomerDirectory
 from ivr.engine.runtime import Engine, EngineSettings
 from ivr.flow.loader import FlowLoadError
+from ivr.limits.guard import AbuseGuard
 from ivr.settings import Settings
 
 _log = logging.getLogger(__name__)
@@ -62,10 +63,11 @@ class Runtime:
         directory: CustomerDirectory | str,
         operation_deadline_s: float,
         secrets: Settings | None = None,
+        guard: AbuseGuard | None = None,
     ) -> Runtime:
         loaded = await asyncio.to_thread(load_project, project)
         settings = EngineSettings(operation_deadline_s=operation_deadline_s)
-        engine, opened = await build_engine(loaded, directory, settings, secrets)
+        engine, opened = await build_engine(loaded, directory, settings, secrets, guard)
         return cls(project, loaded, engine, opened)
 
     def versions(self) -> dict[str, str]:

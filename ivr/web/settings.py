@@ -30,6 +30,10 @@ class ServeSettings:
     journal_url: str | None = "sqlite:///var/journal.db"  # None: no journal
     public_url: str | None = None  # what gateways call us by, behind a proxy
     max_body: int = 64 * 1024
+    header_timeout_s: float = 5.0  # a connection's first request head (slow-loris)
+    body_timeout_s: float = 5.0  # a request body, whole
+    keepalive_s: float = 75.0  # idle between requests on a kept-alive connection
+    max_connections: int | None = None  # None: the descriptor limit less a reserve
     response_deadline_s: float = 3.5  # every webhook answered within 4 s, with margin
     operation_deadline_s: float = 2.0  # one directory lookup or verification
     lock_wait_s: float = 3.0

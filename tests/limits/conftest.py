@@ -1,0 +1,52 @@
+"""Counters under test: in memory and in the real Redis on 127.0.0.1:6379 (each test its own
+key prefix, deleted after), and a clock the tests move."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from redis import asyncio as aioredis
+
+from ivr.limits.counters import Counters, MemoryCounters, RedisCounters
+
+REDIS_URL = os.environ.get("IVR_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+class Clock:
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def redis_prefix() -> AsyncIterator[str]:
+    prefix = f"ivr-test-limits-{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = aioredis.from_url(REDIS_URL)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def counters(request: pytest.FixtureRequest, redis_prefix: str) -> AsyncIterator[Counters]:
+    made: Counters = (
+        MemoryCounters()
+        if request.param == "memory"
+        else RedisCounters.from_url(REDIS_URL, redis_prefix)
+    )
+    yield made
+    await made.close()
