@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import operator
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -46,6 +46,28 @@ MAX_ANSWERS = 512  # deliveries remembered per call; far more than any flow's st
 
 class JournalSink(Protocol):
     def write(self, records: list[JournalRecord]) -> None: ...
+
+
+class FlowVersions(Protocol):
+    """Flow versions this worker may not have loaded (ivr.web.reload.Runtime)."""
+
+    def missing(self, state: CallState) -> list[tuple[str, str]]: ...
+
+    async def fetch(self, keys: list[tuple[str, str]]) -> bool: ...
+
+
+async def _on_version(
+    versions: FlowVersions,
+    missing: list[tuple[str, str]],
+    work: Coroutine[Any, Any, Turn],
+    engine: Engine,
+    state: CallState,
+) -> Turn:
+    """Run `work` once the call's flow versions are loaded; else route the caller on."""
+    if await versions.fetch(missing):
+        return await work
+    work.close()
+    return engine.route_to_agent(state, "flow version not published")
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +155,7 @@ class CallPipeline:
         self.outgoing: Callable[[Document], Awaitable[Document]] | None = None
         self.active: set[str] = set()  # calls started here and not ended (drain waits on them)
         self.in_flight = 0
+        self.flow_versions: FlowVersions | None = None  # fetches versions other workers publish
         self._metrics: dict[str, metrics.GatewayMetrics] = {}  # by adapter name
         self._urls: dict[tuple[str, str, str], tuple[str, Callable[[PromptRef], str | None]]] = {}
 
@@ -280,6 +303,11 @@ class CallPipeline:
             before = lease.data
             assert before is not None
             work = engine.handle(state, event)
+            versions = self.flow_versions
+            if versions is not None and (missing := versions.missing(state)):
+                # a version another worker published (a rolling reload): load it, within the
+                # deadline, or route the caller on if it cannot be had
+                work = _on_version(versions, missing, work, engine, state)
             fallback = lambda: CallState.from_dict(before)  # noqa: E731
         try:
             # the timer is armed only if the engine waits (a directory in memory never does);

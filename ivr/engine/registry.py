@@ -39,6 +39,18 @@ class FlowRegistry:
         self._current[flow.flow_id] = flow
         self._versions[key] = flow
 
+    def keep(self, flow: CompiledFlow) -> None:
+        """Add a version for the calls that run on it without making it current (a version
+        another worker published: new calls here stay on this worker's current one)."""
+        key = (flow.flow_id, flow.version)
+        known = self._versions.get(key)
+        if known is not None and known.digest != flow.digest:
+            raise VersionConflict(f"flow {flow.flow_id!r} version {flow.version!r} differs")
+        self._versions[key] = flow
+
+    def has(self, flow_id: str, version: str) -> bool:
+        return (flow_id, version) in self._versions
+
     def current(self, flow_id: str) -> CompiledFlow:
         try:
             return self._current[flow_id]

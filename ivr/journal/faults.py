@@ -23,6 +23,7 @@ CAUSES: dict[str, str] = {
     "session_store": "call state store unavailable",
     "rate_limited": "caller rate limited",
     "flow_error": "flow or configuration error",
+    "flow_version": "flow version unknown to this worker and to the shared store",
     "other": "other engine fallback",
 }
 """Every cause, with the sentence the dashboard shows for it."""
@@ -48,6 +49,8 @@ def fault_cause(kind: str, outcome: str | None, data: Mapping[str, Any] | None) 
 def fallback_cause(reason: str) -> str:
     """The cause of an engine fallback, from the reason the engine journals."""
     text = reason.lower()
+    if "flow version" in text:
+        return "flow_version"
     if "deadline" in text:
         return "deadline"
     if "store" in text or "unknown call" in text:

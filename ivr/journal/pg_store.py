@@ -235,6 +235,12 @@ class PostgresJournal:
         if step_rows:
             await conn.execute(STEP_UPSERT, json_text(step_rows))
 
+    async def execute(self, sql: str, params: Mapping[str, Any]) -> None:
+        """One statement in a transaction of its own (flow versions; not the records' path)."""
+        query, args = to_positional(sql, params)
+        async with self._pool.acquire() as conn:
+            await conn.execute(query, *args)
+
     async def journey(self, call_id: str) -> list[JournalRecord]:
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(JOURNEY.replace(":call_id", "$1"), call_id)

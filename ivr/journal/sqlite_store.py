@@ -305,6 +305,17 @@ class SqliteJournal:
             await self._writer.run(lambda db: _write(db, chunks, call_rows, step_rows))
         self._check()  # deleted while it wrote: the transaction went with the file; write again
 
+    async def execute(self, sql: str, params: Mapping[str, Any]) -> None:
+        """One statement in a transaction of its own (flow versions; not the records' path)."""
+        self._check()
+        values = dict(params)
+
+        def run(db: sqlite3.Connection) -> None:
+            db.execute(sql, values)
+            db.commit()
+
+        await self._writer.run(run)
+
     async def journey(self, call_id: str) -> list[JournalRecord]:
         rows = await self.fetch(JOURNEY, {"call_id": call_id})
         return journey_records(rows)

@@ -65,6 +65,9 @@ class JournalStore(Protocol):
 
     async def fetch(self, sql: str, params: Mapping[str, Any]) -> list[Row]: ...
 
+    async def execute(self, sql: str, params: Mapping[str, Any]) -> None:
+        """One statement, committed (`:name` parameters)."""
+
     def stream(
         self, sql: str, params: Mapping[str, Any], chunk_size: int = 5000
     ) -> AsyncIterator[list[Row]]:

@@ -95,9 +95,30 @@ async def _calls(app: web.Application) -> AsyncIterator[None]:
         lock_wait_s=settings.lock_wait_s,
         session_ttl_s=settings.session_ttl_s,
     )
+    calls.flow_versions = runtime
     app[CALLS] = calls
     app[DRAIN] = Drain(calls, settings.drain_limit_s)
     yield
+
+
+async def _flow_versions(app: web.Application) -> AsyncIterator[None]:
+    """Where this worker publishes its flow versions and finds the ones others published:
+    Redis when calls are shared through it (and redis-py is installed), else the journal
+    database; neither with one process and no journal (no other worker to meet)."""
+    from ivr.flow_versions import FlowVersionStore, JournalFlowVersions, RedisFlowVersions
+
+    settings = app[SETTINGS]
+    store: FlowVersionStore | None = None
+    redis_url = settings.redis_url or ""
+    if redis_url.startswith(("redis://", "rediss://")) and importlib.util.find_spec("redis"):
+        store = RedisFlowVersions.from_url(redis_url, settings.redis_prefix)
+    elif JOURNAL_STORE in app:
+        store = JournalFlowVersions(app[JOURNAL_STORE])
+    if store is not None:
+        await app[RUNTIME].share(store)
+    yield
+    if store is not None:
+        await store.close()
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -118,7 +139,7 @@ def create_app(settings: ServeSettings) -> web.Application:
     journal = _journal_context(app, settings)
     if journal is not None:
         contexts.append(journal)
-    contexts.append(_calls)
+    contexts += [_flow_versions, _calls]
     contexts.extend(callback_contexts(app, settings))
     app.cleanup_ctx.extend(contexts)
     for adapter in adapters:

@@ -266,3 +266,38 @@ async def test_drain_gives_up_at_its_limit(
     server.signal(signal.SIGTERM)
     assert await server.exited(6.0) == 0
     assert "drain limit reached" in server.log.read_text()
+
+
+async def test_a_call_continues_on_a_worker_still_on_the_old_version(
+    workdir: Path, demo_db: str, servers: list[Server], session: aiohttp.ClientSession
+) -> None:
+    """Rolling reload: worker a reloads to version 2, worker b still runs version 1. A call
+    started on a (version 2) continues on b, which loads version 2 from the shared store
+    (Redis) instead of sending the caller to an agent, and finishes on version 2's rules."""
+    prefix = f"ivr-test-{uuid.uuid4().hex[:12]}:"
+    args = _args(workdir, demo_db, "--redis", REDIS_URL, "--redis-prefix", prefix)
+    servers += [Server(args, workdir), Server(args, workdir)]
+    await asyncio.gather(*(server.ready() for server in servers))
+    a, b = servers
+    try:
+        _set_flow(workdir, "2", max_attempts=1)
+        status, result = await _reload(session, a, ADMIN_KEY)
+        assert (status, result["flows"]["idv"]) == (200, "2")
+        assert (await _flows(session, b))["idv"] == "1"  # b has not reloaded
+        call = HttpCaller(session, f"roll-{uuid.uuid4().hex}")
+        started = await call.send(a, "call.started", ani=ALICE, dnis=DEMO_LINE)
+        assert started["call"]["flow_version"] == "2"
+        wrong = await call.send(b, "digits", digits="11111111#")
+        assert wrong["call"]["flow_version"] == "2"
+        assert wrong["call"]["idv_status"] == "identified_only"  # version 2: one attempt
+        assert wrong["call"]["ended"] is True
+        metrics = await _metrics(session, b)
+        assert "ivr_fallbacks_total{" not in metrics  # nobody was routed on by a fault
+        assert 'ivr_flow_version_fetches_total{result="loaded"} 1.0' in metrics
+    finally:
+        await delete_keys(prefix)
+
+
+async def _metrics(session: aiohttp.ClientSession, server: Server) -> str:
+    async with session.get(f"{server.url}/metrics") as response:
+        return await response.text()
