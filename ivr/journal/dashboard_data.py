@@ -318,7 +318,7 @@ async def faults(
     scope = f" AND {extra}"
     rows = await store.fetch(
         "SELECT call_id, kind, outcome, data FROM records WHERE chunk_last_at >= :since"
-        " AND at >= :since AND ((kind = 'operation' AND outcome IN ('error', 'timeout'))"
+        " AND at >= :since AND ((kind = 'operation' AND outcome IN ('error', 'timeout', 'limited'))"
         f" OR (kind = 'step_outcome' AND outcome IN ('fallback', 'rate_limited'))){scope}",
         params,
     )

@@ -13,6 +13,7 @@ from typing import Any
 from ivr.journal.records import RecordKind
 
 ERROR_OUTCOMES = frozenset({"error", "timeout"})
+LIMITED = "limited"  # an operation refused by a rate limit (ivr.limits): routed like an error
 FAULT_OUTCOMES = ERROR_OUTCOMES | {"fallback", "rate_limited"}
 """The outcomes a record must have to show a fault (`fault_cause` is None for any other)."""
 
@@ -36,6 +37,8 @@ def fault_cause(kind: str, outcome: str | None, data: Mapping[str, Any] | None) 
     (the demo flow sends a failed lookup to an agent); an engine fallback names its reason.
     """
     data = data or {}
+    if kind == RecordKind.OPERATION and outcome == LIMITED:
+        return "rate_limited"
     if kind == RecordKind.OPERATION and outcome in ERROR_OUTCOMES:
         operation = str(data.get("operation") or "")
         return "directory" if operation.startswith(("directory.", "verify.")) else "operation"

@@ -150,6 +150,21 @@ def build() -> dict[str, Any]:
                 query("sum(rate(ivr_journal_records_written_total[5m]))", "records stored/s"),
                 query("sum(rate(ivr_journal_write_errors_total[5m]))", "write errors/s"),
                 query("sum(rate(ivr_journal_records_dropped_total[5m]))", "records dropped/s"),
+                query("max(ivr_journal_spool_records)", "records spooled"),
+                query(
+                    "sum(rate(ivr_journal_spool_dropped_records_total[5m]))",
+                    "spooled records lost/s",
+                ),
+            )
+        )
+        .with_row(dashboard.Row("Abuse"))
+        .with_panel(
+            series(
+                "Rate limits and shedding",
+                "ops",
+                query("sum by (limit) (rate(ivr_limited_total[5m]))", "limited: {{limit}}"),
+                query("sum(rate(ivr_shed_total[5m]))", "connections shed"),
+                query("sum(ivr_open_connections)", "open connections"),
             )
         )
     )

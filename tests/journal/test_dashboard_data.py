@@ -133,7 +133,15 @@ def _fault_call(call_id: str, at: float, kind: str) -> list[JournalRecord]:
         return JournalRecord(call_id, seq, at + seq, k, "idv", "1", "retail", **kw)  # type: ignore[arg-type]
 
     started = rec(0, RecordKind.CALL_STARTED, data={"service_line": "retail"})
-    if kind == "directory":
+    if kind == "limited":
+        fault = rec(
+            1,
+            RecordKind.OPERATION,
+            step="account_number",
+            outcome="limited",
+            data={"operation": "directory.lookup_by_account"},
+        )
+    elif kind == "directory":
         fault = rec(
             1,
             RecordKind.OPERATION,
@@ -159,12 +167,14 @@ async def test_faults_by_cause_warn_over_the_threshold(store_url: str) -> None:
         for i in range(6):
             await store.append(_fault_call(f"d{i}", now - 600, "directory"))
         await store.append(_fault_call("late", now - 300, "deadline"))
+        await store.append(_fault_call("lim", now - 200, "limited"))
         await store.append(_fault_call("old", now - 7200, "directory"))  # outside the hour
         report = await data.faults(store, ReportFilter(), now=now)
     finally:
         await store.close()
     causes = {c["cause"]: c for c in report["causes"]}
-    assert report["calls_started"] == 7
+    assert report["calls_started"] == 8
+    assert causes["rate_limited"]["calls"] == 1
     assert causes["directory"]["calls"] == 6
     assert causes["directory"]["warning"]
     assert causes["deadline"]["calls"] == 1

@@ -68,3 +68,22 @@ async def test_a_call_whose_state_is_lost_counts_as_a_session_store_fallback(
     await lost.press("1#")
     after = fallbacks(await (await client.get("/metrics")).text(), "session_store")
     assert after == before + 1
+
+
+def test_every_exported_metric_is_documented() -> None:
+    """docs/operations.md lists every metric family the process registers."""
+    import importlib
+    import pkgutil
+
+    from prometheus_client import REGISTRY
+
+    import ivr
+
+    for module in pkgutil.walk_packages(ivr.__path__, "ivr."):
+        if ".cli." not in module.name and not module.name.endswith("__main__"):
+            importlib.import_module(module.name)
+    docs = (ROOT / "docs" / "operations.md").read_text()
+    families = {f.name for f in REGISTRY.collect() if f.name.startswith("ivr_")}
+    assert families
+    missing = sorted(f for f in families if f"`{f}`" not in docs and f"`{f}_total`" not in docs)
+    assert not missing, f"add to docs/operations.md: {missing}"
