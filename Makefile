@@ -54,10 +54,13 @@ run: $(STAMP) system-packages $(DEMO_DB)
 	IVR_REPORTS_KEY=$${IVR_REPORTS_KEY:-$(DEV_REPORTS_KEY)} \
 	  $(BIN)/ivr serve --db $(DEMO_DB) --host $(HOST) --port $(PORT)
 
+# `make call ANI=+447700900456 DNIS=+441134960002`: another caller, another service line.
+ANI ?= +447700900123
+DNIS ?= +441134960000
 call: $(STAMP)
 	IVR_WEBHOOK_SECRET=$${IVR_WEBHOOK_SECRET:-$(DEV_WEBHOOK_SECRET)} \
 	  $(BIN)/ivr simulate --url http://$(HOST):$(PORT) --protocol json \
-	  --ani +447700900123 --dnis +441134960000
+	  --ani '$(ANI)' --dnis '$(DNIS)'
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

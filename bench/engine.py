@@ -21,6 +21,7 @@ import statistics
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,9 @@ class DictDirectory:
         found = account_number == "12345678"
         return LookupResult.found(self.alice) if found else LookupResult(LookupStatus.NOT_FOUND)
 
-    async def verify_answer(self, customer_id: str, field: str, answer: str) -> VerifyStatus:
+    async def verify_answer(
+        self, customer_id: str, field: str, answer: str, positions: Sequence[int] = ()
+    ) -> VerifyStatus:
         return VerifyStatus.VERIFIED if answer == "01021980" else VerifyStatus.WRONG
 
     async def close(self) -> None:

@@ -63,6 +63,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,7 +150,9 @@ class DictDirectory:
     async def lookup_by_account(self, account_number: str) -> LookupResult:
         return LookupResult(LookupStatus.NOT_FOUND)
 
-    async def verify_answer(self, customer_id: str, field: str, answer: str) -> VerifyStatus:
+    async def verify_answer(
+        self, customer_id: str, field: str, answer: str, positions: Sequence[int] = ()
+    ) -> VerifyStatus:
         return VerifyStatus.VERIFIED if answer == "01021980" else VerifyStatus.WRONG
 
     async def close(self) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ivr.config import AppConfig, load_config
 from ivr.directory.factory import open_directory
+from ivr.directory.hashing import KeyRing
 from ivr.directory.port import CustomerDirectory
 from ivr.engine.directory_ops import registry_for
 from ivr.engine.registry import FlowRegistry
@@ -89,7 +90,7 @@ async def build_engine(
         opened = await open_directory(
             directory,
             token=Settings.reveal(secrets.directory_token),
-            answer_key=None if secrets.secret_key is None else secrets.answer_key(),
+            keys=None if secrets.secret_key is None else KeyRing.from_settings(secrets),
             policy=BACKSTOP if guard is not None else None,
         )
     else:

@@ -15,7 +15,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ivr.fields import BUILTIN_FIELDS, FieldError, FieldSpec, load_fields
 from ivr.limits.policy import Limits
+from ivr.numbers import DEFAULT_REGION, is_region
 from ivr.settings import config_environment
 
 
@@ -87,6 +89,8 @@ class ServiceLine(_Strict):
     language: str = Field(min_length=2)
     settings: dict[str, bool | int | str] = Field(default_factory=dict)
     routes: dict[str, str] = Field(default_factory=dict)
+    # where national calling numbers are read (ISO 3166 code); unset: default_region
+    region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     limits: dict[str, float | int] = Field(default_factory=dict)  # over the file's `limits`
 
 
@@ -97,6 +101,7 @@ class _RoutesFile(_Strict):
 class _ServiceLinesFile(_Strict):
     service_lines: list[ServiceLine] = Field(min_length=1)
     default_service_line: str
+    default_region: str = Field(default=DEFAULT_REGION, pattern=r"^[A-Z]{2}$")
     limits: Limits = Field(default_factory=Limits)
 
 
@@ -106,6 +111,14 @@ class AppConfig(_Strict):
     routes: dict[str, RouteConfig]
     service_lines: list[ServiceLine]
     default_service_line: str
+    default_region: str = DEFAULT_REGION
+    # the directory's security questions (config/directory.yaml), by name
+    fields: dict[str, FieldSpec] = Field(default_factory=lambda: dict(BUILTIN_FIELDS))
+
+    def region(self, line: ServiceLine) -> str:
+        """The region a line's national calling numbers are read in."""
+        return line.region or self.default_region
+
     limits: Limits = Field(default_factory=Limits)  # every line's, before its own keys
 
     def limits_for(self, line_name: str) -> Limits:
@@ -161,8 +174,16 @@ def _describe(path: Path, error: ValidationError) -> ConfigError:
     return ConfigError(f"{path}: {problems}")
 
 
+def _fields(path: Path) -> dict[str, FieldSpec]:
+    try:
+        return load_fields(path)
+    except FieldError as error:
+        raise ConfigError(str(error)) from error
+
+
 def load_config(config_dir: Path, environ: Mapping[str, str] | None = None) -> AppConfig:
-    """Load `routes.yaml` and `service-lines.yaml` from a config directory and cross-check them."""
+    """Load `routes.yaml`, `service-lines.yaml` and (if present) `directory.yaml` from a config
+    directory and cross-check them."""
     routes_path = config_dir / "routes.yaml"
     lines_path = config_dir / "service-lines.yaml"
     try:
@@ -177,9 +198,14 @@ def load_config(config_dir: Path, environ: Mapping[str, str] | None = None) -> A
         routes=routes.routes,
         service_lines=lines.service_lines,
         default_service_line=lines.default_service_line,
+        default_region=lines.default_region,
+        fields=_fields(config_dir / "directory.yaml"),
         limits=lines.limits,
     )
     config.service_line(config.default_service_line)
+    for region in {config.default_region, *(line.region for line in config.service_lines)}:
+        if region is not None and not is_region(region):
+            raise ConfigError(f"{lines_path}: {region!r} is not a region code (GB, US, FR...)")
     for line in config.service_lines:
         try:
             config.limits_for(line.name)

@@ -53,7 +53,9 @@ class Settings(BaseSettings):
     )
 
     secret_key: SecretStr | None = Field(
-        None, description="HMAC key under which security answers are stored"
+        None,
+        description="HMAC key(s) of stored security answers; several, comma-separated and "
+        "newest first, while rotating",
     )
     token_key: SecretStr | None = Field(None, description="signs the visual-IVR tokens (HS256)")
     webhook_secret: SecretStr | None = Field(
@@ -145,15 +147,22 @@ class Settings(BaseSettings):
     # -- what the parts are given ---------------------------------------------------------
 
     def answer_key(self) -> bytes:
-        """The HMAC key for stored answers, or the public development key with a warning."""
-        if self.secret_key is not None:
-            return self.secret_key.get_secret_value().encode("utf-8")
+        """The HMAC key new answers are stored under (the newest), or the public development
+        key with a warning."""
+        return self.answer_keys()[0]
+
+    def answer_keys(self) -> list[bytes]:
+        """Every configured answer key, newest first (`IVR_SECRET_KEY=new,old` while rotating);
+        the public development key, with a warning, when none is set."""
+        keys = [part.encode("utf-8") for part in jambonz_list(self.secret_key)]
+        if keys:
+            return keys
         _warn_once(
             "secret_key",
             "IVR_SECRET_KEY is not set: security answers are hashed with the PUBLIC development "
             "key. Set IVR_SECRET_KEY to a long random secret before storing real customers.",
         )
-        return DEVELOPMENT_ANSWER_KEY
+        return [DEVELOPMENT_ANSWER_KEY]
 
     def token_signing_key(self) -> str:
         """The visual-IVR token key, or the public development key with a warning."""

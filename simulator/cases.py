@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -34,6 +36,7 @@ from ivr.engine.actions import CollectDigits
 from ivr.engine.directory_ops import directory_operations
 from ivr.engine.operations import Operation, OperationCall, OperationRegistry, OperationResult
 from ivr.engine.runtime import EngineSettings
+from ivr.fields import FieldSpec
 from ivr.journal.records import JournalRecord
 from simulator.callback_case import CallbackFixture, booked_callback
 from simulator.driver import CallDriver
@@ -56,6 +59,7 @@ class StubSpec(_Strict):
     outcome: str | None = None
     hang: bool = False
     fail: bool = False
+    field: str | None = None  # only for steps checking this field (`with: {field: ...}`)
 
 
 class Given(_Strict):
@@ -68,6 +72,8 @@ class Given(_Strict):
 
 class Step(_Strict):
     press: str | None = Field(default=None, pattern=r"^[0-9*#A-D]+$")
+    # a partial answer: the whole secret; the caller keys the digits at the asked positions
+    answer_positions_of: str | None = Field(default=None, pattern=r"^[0-9]+#?$")
     timeout: bool = False
     hangup: bool = False
     expect_prompt: str | None = None
@@ -92,13 +98,21 @@ class Case(_Strict):
     expect: Expect = Expect()
 
 
-class CustomerFixture(_Strict):
+class CustomerFixture(BaseModel):
+    """A customer for the cases; any other key is the answer to a directory field
+    (`date_of_birth: "01021980"`, `security_number: "73920461"`)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
     customer_id: str
     name: str
     phones: list[str] = Field(default_factory=list)
     account_number: str | None = None
-    date_of_birth: str | None = None
-    pin: str | None = None
+    locked: bool = False  # too many wrong answers already: verification is refused
+
+    def answers(self) -> dict[str, str]:
+        extra = self.model_extra or {}
+        return {str(name): str(value) for name, value in extra.items() if value is not None}
 
 
 class CaseFile(_Strict):
@@ -144,6 +158,9 @@ class _ListSink:
 
 def _stub(spec: StubSpec, real: Operation | None) -> Operation:
     async def stubbed(call: OperationCall) -> OperationResult:
+        if spec.field is not None and call.params.get("field") != spec.field:
+            assert real is not None
+            return await real(call)
         if spec.hang:
             await asyncio.sleep(3600)
         if spec.fail:
@@ -156,7 +173,9 @@ def _stub(spec: StubSpec, real: Operation | None) -> Operation:
     return stubbed
 
 
-async def _directory(fixtures: list[CustomerFixture], folder: Path) -> SqliteDirectory:
+async def _directory(
+    fixtures: list[CustomerFixture], folder: Path, fields: Mapping[str, FieldSpec]
+) -> SqliteDirectory:
     directory = await SqliteDirectory.open(folder / "directory.db")
     records = [
         CustomerRecord(
@@ -164,23 +183,37 @@ async def _directory(fixtures: list[CustomerFixture], folder: Path) -> SqliteDir
             name=c.name,
             phones=tuple(c.phones),
             account_number=c.account_number,
-            answers={
-                name: value
-                for name, value in (("date_of_birth", c.date_of_birth), ("pin", c.pin))
-                if value
-            },
+            answers=c.answers(),
         )
         for c in fixtures
     ]
-    if records:
-        await directory.upsert_customers(records)
+    try:
+        unknown = sorted({name for r in records for name in r.answers} - set(fields))
+        if unknown:
+            raise CaseFileError(
+                f"customers name {', '.join(unknown)}, which config/directory.yaml does not "
+                f"declare; fields: {', '.join(fields)}"
+            )
+        if records:
+            await directory.upsert_customers(records, fields)
+        state = directory.lockout_state
+        for locked in (c for c in fixtures if c.locked):
+            for _ in range(directory.policy.max_failures):
+                assert state is not None
+                await state.begin_attempt(locked.customer_id, time.time(), directory.policy)
+    except BaseException:
+        await directory.close()
+        raise
     return directory
 
 
 async def run_case(loaded: Loaded, cases: CaseFile, case: Case) -> CaseResult:
     """Play one case in process against a fresh directory holding the file's customers."""
     with tempfile.TemporaryDirectory(prefix="ivr-case-") as folder:
-        directory = await _directory(cases.customers, Path(folder))
+        try:
+            directory = await _directory(cases.customers, Path(folder), loaded.config.fields)
+        except CaseFileError as error:
+            return CaseResult(case.name, [str(error)], None)
         try:
             settings = EngineSettings(**cases.settings)  # type: ignore[arg-type]
             engine, _ = await build_engine(loaded, directory, settings)
@@ -245,11 +278,20 @@ def unchecked(expect: Expect, outcome: CallOutcome | None) -> list[str]:
     return sorted(wanted & outcome.summary.unobservable)
 
 
-def remote_blocker(case: Case) -> str | None:
+def remote_blocker(case: Case, cases: CaseFile | None = None) -> str | None:
+    """Why a case cannot run through a server (whose directory holds the demo customers)."""
     if case.given.operations:
         return "needs operation stubs, which only run in process"
     if case.given.callback:
         return "plays a callback booked in a scratch database, which only runs in process"
+    if any(step.answer_positions_of is not None for step in case.steps):
+        return "keys a partial answer: the gateway protocols do not carry the positions asked"
+    locked = [c for c in (cases.customers if cases else []) if c.locked]
+    phones = {phone for c in locked for phone in c.phones}
+    accounts = {c.account_number for c in locked if c.account_number}
+    pressed = {step.press.rstrip("#") for step in case.steps if step.press}
+    if case.given.ani in phones or pressed & accounts:
+        return "needs a customer locked out before the call, which only a fresh directory has"
     return None
 
 
@@ -272,9 +314,20 @@ def _case_caller(case: Case, failures: list[str]) -> Any:
                 return CallerStep("timeout")
             if step.press is not None:
                 return CallerStep("press", step.press)
+            if step.answer_positions_of is not None:
+                return CallerStep("press", _at_positions(step.answer_positions_of, collect))
         return None
 
     return next_step
+
+
+def _at_positions(secret: str, collect: CollectDigits) -> str:
+    """The digits of `secret` the prompt asked for (all of it when no positions were asked)."""
+    end = "#" if secret.endswith("#") else ""
+    digits = secret.removesuffix("#")
+    if not collect.positions:
+        return digits + end
+    return "".join(digits[p - 1] for p in collect.positions if p <= len(digits)) + end
 
 
 def check_expectations(expect: Expect, outcome: CallOutcome) -> list[str]:

@@ -9,11 +9,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ivr.cli.environment import settings_or_exit
 from ivr.directory.csv_import import ImportFailed, import_file
+from ivr.directory.hashing import KeyRing
 from ivr.directory.lockout import LockoutPolicy, LockoutState
-from ivr.directory.phone import DEFAULT_COUNTRY_CODE
 from ivr.directory.port import DirectoryError
+from ivr.directory.sqlite_store import SqliteDirectory
+from ivr.fields import FieldError, FieldSpec, describe, load_fields
+from ivr.numbers import DEFAULT_REGION, is_region
 
 
 def register(subparsers: Any) -> None:
@@ -22,19 +27,30 @@ def register(subparsers: Any) -> None:
     importer = commands.add_parser(
         "import",
         help="import or update customers from a CSV file (all rows or none)",
-        description="Columns: customer_id,name,phones,account_number,date_of_birth,pin. "
-        "phones are separated by ';'; date_of_birth is DDMMYYYY; pin is 4-8 digits; an empty "
-        "date_of_birth or pin means no answer on file. Answers are stored as keyed hashes "
-        "(set IVR_SECRET_KEY).",
+        description="Columns: customer_id,name,phones,account_number, then one column per "
+        "security field declared in config/directory.yaml (`ivr customers fields` lists them). "
+        "phones are separated by ';'; an empty answer means no answer on file. Answers are "
+        "stored as keyed hashes (set IVR_SECRET_KEY).",
     )
     importer.add_argument("file", type=Path, help="the CSV file")
     importer.add_argument("--db", type=Path, required=True, help="the SQLite directory file")
+    importer.add_argument("--config", type=Path, default=Path("config"), help="config folder")
     importer.add_argument(
-        "--country-code",
-        default=DEFAULT_COUNTRY_CODE,
-        help="country code for national numbers such as 07... (default %(default)s)",
+        "--region",
+        default=None,
+        help="region of national numbers such as 07... (default: default_region of "
+        "service-lines.yaml, else GB)",
     )
     importer.set_defaults(handler=import_command)
+    lister = commands.add_parser("fields", help="list the security fields the directory holds")
+    lister.add_argument("--config", type=Path, default=Path("config"), help="config folder")
+    lister.set_defaults(handler=fields_command)
+    status = commands.add_parser(
+        "key-status",
+        help="how many stored answers each key made (after rotating IVR_SECRET_KEY)",
+    )
+    status.add_argument("--db", type=Path, required=True, help="the SQLite directory file")
+    status.set_defaults(handler=key_status_command)
     unlocker = commands.add_parser(
         "unlock",
         help="clear a customer's failed verifications (after verifying them another way)",
@@ -71,13 +87,71 @@ async def _unlock(db: Path, customer_id: str) -> int:
         await state.close()
 
 
+def _declared(config: Path) -> tuple[dict[str, FieldSpec], str]:
+    """The fields of config/directory.yaml and the default region of service-lines.yaml."""
+    fields = load_fields(config / "directory.yaml")
+    region = DEFAULT_REGION
+    lines = config / "service-lines.yaml"
+    if lines.exists():
+        data = yaml.safe_load(lines.read_text(encoding="utf-8")) or {}
+        region = str(data.get("default_region") or DEFAULT_REGION)
+    return fields, region
+
+
+def fields_command(args: argparse.Namespace) -> int:
+    try:
+        fields, _ = _declared(args.config)
+    except (FieldError, OSError, yaml.YAMLError) as exc:
+        print(f"ivr customers fields: {exc}", file=sys.stderr)
+        return 1
+    for line in describe(fields):
+        print(line)
+    return 0
+
+
+def key_status_command(args: argparse.Namespace) -> int:
+    db: Path = args.db
+    if not db.is_file():
+        print(f"{db}: no such directory file", file=sys.stderr)
+        return 1
+    try:
+        usage, ring = asyncio.run(_key_usage(db))
+    except DirectoryError as exc:
+        print(f"{db}: {exc}", file=sys.stderr)
+        return 1
+    for position, key in enumerate(ring.keys):
+        role = "current" if position == 0 else "older"
+        print(f"key {key.id} ({role}): {usage.pop(key.id, 0)} answer(s)")
+    for key_id, count in sorted(usage.items()):
+        print(f"key {key_id} (NOT CONFIGURED): {count} answer(s) cannot be verified")
+    return 0
+
+
+async def _key_usage(db: Path) -> tuple[dict[str, int], KeyRing]:
+    keys = KeyRing.from_settings(settings_or_exit("ivr customers key-status"))
+    directory = await SqliteDirectory.open(db, lockout=False, keys=keys)
+    try:
+        return await directory.key_usage(), directory.keys
+    finally:
+        await directory.close()
+
+
 def import_command(args: argparse.Namespace) -> int:
     db: Path = args.db
     try:
+        fields, region = _declared(args.config)
+    except (FieldError, OSError, yaml.YAMLError) as exc:
+        print(f"ivr customers import: {exc}", file=sys.stderr)
+        return 1
+    if args.region:
+        region = args.region
+    if not is_region(region):
+        print(f"ivr customers import: {region!r} is not a region code (GB, US...)", file=sys.stderr)
+        return 2
+    try:
         db.parent.mkdir(parents=True, exist_ok=True)
-        secrets = settings_or_exit("ivr customers import")
-        key = None if secrets.secret_key is None else secrets.answer_key()
-        result = asyncio.run(import_file(args.file, db, args.country_code, key))
+        keys = KeyRing.from_settings(settings_or_exit("ivr customers import"))
+        result = asyncio.run(import_file(args.file, db, region, fields, keys=keys))
     except ImportFailed as failed:
         for error in failed.errors:
             print(error, file=sys.stderr)

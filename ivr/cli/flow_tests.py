@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ivr.bootstrap import Loaded, Project, load_project
 from ivr.cli.environment import settings_or_exit
 from ivr.flow.loader import FlowLoadError
@@ -57,7 +59,36 @@ def run(args: argparse.Namespace) -> int:
     if args.url is not None:
         project = Project(root / "flows", root / "config", root / "prompts")
         remote = _remote_factory(args.url, args.protocol, project)
-    return asyncio.run(_run_files(loaded, _test_files(args.paths), remote))
+    files = _test_files(args.paths)
+    untested = _untested_flows(args.paths, files)
+    code = asyncio.run(_run_files(loaded, files, remote))
+    for flow in untested:
+        print(f"NO TESTS {flow}: add {flow.with_suffix('.test.yaml')} (cases for this flow)")
+    return code
+
+
+def _untested_flows(paths: list[Path], files: list[Path]) -> list[Path]:
+    """Flow files in the folders given that no `*.test.yaml` names (by `flow:` id)."""
+    tested: set[str] = set()
+    for file in files:
+        try:
+            tested.add(read_case_file(file).flow)
+        except CaseFileError:
+            continue  # reported when the file is run
+    untested = []
+    for folder in (p for p in paths if p.is_dir()):
+        for flow in sorted(folder.glob("*.yaml")):
+            if flow.name.endswith(".test.yaml"):
+                continue
+            try:
+                data = yaml.safe_load(flow.read_text(encoding="utf-8"))
+            except (OSError, yaml.YAMLError):
+                continue  # `ivr validate` reports it
+            info = data.get("flow") if isinstance(data, dict) else None
+            flow_id = info.get("id") if isinstance(info, dict) else None
+            if isinstance(flow_id, str) and flow_id not in tested:
+                untested.append(flow)
+    return untested
 
 
 def _remote_factory(url: str, protocol: str, project: Project) -> Callable[[], CallDriver]:
@@ -83,7 +114,7 @@ async def _run_files(
         records: list[JournalRecord] = []
         print(f"{path} ({cases.flow})")
         for case in cases.cases:
-            blocker = remote_blocker(case) if remote is not None else None
+            blocker = remote_blocker(case, cases) if remote is not None else None
             if blocker is not None:
                 not_run += 1
                 print(f"  NOT RUN OVER HTTP {case.name}: {blocker}")

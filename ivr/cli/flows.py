@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ivr.config import AppConfig, ConfigError, load_config
+from ivr.directory.factory import open_directory, sqlite_path
+from ivr.directory.port import DeclaresFields, DirectoryError
+from ivr.fields import FieldSpec
 from ivr.flow.diagram import mermaid
 from ivr.flow.json_schema import flow_json_schema_text
 from ivr.flow.loader import ValidationContext, expand_paths, load_flows, parse_flow_text
@@ -33,6 +36,12 @@ def register(subparsers: Any) -> None:
     validate.add_argument("--strict", action="store_true", help="fail on warnings too")
     validate.add_argument("--config", type=Path, default=None, help="config directory (config/)")
     validate.add_argument("--prompts", type=Path, default=None, help="prompts directory (prompts/)")
+    validate.add_argument(
+        "--directory",
+        default=None,
+        help="check fields against this directory (SQLite path or HTTP URL) instead of "
+        "config/directory.yaml",
+    )
     validate.set_defaults(handler=run_validate)
 
     schema = subparsers.add_parser("schema", help="print the JSON Schema of flow files")
@@ -66,13 +75,28 @@ def _context(args: argparse.Namespace) -> ValidationContext:
         raise CatalogError(f"{prompts_dir}: no such directory")
     if prompts_dir.is_dir():
         catalog = PromptCatalog.load(prompts_dir)
-    return ValidationContext(catalog=catalog, config=config)
+    fields = asyncio.run(_directory_fields(args.directory)) if args.directory else None
+    return ValidationContext(catalog=catalog, config=config, fields=fields)
+
+
+async def _directory_fields(url_or_path: str) -> dict[str, FieldSpec]:
+    """The fields a live directory declares (`GET /fields`, or what the import stored)."""
+    path = sqlite_path(url_or_path)
+    if path is not None and not Path(path).is_file():  # noqa: ASYNC240 - a CLI, once
+        raise DirectoryError(f"{path}: no such directory file")
+    directory = await open_directory(url_or_path, lockout_db=":memory:")
+    try:
+        if not isinstance(directory, DeclaresFields):
+            raise DirectoryError("this directory does not say which fields it holds")
+        return await directory.fields()
+    finally:
+        await directory.close()
 
 
 def run_validate(args: argparse.Namespace) -> int:
     try:
         context = _context(args)
-    except (ConfigError, CatalogError) as error:
+    except (ConfigError, CatalogError, DirectoryError) as error:
         print(f"ivr validate: {error}", file=sys.stderr)
         return 2
     files = [str(path) for path in expand_paths(args.paths)]

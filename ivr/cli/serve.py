@@ -3,9 +3,13 @@
 `ivr serve --check-config` prints the effective settings (options and `IVR_*` variables,
 secrets masked) and exits: 0 when they can be used, 2 with one line per wrong value.
 
-Signals: SIGHUP reloads flows, prompts and config; SIGTERM drains (readiness fails at once,
-calls in progress are served until they end or the drain limit passes) then exits; SIGINT
-stops at once.
+Signals: SIGHUP reloads flows, prompts and config; SIGTERM and SIGINT (Ctrl-C) drain
+(readiness fails at once, calls in progress are served until they end or the drain limit
+passes) then exit; a second SIGINT or SIGTERM stops at once.
+
+Before listening, a SQLite directory is checked against the configured keys: when none of them
+made its stored answers, every verification would fail, so the server refuses to start
+(`--allow-key-mismatch` overrides).
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ from aiohttp import web
 from ivr.bootstrap import Project
 from ivr.cli.environment import settings_or_exit
 from ivr.config import ConfigError, environment_references, load_config
+from ivr.directory.factory import check_directory_keys
+from ivr.directory.hashing import KeyRing
+from ivr.directory.port import DirectoryError
+from ivr.directory.sqlite_store import KeyMismatch
 from ivr.sessions import SessionError
 from ivr.settings import (
     Settings,
@@ -69,6 +77,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--check-config",
         action="store_true",
         help="print the effective settings (secrets masked) and exit: 0 if usable, 2 if not",
+    )
+    parser.add_argument(
+        "--allow-key-mismatch",
+        action="store_true",
+        help="start even if no IVR_SECRET_KEY made the directory's answers",
     )
 
 
@@ -167,6 +180,19 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
     env = settings_or_exit("ivr serve")
     try:
+        asyncio.run(check_directory_keys(args.db, KeyRing.from_settings(env)))
+    except KeyMismatch as error:
+        if not args.allow_key_mismatch:
+            print(
+                f"ivr serve: {args.db}: {error} (--allow-key-mismatch starts anyway)",
+                file=sys.stderr,
+            )
+            return 2
+        _log.error("starting with --allow-key-mismatch: %s", error)
+    except DirectoryError as error:
+        print(f"ivr serve: {args.db}: {error}", file=sys.stderr)
+        return 2
+    try:
         return asyncio.run(serve(settings_from(args, env), args.host, args.port))
     except SessionError as error:  # a wrong --redis URL or a Redis that is down: one line
         print(f"ivr serve: session store: {error}", file=sys.stderr)
@@ -210,12 +236,18 @@ async def serve(settings: ServeSettings, host: str, port: int) -> int:
         task.add_done_callback(reloads.discard)
 
     def terminate() -> None:
+        if drain.is_set():  # asked twice: stop now
+            stop.set()
+            return
         app[DRAIN].begin()  # readiness fails now, before the loop gets to the drain
         drain.set()
+        busy = app[DRAIN].busy()
+        if busy:
+            print(f"ivr serve: draining {busy} call(s); signal again to stop now", flush=True)
 
     loop.add_signal_handler(signal.SIGHUP, reload)
     loop.add_signal_handler(signal.SIGTERM, terminate)
-    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGINT, terminate)  # Ctrl-C on `make run` drains too
     waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(drain.wait())]
     await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     for waiter in waiters:

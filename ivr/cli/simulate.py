@@ -50,8 +50,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--journal",
         default=None,
-        help="journal URL the call is recorded in (default: IVR_JOURNAL_URL or "
-        "sqlite:///var/journal.db); 'none' records nothing",
+        help="journal URL an in-process call is recorded in (default: none, so console "
+        "tries never count as calls in the server's reports)",
     )
     parser.set_defaults(handler=run)
 
@@ -131,8 +131,8 @@ async def _driver(
         return _remote_driver(args), _nothing
     secrets = settings_or_exit("ivr simulate")
     engine, directory = await build_engine(loaded, str(args.db), secrets=secrets)
-    url = args.journal or secrets.journal_url
-    if url == "none":
+    url = args.journal  # only when asked: console tries are not the server's calls
+    if url is None or url == "none":
         return LocalDriver(engine, flow_id=flow_id), directory.close
     writer = JournalWriter(await open_store(url))
     writer.start()

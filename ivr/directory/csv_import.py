@@ -2,31 +2,32 @@
 
 Business users export customers from spreadsheets, so the importer must say precisely what
 is wrong (`FILE:LINE: column: message`, every bad row in one pass) and must never half-import
-a file. Error messages never repeat a date of birth or PIN: import output ends up in tickets.
+a file. Error messages never repeat a security answer: import output ends up in tickets.
+Which columns are security answers is declared in config/directory.yaml (see fields.py).
 """
 
 from __future__ import annotations
 
 import csv
+import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
-from ivr.directory.phone import DEFAULT_COUNTRY_CODE, normalise_phone
+from ivr.directory.hashing import KeyRing
 from ivr.directory.sqlite_store import (
     CustomerRecord,
     RecordConflict,
     SqliteDirectory,
     UpsertResult,
 )
+from ivr.fields import CUSTOMER_COLUMNS, FieldSpec, load_fields
+from ivr.numbers import DEFAULT_REGION, NumberProblem, checked_e164
 
-COLUMNS = ("customer_id", "name", "phones", "account_number", "date_of_birth", "pin")
 _CUSTOMER_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _ACCOUNT = re.compile(r"^[0-9]{4,20}$")
-_DOB = re.compile(r"^[0-9]{8}$")
-_PIN = re.compile(r"^[0-9]{4,8}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,20 +49,12 @@ class ImportFailed(Exception):
         self.errors = errors
 
 
-def _check_dob(value: str, today: date) -> str | None:
-    if not _DOB.match(value):
-        return "must be 8 digits DDMMYYYY (a spreadsheet may have dropped a leading zero)"
-    try:
-        born = datetime.strptime(value, "%d%m%Y").date()
-    except ValueError:
-        return "not a real date (expected DDMMYYYY)"
-    if born > today or born.year < 1900:
-        return "not a plausible date of birth"
-    return None
-
-
 def _parse_row(
-    cells: dict[str, str], line: int, country_code: str, today: date
+    cells: dict[str, str],
+    line: int,
+    fields: Mapping[str, FieldSpec],
+    region: str,
+    today: date,
 ) -> tuple[CustomerRecord | None, list[tuple[str, str]]]:
     problems: list[tuple[str, str]] = []
     customer_id = cells["customer_id"]
@@ -74,34 +67,68 @@ def _parse_row(
     for part in (p.strip() for p in cells["phones"].split(";")):
         if not part:
             continue
-        e164 = normalise_phone(part, country_code)
-        if e164 is None:
-            problems.append(("phones", f"{part!r} is not a valid phone number"))
-        elif e164 not in phones:
+        try:
+            e164 = checked_e164(part, region)
+        except NumberProblem as refused:
+            problems.append(("phones", str(refused)))
+            continue
+        if e164 not in phones:
             phones.append(e164)
     account = cells["account_number"]
     if not _ACCOUNT.match(account):
         problems.append(("account_number", "must be 4-20 digits"))
     answers: dict[str, str] = {}
-    if cells["date_of_birth"]:
-        problem = _check_dob(cells["date_of_birth"], today)
+    for field_name, spec in fields.items():
+        value = cells.get(field_name, "")
+        if not value:
+            continue  # no answer on file for this field
+        problem = spec.problem(value, today)
         if problem:
-            problems.append(("date_of_birth", problem))
-        answers["date_of_birth"] = cells["date_of_birth"]
-    if cells["pin"]:
-        if not _PIN.match(cells["pin"]):
-            problems.append(("pin", "must be 4 to 8 digits"))
-        answers["pin"] = cells["pin"]
+            problems.append((field_name, problem))
+        answers[field_name] = value
     if problems:
         return None, problems
     record = CustomerRecord(customer_id, name, tuple(phones), account, answers, line)
     return record, []
 
 
+def default_fields() -> dict[str, FieldSpec]:
+    """The fields of `config/directory.yaml` in the working directory (as `ivr customers
+    import` reads them by default), else the built-in date_of_birth and pin."""
+    return load_fields(Path("config") / "directory.yaml")
+
+
+def _header_problem(header: list[str], fields: Mapping[str, FieldSpec], source: str) -> str | None:
+    missing = [c for c in CUSTOMER_COLUMNS if c not in header]
+    if missing:
+        return f"missing column(s) {', '.join(missing)}; expected {','.join(CUSTOMER_COLUMNS)}"
+    if len(set(header)) != len(header):
+        return "a column appears twice"
+    for column in header:
+        if column not in CUSTOMER_COLUMNS and column not in fields:
+            close = difflib.get_close_matches(column, list(fields), n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            return (
+                f"column '{column}' is not a customer column nor a field of {source}{hint}; "
+                f"fields: {', '.join(fields)}"
+            )
+    return None
+
+
 def read_customers(
-    path: str | Path, country_code: str = DEFAULT_COUNTRY_CODE, today: date | None = None
+    path: str | Path,
+    region: str = DEFAULT_REGION,
+    today: date | None = None,
+    fields: Mapping[str, FieldSpec] | None = None,
+    fields_source: str = "config/directory.yaml",
 ) -> list[CustomerRecord]:
-    """Parse and validate the whole file; raise ImportFailed listing every bad row."""
+    """Parse and validate the whole file; raise ImportFailed listing every bad row.
+
+    Columns: customer_id, name, phones (';'-separated), account_number, then one column per
+    security field (`fields`, from config/directory.yaml), any of which may be left out.
+    National phone numbers are read in `region`.
+    """
+    fields = default_fields() if fields is None else fields
     name = str(path)
     today = today or date.today()
     try:
@@ -113,11 +140,9 @@ def read_customers(
         raise ImportFailed([RowError(name, 1, "header", "file is empty")])
     header_line, header = rows[0]
     header = [h.strip() for h in header]
-    missing = [c for c in COLUMNS if c not in header]
-    extra = [c for c in header if c not in COLUMNS]
-    if missing or extra or len(set(header)) != len(header):
-        message = f"expected columns {','.join(COLUMNS)}"
-        raise ImportFailed([RowError(name, header_line, "header", message)])
+    problem = _header_problem(header, fields, fields_source)
+    if problem:
+        raise ImportFailed([RowError(name, header_line, "header", problem)])
     errors: list[RowError] = []
     records: list[CustomerRecord] = []
     first_seen: dict[tuple[str, str], int] = {}
@@ -127,7 +152,7 @@ def read_customers(
             errors.append(RowError(name, line, "row", message))
             continue
         values = {column: cell.strip() for column, cell in zip(header, cells, strict=True)}
-        record, problems = _parse_row(values, line, country_code, today)
+        record, problems = _parse_row(values, line, fields, region, today)
         for column in ("customer_id", "account_number"):
             key = (column, values[column])
             if values[column] and key in first_seen:
@@ -157,16 +182,22 @@ def _numbered_rows(handle: Iterable[str]) -> list[tuple[int, list[str]]]:
 async def import_file(
     csv_path: str | Path,
     db_path: str | Path,
-    country_code: str = DEFAULT_COUNTRY_CODE,
+    region: str = DEFAULT_REGION,
+    fields: Mapping[str, FieldSpec] | None = None,
+    *,
+    keys: KeyRing | None = None,
     answer_key: bytes | None = None,
 ) -> UpsertResult:
-    """Validate `csv_path`, then upsert it into the directory at `db_path` in one transaction.
+    """Validate `csv_path`, then upsert it into the directory at `db_path` in one transaction;
+    the directory learns `fields` (default: those of ./config/directory.yaml).
 
-    `answer_key` hashes the answers (`Settings.answer_key()`; None: the development key)."""
-    records = read_customers(csv_path, country_code)
-    directory = await SqliteDirectory.open(db_path, answer_key=answer_key)
+    `keys` (`KeyRing.from_settings`) or `answer_key` hash the answers; neither: the
+    development key."""
+    declared = dict(default_fields() if fields is None else fields)
+    records = read_customers(csv_path, region, fields=declared)
+    directory = await SqliteDirectory.open(db_path, keys=keys, answer_key=answer_key)
     try:
-        return await directory.upsert_customers(records)
+        return await directory.upsert_customers(records, declared)
     except RecordConflict as conflict:
         raise ImportFailed(
             [RowError(str(csv_path), line, col, msg) for line, col, msg in conflict.problems]

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from pydantic import ValidationError
 
-from ivr.directory.phone import normalise_phone
 from ivr.directory.port import (
     Customer,
     DirectoryError,
@@ -23,6 +24,8 @@ from ivr.directory.port import (
     LookupStatus,
     VerifyStatus,
 )
+from ivr.fields import FieldSpec
+from ivr.numbers import to_e164
 
 DEFAULT_TIMEOUT_S = 2.0
 # A directory answer is a few hundred bytes; anything near this is a fault or an attack, and
@@ -78,7 +81,22 @@ class HttpDirectory:
         session = aiohttp.ClientSession(headers=headers, raise_for_status=False)
         return cls(base_url, session, timeout_s=timeout_s, max_answer_bytes=max_answer_bytes)
 
-    async def _call(self, method: str, path: str, body: dict[str, str] | None = None) -> Any:
+    async def fields(self) -> dict[str, FieldSpec]:
+        """`GET /fields`: the security questions the company's system can check."""
+        data = await self._call("GET", "/fields")
+        items = data.get("fields") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise DirectoryError("directory GET /fields returned no 'fields' list")
+        specs: dict[str, FieldSpec] = {}
+        for item in items:
+            try:
+                spec = FieldSpec.model_validate(item)
+            except ValidationError:
+                raise DirectoryError("directory GET /fields returned a malformed field") from None
+            specs[spec.name] = spec
+        return specs
+
+    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         what = f"{method} {path}"
         try:
             async with asyncio.timeout(self.timeout_s):
@@ -120,10 +138,11 @@ class HttpDirectory:
             and item["customer_id"]
         ):
             raise DirectoryError(f"directory GET {path} returned a malformed customer")
-        return LookupResult.found(Customer(item["customer_id"], item["name"]))
+        locked = item.get("locked") is True
+        return LookupResult.found(Customer(item["customer_id"], item["name"], locked))
 
     async def lookup_by_phone(self, e164: str) -> LookupResult:
-        number = normalise_phone(e164)
+        number = to_e164(e164)
         if number is None:  # withheld or not a number: never sent, never matched
             return LookupResult(LookupStatus.NOT_FOUND)
         return await self._lookup(f"/customers/by-phone/{quote(number, safe='')}")
@@ -134,9 +153,14 @@ class HttpDirectory:
             return LookupResult(LookupStatus.NOT_FOUND)
         return await self._lookup(f"/customers/by-account/{quote(number, safe='')}")
 
-    async def verify_answer(self, customer_id: str, field: str, answer: str) -> VerifyStatus:
+    async def verify_answer(
+        self, customer_id: str, field: str, answer: str, positions: Sequence[int] = ()
+    ) -> VerifyStatus:
         path = f"/customers/{quote(customer_id, safe='')}/verify"
-        data = await self._call("POST", path, {"field": field, "answer": answer})
+        body: dict[str, Any] = {"field": field, "answer": answer}
+        if positions:
+            body["positions"] = sorted(positions)
+        data = await self._call("POST", path, body)
         result = data.get("result") if isinstance(data, dict) else None
         try:
             return VerifyStatus(str(result))

@@ -17,14 +17,21 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import aiosqlite
 
 from ivr.directory._sqlite import connect, translated
-from ivr.directory.port import CustomerDirectory, LookupResult, VerifyStatus
+from ivr.directory.port import (
+    CustomerDirectory,
+    DeclaresFields,
+    DirectoryError,
+    LookupResult,
+    VerifyStatus,
+)
+from ivr.fields import FieldSpec
 
 Clock = Callable[[], float]
 
@@ -106,6 +113,11 @@ class LockoutState:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
 
+    async def is_locked(self, customer_id: str, now: float, policy: LockoutPolicy) -> bool:
+        """Would the next attempt be refused? (Told at identification, so that the hand-off
+        says `locked` even when the caller never answers a question.)"""
+        return await self.failure_count(customer_id, now, policy) >= policy.max_failures
+
     async def unlock(self, customer_id: str) -> None:
         """Clear a customer's failures (an agent verified them another way)."""
         with translated("unlocking a customer"):
@@ -154,20 +166,36 @@ class LockingDirectory:
         self.policy = policy or LockoutPolicy()
         self._clock = clock
 
+    async def _flag(self, result: LookupResult) -> LookupResult:
+        customer = result.customer
+        if customer is None or customer.locked:
+            return result
+        if await self.state.is_locked(customer.customer_id, self._clock(), self.policy):
+            return LookupResult(result.status, replace(customer, locked=True))
+        return result
+
     async def lookup_by_phone(self, e164: str) -> LookupResult:
-        return await self.inner.lookup_by_phone(e164)
+        return await self._flag(await self.inner.lookup_by_phone(e164))
 
     async def lookup_by_account(self, account_number: str) -> LookupResult:
-        return await self.inner.lookup_by_account(account_number)
+        return await self._flag(await self.inner.lookup_by_account(account_number))
 
-    async def verify_answer(self, customer_id: str, field: str, answer: str) -> VerifyStatus:
+    async def verify_answer(
+        self, customer_id: str, field: str, answer: str, positions: Sequence[int] = ()
+    ) -> VerifyStatus:
         return await guarded_verify(
             self.state,
             self.policy,
             self._clock,
             customer_id,
-            lambda: self.inner.verify_answer(customer_id, field, answer),
+            lambda: self.inner.verify_answer(customer_id, field, answer, positions),
         )
+
+    async def fields(self) -> dict[str, FieldSpec]:
+        inner = self.inner
+        if not isinstance(inner, DeclaresFields):
+            raise DirectoryError("this directory does not say which fields it holds")
+        return await inner.fields()
 
     async def close(self) -> None:
         try:

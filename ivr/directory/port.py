@@ -6,15 +6,20 @@ wrapped by the lockout policy so that failed verifications count across calls.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from ivr.fields import FieldSpec
 
 
 @dataclass(frozen=True, slots=True)
 class Customer:
     customer_id: str
     name: str
+    locked: bool = False  # too many wrong answers lately: the agent must know, even if silent
 
 
 class LookupStatus(StrEnum):
@@ -49,6 +54,17 @@ class CustomerDirectory(Protocol):
 
     async def lookup_by_account(self, account_number: str) -> LookupResult: ...
 
-    async def verify_answer(self, customer_id: str, field: str, answer: str) -> VerifyStatus: ...
+    async def verify_answer(
+        self, customer_id: str, field: str, answer: str, positions: Sequence[int] = ()
+    ) -> VerifyStatus:
+        """`positions` (1-based) name the digits of a partial field the caller was asked for."""
+        ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class DeclaresFields(Protocol):
+    """A directory that can say which security questions it checks (SQLite, HTTP)."""
+
+    async def fields(self) -> dict[str, FieldSpec]: ...

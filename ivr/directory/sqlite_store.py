@@ -10,16 +10,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiosqlite
 
 from ivr.directory._sqlite import connect, translated
-from ivr.directory.hashing import answer_matches, hash_answer
+from ivr.directory.hashing import (
+    KeyRing,
+    SecretKey,
+    answer_matches,
+    default_ring,
+    hash_answer,
+)
 from ivr.directory.lockout import Clock, LockoutPolicy, LockoutState, guarded_verify
-from ivr.directory.phone import normalise_phone
 from ivr.directory.port import (
     Customer,
     DirectoryError,
@@ -27,8 +32,9 @@ from ivr.directory.port import (
     LookupStatus,
     VerifyStatus,
 )
+from ivr.fields import BUILTIN_FIELDS, FieldSpec, positions_text
+from ivr.numbers import to_e164
 
-ANSWER_FIELDS = ("date_of_birth", "pin")
 logger = logging.getLogger(__name__)
 
 SCHEMA = """
@@ -43,15 +49,26 @@ CREATE TABLE IF NOT EXISTS phones (
     PRIMARY KEY (customer_id, e164)
 );
 CREATE INDEX IF NOT EXISTS phones_by_e164 ON phones (e164);
-CREATE TABLE IF NOT EXISTS answers (
-    customer_id TEXT NOT NULL REFERENCES customers (customer_id) ON DELETE CASCADE,
-    field TEXT NOT NULL CHECK (field IN ('date_of_birth', 'pin')),
-    hash TEXT NOT NULL,
-    PRIMARY KEY (customer_id, field)
-);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS fields (name TEXT PRIMARY KEY, spec TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS secrets (
+    customer_id TEXT NOT NULL REFERENCES customers (customer_id) ON DELETE CASCADE,
+    field TEXT NOT NULL,
+    positions TEXT NOT NULL DEFAULT '',
+    hash TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    PRIMARY KEY (customer_id, field, positions)
+);
+CREATE INDEX IF NOT EXISTS secrets_by_key ON secrets (key_id);
 """
-_KEY_CHECK = "key_check"  # a hash of a constant: tells whether the current key hashed answers
+# Directories written before fields were declared kept one `answers` table of two fields and a
+# `key_check` row telling which key hashed them; `_migrate` moves them into `secrets`.
+_KEY_CHECK = "key_check"
+UNKNOWN_KEY = "unknown"
+
+
+class KeyMismatch(DirectoryError):
+    """No configured key made the stored answers: every verification would fail."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,13 +111,14 @@ class SqliteDirectory:
         lockout: LockoutState | None,
         policy: LockoutPolicy,
         clock: Clock,
-        answer_key: bytes | None = None,
+        keys: KeyRing,
     ) -> None:
         self._conn = conn
-        self._key = answer_key  # None: the public development key (ivr.settings warns)
         self._lockout = lockout
         self.policy = policy
         self._clock = clock
+        self.keys = keys
+        self._fields: dict[str, FieldSpec] = {}
         self._lock = asyncio.Lock()  # one connection: keep transactions from interleaving
 
     @classmethod
@@ -111,29 +129,66 @@ class SqliteDirectory:
         policy: LockoutPolicy | None = None,
         lockout: bool = True,
         clock: Clock = time.time,
+        keys: KeyRing | None = None,
         answer_key: bytes | None = None,
     ) -> SqliteDirectory:
         """Open (creating if needed) the directory; lockout state lives in the same file.
 
-        `answer_key` is the HMAC key of stored answers (`Settings.answer_key()`)."""
+        `keys` are the answer keys, newest first (`KeyRing.from_settings`); `answer_key` one
+        key alone; neither: the public development key (ivr.settings warns)."""
         conn = await connect(path)
+        ring = keys or (KeyRing.of(answer_key) if answer_key else default_ring())
         try:
             with translated("creating the directory tables"):
                 await conn.executescript(SCHEMA)
+                await _migrate(conn, ring)
             state = await LockoutState.open(path) if lockout else None
         except BaseException:
             await conn.close()
             raise
-        directory = cls(conn, state, policy or LockoutPolicy(), clock, answer_key)
-        await directory._check_key()
+        directory = cls(conn, state, policy or LockoutPolicy(), clock, ring)
+        directory._fields = await directory._read_fields()
+        await directory._report_keys()
         return directory
 
-    async def _check_key(self) -> None:
-        stored = await self._fetchone("SELECT value FROM meta WHERE key = ?", (_KEY_CHECK,))
-        if stored and not answer_matches("meta", "", _KEY_CHECK, str(stored[0]), self._key):
+    async def _read_fields(self) -> dict[str, FieldSpec]:
+        rows = await self._fetchall("SELECT name, spec FROM fields ORDER BY rowid", ())
+        return {str(n): FieldSpec.model_validate_json(str(spec)) for n, spec in rows}
+
+    async def fields(self) -> dict[str, FieldSpec]:
+        """The security questions this directory holds answers for (learnt from the import)."""
+        return dict(self._fields)
+
+    async def key_usage(self) -> dict[str, int]:
+        """How many stored answers (customer and field) each key id made."""
+        rows = await self._fetchall(
+            "SELECT key_id, COUNT(DISTINCT customer_id || char(0) || field) FROM secrets "
+            "GROUP BY key_id ORDER BY key_id",
+            (),
+        )
+        return {str(k): int(n) for k, n in rows}
+
+    async def check_keys(self) -> None:
+        """Raise KeyMismatch when answers are stored and no configured key made any of them."""
+        usage = await self.key_usage()
+        if usage and not set(usage) & set(self.keys.ids):
+            raise KeyMismatch(
+                f"no configured key made this directory's answers (stored under key id(s) "
+                f"{', '.join(sorted(usage))}; configured {', '.join(self.keys.ids)}): every "
+                "verification would fail. Set IVR_SECRET_KEY to the key they were made with "
+                "(newest first, comma-separated), or re-import the customers"
+            )
+
+    async def _report_keys(self) -> None:
+        usage = await self.key_usage()
+        lost = sorted(set(usage) - set(self.keys.ids))
+        if lost:
             logger.error(
-                "the answers in this directory were hashed with a different IVR_SECRET_KEY: "
-                "every verification will fail until the key is restored or customers re-imported"
+                "%d stored answer(s) were hashed with a different IVR_SECRET_KEY (key id(s) %s): "
+                "they cannot be verified until that key is configured again or customers are "
+                "re-imported",
+                sum(usage[k] for k in lost),
+                ", ".join(lost),
             )
 
     async def _fetchall(self, sql: str, params: Sequence[object]) -> list[aiosqlite.Row]:
@@ -146,16 +201,19 @@ class SqliteDirectory:
         rows = await self._fetchall(sql, params)
         return rows[0] if rows else None
 
-    @staticmethod
-    def _result(rows: list[aiosqlite.Row]) -> LookupResult:
+    async def _result(self, rows: list[aiosqlite.Row]) -> LookupResult:
         if not rows:
             return LookupResult(LookupStatus.NOT_FOUND)
         if len(rows) > 1:
             return LookupResult(LookupStatus.MANY)
-        return LookupResult.found(Customer(str(rows[0][0]), str(rows[0][1])))
+        customer_id = str(rows[0][0])
+        locked = self._lockout is not None and await self._lockout.is_locked(
+            customer_id, self._clock(), self.policy
+        )
+        return LookupResult.found(Customer(customer_id, str(rows[0][1]), locked))
 
     async def lookup_by_phone(self, e164: str) -> LookupResult:
-        number = normalise_phone(e164)
+        number = to_e164(e164)
         if number is None:  # withheld or not a number: never matched against anyone
             return LookupResult(LookupStatus.NOT_FOUND)
         rows = await self._fetchall(
@@ -163,7 +221,7 @@ class SqliteDirectory:
             "WHERE p.e164 = ? ORDER BY c.customer_id LIMIT 2",
             (number,),
         )
-        return self._result(rows)
+        return await self._result(rows)
 
     async def lookup_by_account(self, account_number: str) -> LookupResult:
         number = "".join(account_number.split())
@@ -172,29 +230,62 @@ class SqliteDirectory:
         rows = await self._fetchall(
             "SELECT customer_id, name FROM customers WHERE account_number = ?", (number,)
         )
-        return self._result(rows)
+        return await self._result(rows)
 
-    async def verify_answer(self, customer_id: str, field: str, answer: str) -> VerifyStatus:
-        if field not in ANSWER_FIELDS:
-            raise DirectoryError(f"unknown verification field {field!r}; use {ANSWER_FIELDS}")
+    async def verify_answer(
+        self, customer_id: str, field: str, answer: str, positions: Sequence[int] = ()
+    ) -> VerifyStatus:
+        spec = self._fields.get(field)
+        if spec is None:
+            known = ", ".join(self._fields) or "none: import customers first"
+            raise DirectoryError(f"unknown verification field {field!r}; fields: {known}")
+        wanted = check_positions(spec, positions)
         if self._lockout is None:
-            return await self._check(customer_id, field, answer)
+            return await self._check(customer_id, field, answer, wanted)
         return await guarded_verify(
             self._lockout,
             self.policy,
             self._clock,
             customer_id,
-            lambda: self._check(customer_id, field, answer),
+            lambda: self._check(customer_id, field, answer, wanted),
         )
 
-    async def _check(self, customer_id: str, field: str, answer: str) -> VerifyStatus:
+    async def _check(
+        self, customer_id: str, field: str, answer: str, positions: tuple[int, ...]
+    ) -> VerifyStatus:
+        where = positions_text(positions)
         row = await self._fetchone(
-            "SELECT hash FROM answers WHERE customer_id = ? AND field = ?", (customer_id, field)
+            "SELECT hash, key_id FROM secrets WHERE customer_id = ? AND field = ? "
+            "AND positions = ?",
+            (customer_id, field, where),
         )
         if row is None:
             return VerifyStatus.NOT_ENROLLED
-        matched = answer_matches(field, customer_id, answer, str(row[0]), self._key)
-        return VerifyStatus.VERIFIED if matched else VerifyStatus.WRONG
+        stored, made_by = str(row[0]), str(row[1])
+        key = self.keys.get(made_by)
+        if key is None:  # not the caller's fault: never counted against them (an error)
+            raise DirectoryError(
+                f"the answer was stored under key id {made_by}, which is not configured"
+            )
+        if not answer_matches(field, customer_id, answer, stored, key.secret, positions):
+            return VerifyStatus.WRONG
+        if key is not self.keys.current:  # rotation: re-store under the newest key
+            current = self.keys.current
+            async with self._lock:
+                with translated("re-storing an answer under the new key"):
+                    await self._conn.execute(
+                        "UPDATE secrets SET hash = ?, key_id = ? WHERE customer_id = ? "
+                        "AND field = ? AND positions = ? AND key_id = ?",
+                        (
+                            hash_answer(field, customer_id, answer, current.secret, positions),
+                            current.id,
+                            customer_id,
+                            field,
+                            where,
+                            made_by,
+                        ),
+                    )
+        return VerifyStatus.VERIFIED
 
     @property
     def lockout_state(self) -> LockoutState | None:
@@ -204,22 +295,28 @@ class SqliteDirectory:
         row = await self._fetchone("SELECT COUNT(*) FROM customers", ())
         return int(row[0]) if row else 0
 
-    async def upsert_customers(self, records: Sequence[CustomerRecord]) -> UpsertResult:
+    async def upsert_customers(
+        self, records: Sequence[CustomerRecord], fields: Mapping[str, FieldSpec] | None = None
+    ) -> UpsertResult:
         """Insert or replace `records` (phones and answers replaced) in one transaction.
 
-        Phones are normalised to E.164. Raises RecordConflict, storing nothing, if a phone is
-        not a number or an account number belongs to a stored customer outside `records`.
+        `fields` declares the security questions (config/directory.yaml); without it the
+        fields already stored are kept (the built-in ones for a new directory). Phones are
+        normalised to E.164. Raises RecordConflict, storing nothing, if a phone is not a
+        number or an account number belongs to a stored customer outside `records`.
         """
+        declared = dict(fields or self._fields or BUILTIN_FIELDS)
         ids = [r.customer_id for r in records]
         async with self._lock:
             with translated("importing customers"):
                 await self._conn.execute("BEGIN IMMEDIATE")
                 try:
-                    result = await self._upsert(records, ids)
+                    result = await self._upsert(records, ids, declared)
                 except BaseException:
                     await self._conn.execute("ROLLBACK")
                     raise
                 await self._conn.execute("COMMIT")
+        self._fields = declared
         return result
 
     async def _select_column(self, sql: str, values: Sequence[str]) -> list[tuple[str, str]]:
@@ -230,7 +327,9 @@ class SqliteDirectory:
             found.extend((str(a), str(b)) for a, b in await cursor.fetchall())
         return found
 
-    async def _upsert(self, records: Sequence[CustomerRecord], ids: list[str]) -> UpsertResult:
+    async def _upsert(
+        self, records: Sequence[CustomerRecord], ids: list[str], fields: Mapping[str, FieldSpec]
+    ) -> UpsertResult:
         batch = set(ids)
         accounts = [r.account_number for r in records if r.account_number]
         owners = dict(
@@ -248,10 +347,11 @@ class SqliteDirectory:
             (r.line, "phones", f"{p!r} is not a valid phone number")
             for r in records
             for p in r.phones
-            if normalise_phone(p) is None
+            if to_e164(p) is None
         ]
         if problems:
             raise RecordConflict(problems)
+        secrets = list(_hashed(records, fields, self.keys.current))
         existing = {
             a
             for a, _ in await self._select_column(
@@ -270,18 +370,20 @@ class SqliteDirectory:
             [(r.customer_id, r.name, r.account_number) for r in records],
         )
         await self._conn.executemany("DELETE FROM phones WHERE customer_id = ?", by_id)
-        await self._conn.executemany("DELETE FROM answers WHERE customer_id = ?", by_id)
+        await self._conn.executemany("DELETE FROM secrets WHERE customer_id = ?", by_id)
         await self._conn.executemany(
             "INSERT OR IGNORE INTO phones (customer_id, e164) VALUES (?, ?)",
-            [(r.customer_id, normalise_phone(p)) for r in records for p in r.phones],
+            [(r.customer_id, to_e164(p)) for r in records for p in r.phones],
         )
         await self._conn.executemany(
-            "INSERT INTO answers (customer_id, field, hash) VALUES (?, ?, ?)",
-            list(_hashed(records, self._key)),
+            "INSERT INTO secrets (customer_id, field, positions, hash, key_id) "
+            "VALUES (?, ?, ?, ?, ?)",
+            secrets,
         )
-        await self._conn.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-            (_KEY_CHECK, hash_answer("meta", "", _KEY_CHECK, self._key)),
+        await self._conn.execute("DELETE FROM fields")
+        await self._conn.executemany(
+            "INSERT INTO fields (name, spec) VALUES (?, ?)",
+            [(name, spec.model_dump_json()) for name, spec in fields.items()],
         )
         return UpsertResult(new=len(batch - existing), updated=len(batch & existing))
 
@@ -294,9 +396,69 @@ class SqliteDirectory:
                 await self._conn.close()
 
 
-def _hashed(records: Iterable[CustomerRecord], key: bytes | None) -> Iterator[tuple[str, str, str]]:
+def check_positions(spec: FieldSpec, positions: Sequence[int]) -> tuple[int, ...]:
+    """The positions a verification names, checked against the field (sorted, 1-based)."""
+    wanted = tuple(sorted(positions))
+    if spec.kind == "full":
+        if wanted:
+            raise DirectoryError(f"{spec.name} is a full answer: no positions are asked")
+        return wanted
+    if len(set(wanted)) != spec.ask or not wanted or wanted[0] < 1 or wanted[-1] > spec.digits.max:
+        raise DirectoryError(
+            f"{spec.name} is asked {spec.ask} of {spec.digits.max} positions; got {list(wanted)}"
+        )
+    return wanted
+
+
+def _hashed(
+    records: Iterable[CustomerRecord], fields: Mapping[str, FieldSpec], key: SecretKey
+) -> Iterator[tuple[str, str, str, str, str]]:
+    """Rows of `secrets`: one per full answer, one per combination of a partial one."""
     for record in records:
         for name, answer in record.answers.items():
-            if name not in ANSWER_FIELDS:
-                raise DirectoryError(f"unknown answer field {name!r}")
-            yield record.customer_id, name, hash_answer(name, record.customer_id, answer, key)
+            spec = fields.get(name)
+            if spec is None:
+                raise DirectoryError(f"unknown answer field {name!r}; declare it first")
+            if spec.kind == "full":
+                digest = hash_answer(name, record.customer_id, answer, key.secret)
+                yield record.customer_id, name, "", digest, key.id
+                continue
+            if len(answer) != spec.digits.max:
+                raise DirectoryError(f"{name} needs exactly {spec.digits.max} digits")
+            for combination in spec.combinations():
+                digits = "".join(answer[p - 1] for p in combination)
+                digest = hash_answer(name, record.customer_id, digits, key.secret, combination)
+                yield record.customer_id, name, positions_text(combination), digest, key.id
+
+
+async def _migrate(conn: aiosqlite.Connection, keys: KeyRing) -> None:
+    """Move a directory of the first schema (`answers`, `key_check`) into `secrets`."""
+    cursor = await conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'answers'"
+    )
+    if await cursor.fetchone() is None:
+        return
+    cursor = await conn.execute("SELECT value FROM meta WHERE key = ?", (_KEY_CHECK,))
+    check = await cursor.fetchone()
+    made_by = UNKNOWN_KEY
+    for key in keys.keys:
+        if check is not None and answer_matches("meta", "", _KEY_CHECK, str(check[0]), key.secret):
+            made_by = key.id
+            break
+    await conn.execute("BEGIN IMMEDIATE")
+    try:
+        await conn.execute(
+            "INSERT OR IGNORE INTO secrets (customer_id, field, positions, hash, key_id) "
+            "SELECT customer_id, field, '', hash, ? FROM answers",
+            (made_by,),
+        )
+        await conn.executemany(
+            "INSERT OR IGNORE INTO fields (name, spec) VALUES (?, ?)",
+            [(name, spec.model_dump_json()) for name, spec in BUILTIN_FIELDS.items()],
+        )
+        await conn.execute("DROP TABLE answers")
+        await conn.execute("DELETE FROM meta WHERE key = ?", (_KEY_CHECK,))
+    except BaseException:
+        await conn.execute("ROLLBACK")
+        raise
+    await conn.execute("COMMIT")

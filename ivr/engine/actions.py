@@ -32,6 +32,8 @@ class CollectDigits:
     dont_have_key: str | None = None
     step: str = ""
     attempt: int = 1
+    # a partial answer: the positions (1-based) the prompt asks for; spoken, so not secret
+    positions: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,10 +6,10 @@ callers are not looked up at all, and a flow may require a minimum caller-ID att
 
 from __future__ import annotations
 
-from ivr.directory.phone import normalise_phone
 from ivr.directory.port import CustomerDirectory, LookupStatus, VerifyStatus
 from ivr.engine.events import CallerIdTrust
 from ivr.engine.operations import Operation, OperationCall, OperationRegistry, OperationResult
+from ivr.numbers import to_e164
 
 _TRUST_ORDER = {
     CallerIdTrust.FULL: 3,
@@ -27,7 +27,7 @@ def trust_at_least(actual: CallerIdTrust, required: str) -> bool:
 
 def directory_operations(directory: CustomerDirectory) -> dict[str, Operation]:
     async def lookup_by_ani(call: OperationCall) -> OperationResult:
-        number = normalise_phone(call.ani)
+        number = to_e164(call.ani, call.region)
         if number is None:
             return OperationResult("not_found", detail="no usable calling number")
         required = call.params.get("min_trust")
@@ -46,7 +46,12 @@ def directory_operations(directory: CustomerDirectory) -> dict[str, Operation]:
         if call.customer_id is None:
             return OperationResult("error", detail="no identified customer to verify")
         field = str(call.params["field"])
-        status = await directory.verify_answer(call.customer_id, field, call.digits or "")
+        positions = call.params.get("positions") or ()
+        answer = call.digits or ""
+        if positions:  # a partial answer: the digits at the positions the caller was asked
+            status = await directory.verify_answer(call.customer_id, field, answer, positions)
+        else:
+            status = await directory.verify_answer(call.customer_id, field, answer)
         if status is VerifyStatus.VERIFIED:
             return OperationResult("verified", detail=field)
         return OperationResult(status.value, detail=field)

@@ -12,20 +12,53 @@ from typing import Literal
 
 from ivr.engine.actions import CollectDigits, PromptRef
 from ivr.flow.machine import StepPlan, choice_outcome
-from ivr.flow.model import AskStep, MenuStep
+from ivr.flow.model import AskStep, FlowFile, MenuStep
 
 KeyKind = Literal["no_input", "choice", "invalid", "dont_have", "digits"]
 Prompts = Callable[[Sequence[str]], tuple[PromptRef, ...]]
+RetryEvent = Literal["no_input", "invalid", "wrong"]
 
 
-def collect_action(plan: StepPlan, attempt: int, prompts: Prompts) -> CollectDigits:
+def retry_prompt_ids(
+    flow: FlowFile, step: AskStep | MenuStep, attempt: int, event: str | None, count: int
+) -> list[str]:
+    """What the caller hears on `attempt`, after the `count`-th failed try of kind `event`.
+
+    VoiceXML's rule: each event has its own escalating prompts (highest count not above the
+    event's counter; the last one repeats), so silence is never answered with "that didn't
+    match". Without the step's own prompts for the event: its `retry_prompts` (any failure),
+    else the flow's default for the event, then the step's prompt again (which keeps its
+    options, such as "press star if you don't have it").
+    """
+    spec = step.ask if isinstance(step, AskStep) else step.menu
+    if attempt <= 1 or event is None:
+        return [spec.prompt]
+    own: list[str] = list(getattr(spec, event, ()))
+    if own:
+        return [own[min(count, len(own)) - 1]]
+    if spec.retry_prompts:
+        return [spec.retry_prompts[min(attempt - 2, len(spec.retry_prompts) - 1)]]
+    default: list[str] = list(getattr(flow.defaults, event, ()))
+    if default:
+        return [default[min(count, len(default)) - 1], spec.prompt]
+    return [spec.prompt]
+
+
+def collect_action(
+    plan: StepPlan,
+    attempt: int,
+    prompts: Prompts,
+    prompt_ids: Sequence[str] | None = None,
+    positions: Sequence[int] = (),
+) -> CollectDigits:
     step = plan.model
     assert isinstance(step, AskStep | MenuStep)
     assert plan.input is not None
     spec = step.ask if isinstance(step, AskStep) else step.menu
-    prompt_id = spec.prompt
-    if attempt > 1 and spec.retry_prompts:
-        prompt_id = spec.retry_prompts[min(attempt - 2, len(spec.retry_prompts) - 1)]
+    if prompt_ids is None:  # escalation by attempt alone (no event known)
+        prompt_ids = [spec.prompt]
+        if attempt > 1 and spec.retry_prompts:
+            prompt_ids = [spec.retry_prompts[min(attempt - 2, len(spec.retry_prompts) - 1)]]
     if isinstance(step, AskStep):
         low, high = step.ask.digits.min, step.ask.digits.max
         dont_have = step.ask.dont_have_key
@@ -33,7 +66,7 @@ def collect_action(plan: StepPlan, attempt: int, prompts: Prompts) -> CollectDig
         low = high = 1
         dont_have = None
     return CollectDigits(
-        prompts=prompts([prompt_id]),
+        prompts=prompts(prompt_ids),
         min_digits=low,
         max_digits=high,
         term_key=plan.input.term_key,
@@ -43,6 +76,7 @@ def collect_action(plan: StepPlan, attempt: int, prompts: Prompts) -> CollectDig
         dont_have_key=dont_have,
         step=plan.step_id,
         attempt=attempt,
+        positions=tuple(positions),
     )
 
 
@@ -52,7 +86,12 @@ def without_terminator(plan: StepPlan, digits: str) -> str:
 
 
 def classify(plan: StepPlan, digits: str) -> tuple[KeyKind, str | None]:
-    """What the keys are, and the step outcome they give at once (a menu choice, don't-have)."""
+    """What the keys are, and the step outcome they give at once (a menu choice, don't-have).
+
+    A `dont_have_key` that is a digit means "I don't have it" only as the whole entry (the
+    key, then `#` or the inter-digit pause): an account number starting with 0 is an account
+    number. `*` (or another key no answer contains) counts from the first key.
+    """
     step = plan.model
     if not digits:
         return "no_input", None
@@ -62,7 +101,8 @@ def classify(plan: StepPlan, digits: str) -> tuple[KeyKind, str | None]:
         return "invalid", None
     assert isinstance(step, AskStep)
     ask = step.ask
-    if ask.dont_have_key is not None and digits.startswith(ask.dont_have_key):
+    key = ask.dont_have_key
+    if key is not None and (digits == key if key.isdigit() else digits.startswith(key)):
         return "dont_have", "dont_have"
     if not digits.isdigit() or not ask.digits.min <= len(digits) <= ask.digits.max:
         return "invalid", None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 
 from ivr.engine.events import CallerIdTrust
@@ -24,12 +24,19 @@ from ivr.engine.turn import Turn
 from ivr.flow.machine import StepPlan
 from ivr.flow.model import AskStep, OperationStep
 from ivr.journal.records import RecordKind
+from ivr.numbers import DEFAULT_REGION
 
 T = TypeVar("T")
 
 
 async def run_operation(
-    turn: Turn, plan: StepPlan, digits: str | None, registry: OperationRegistry, deadline_s: float
+    turn: Turn,
+    plan: StepPlan,
+    digits: str | None,
+    registry: OperationRegistry,
+    deadline_s: float,
+    region: str = DEFAULT_REGION,
+    positions: Sequence[int] = (),
 ) -> str:
     """The operation's outcome; what it learnt (customer, factor, lock) goes on the call."""
     state = turn.state
@@ -38,6 +45,8 @@ async def run_operation(
     assert step.uses is not None
     name = step.uses
     params: dict[str, Any] = dict(step.with_)
+    if positions:  # a partial answer: which digits the caller was asked for
+        params["positions"] = list(positions)
     spec, implementation = registry.get(name)
     call = OperationCall(
         call_id=state.call_id,
@@ -46,6 +55,7 @@ async def run_operation(
         customer_id=state.customer_id,
         digits=digits,
         params=params,
+        region=region,
         customer_name=state.customer_name,
         variables=state.variables,
         idv_status=state.idv_status or consistent_status(state, IDENTIFIED_AND_VERIFIED),
@@ -76,6 +86,7 @@ async def run_operation(
         state.customer_id = result.customer.customer_id
         state.customer_name = result.customer.name
         state.identified_by = plan.step_id
+        state.locked = result.customer.locked  # known now, whatever the caller does next
     elif result.outcome == "verified":
         state.factors_passed.append(str(params.get("field", plan.step_id)))
     elif result.outcome == "locked":

@@ -30,6 +30,7 @@ class OperationCall:
     customer_id: str | None
     digits: str | None
     params: Mapping[str, Any]
+    region: str = "GB"  # where the service line reads national calling numbers
     customer_name: str | None = None
     variables: Mapping[str, Any] = field(default_factory=dict)
     idv_status: str | None = None  # what the call has proved so far (handoff.consistent_status)

@@ -8,6 +8,7 @@ hang-up; an error, a missed deadline or a runaway flow routes the caller to an a
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -24,14 +25,22 @@ from ivr.engine.events import (
     TransferResult,
 )
 from ivr.engine.handoff import build_handoff, consistent_status, status_when_unrouted
-from ivr.engine.keys import classify, collect_action, without_terminator
+from ivr.engine.keys import (
+    RetryEvent,
+    classify,
+    collect_action,
+    retry_prompt_ids,
+    without_terminator,
+)
 from ivr.engine.operate import run_operation
 from ivr.engine.operations import OperationRegistry
 from ivr.engine.scope import call_scope, usable_number
 from ivr.engine.state import CallState, Frame
 from ivr.engine.turn import Turn as Turn  # re-exported: callers take turns from here
+from ivr.fields import FieldSpec, position_words
 from ivr.flow.machine import CompiledFlow, StepPlan
 from ivr.flow.model import (
+    RETRY_EVENTS,
     AskStep,
     CallFlowStep,
     HangupStep,
@@ -46,6 +55,7 @@ from ivr.prompts.catalog import PromptCatalog
 from ivr.tokens import TokenIssuer
 
 _log = logging.getLogger(__name__)
+_RANDOM = random.SystemRandom()  # positions of a partial answer: not guessable from the last call
 
 
 class FlowSource(Protocol):
@@ -101,6 +111,7 @@ class Engine:
     async def start_call(self, event: CallStarted, flow_id: str | None = None) -> Turn:
         """Start a call on its service line's flow (or on `flow_id`, for simulation)."""
         line = self.config.service_line_for(event.dnis)
+        region = self.config.region(line)
         state = self.new_call_state(event, flow_id or event.context.get("flow"))
         state.variables.update(event.context)  # an outbound call's own context (flow ops read it)
         turn = Turn(state, clock=self.clock)
@@ -109,8 +120,8 @@ class Engine:
             data={
                 "service_line": line.name,
                 "dnis": mask_number(event.dnis),  # as stored: the live view shows the same
-                "ani_presented": usable_number(event.ani) is not None,
-                "ani": mask_number(usable_number(event.ani)),
+                "ani_presented": usable_number(event.ani, region) is not None,
+                "ani": mask_number(usable_number(event.ani, region)),
                 "ani_trust": event.caller_id_trust.value,
                 "language": line.language,
             },
@@ -221,6 +232,13 @@ class Engine:
             return "done"
         if isinstance(step, AskStep | MenuStep):
             state.attempts[plan.step_id] = 1
+            for event in RETRY_EVENTS:  # VoiceXML: the counters reset on each visit
+                state.retries.pop(f"{plan.step_id}:{event}", None)
+            state.positions.pop(plan.step_id, None)
+            spec = self._partial_field(plan)
+            if spec is not None:  # asked at random per call, kept for the retries
+                chosen = _RANDOM.sample(range(1, spec.digits.max + 1), spec.ask or 1)
+                state.positions[plan.step_id] = sorted(chosen)
             turn.actions.append(self._collect(state, plan, attempt=1))
             return None
         if isinstance(step, CallFlowStep):
@@ -247,36 +265,53 @@ class Engine:
             return  # not waiting for keys: a late or duplicate event changes nothing
         attempt = state.attempts.get(plan.step_id, 1)
         keys = event.digits if isinstance(event, DigitsCollected) else ""
-        outcome = await self._interpret(turn, plan, without_terminator(plan, keys), attempt)
+        outcome, failure = await self._interpret(
+            turn, plan, without_terminator(plan, keys), attempt
+        )
         if outcome is None:
+            counter = f"{plan.step_id}:{failure}"
+            state.retries[counter] = state.retries.get(counter, 0) + 1
             if attempt < plan.max_attempts:
                 state.attempts[plan.step_id] = attempt + 1
-                turn.actions.append(self._collect(state, plan, attempt + 1))
+                turn.actions.append(self._collect(state, plan, attempt + 1, failure))
                 return
             outcome = "max_attempts"
         turn.step_outcome(plan.step_id, outcome, attempt)
         await self._advance(turn, flow, outcome)
 
-    async def _interpret(self, turn: Turn, plan: StepPlan, digits: str, attempt: int) -> str | None:
-        """The outcome of the caller's keys, or None for a failed attempt."""
+    async def _interpret(
+        self, turn: Turn, plan: StepPlan, digits: str, attempt: int
+    ) -> tuple[str | None, RetryEvent]:
+        """The outcome of the caller's keys, or None and the kind of failed try."""
         kind, outcome = classify(plan, digits)
         data = {"kind": kind, "length": len(digits)}  # never the keys themselves
         turn.record(RecordKind.INPUT, step=plan.step_id, attempt=attempt, data=data)
         if kind != "digits":
-            return outcome
+            return outcome, "no_input" if kind == "no_input" else "invalid"
         step = plan.model
         assert isinstance(step, AskStep)
         if step.uses is None:
             if not step.ask.secret:  # validation refuses this; a secret is never kept, whatever
                 turn.state.variables[plan.step_id] = digits
-            return "collected"
+            return "collected", "wrong"
         result = await self._operate(turn, plan, digits)
         assert plan.operation is not None
-        return None if result in plan.operation.retry_outcomes else result
+        return (None if result in plan.operation.retry_outcomes else result), "wrong"
 
     async def _operate(self, turn: Turn, plan: StepPlan, digits: str | None) -> str:
         deadline = self.settings.operation_deadline_s
-        return await run_operation(turn, plan, digits, self.operations, deadline)
+        state = turn.state
+        region = self.config.region(self.config.service_line(state.service_line))
+        positions = state.positions.get(plan.step_id, ())
+        return await run_operation(turn, plan, digits, self.operations, deadline, region, positions)
+
+    def _partial_field(self, plan: StepPlan) -> FieldSpec | None:
+        """The directory field a step asks in part ("the 2nd and 5th digits"), if any."""
+        step = plan.model
+        if not isinstance(step, AskStep) or step.uses is None:
+            return None
+        spec = self.config.fields.get(str(step.with_.get("field", "")))
+        return spec if spec is not None and spec.kind == "partial" else None
 
     def _call_flow(self, turn: Turn, flow: CompiledFlow, step: CallFlowStep) -> _Settle:
         state = turn.state
@@ -379,8 +414,15 @@ class Engine:
 
     # -- prompts ------------------------------------------------------------------------------
 
-    def _collect(self, state: CallState, plan: StepPlan, attempt: int) -> CollectDigits:
-        return collect_action(plan, attempt, lambda ids: self._prompts(state, ids))
+    def _collect(
+        self, state: CallState, plan: StepPlan, attempt: int, failure: str | None = None
+    ) -> CollectDigits:
+        step = plan.model
+        assert isinstance(step, AskStep | MenuStep)
+        count = state.retries.get(f"{plan.step_id}:{failure}", 0)
+        ids = retry_prompt_ids(self._flow(state).flow, step, attempt, failure, count)
+        positions = state.positions.get(plan.step_id, ())
+        return collect_action(plan, attempt, lambda i: self._prompts(state, i), ids, positions)
 
     def _prompts(self, state: CallState, prompt_ids: Sequence[str]) -> tuple[PromptRef, ...]:
         catalog = self.catalog
@@ -400,6 +442,9 @@ class Engine:
         it is resolved once per catalogue and language (PromptRef is immutable)."""
         values = {k: v for k, v in state.variables.items() if isinstance(v, str)}
         values["customer_name"] = state.customer_name or ""
+        asked = state.positions.get(state.step or "")
+        if asked:
+            values["positions"] = position_words(asked)
         ref = catalog.resolve(prompt_id, state.language, values)
         if not catalog.get(prompt_id, state.language).placeholders:
             self._resolved[(prompt_id, state.language)] = ref

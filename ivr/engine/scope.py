@@ -6,18 +6,16 @@ anything else.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from typing import Any
 
-from ivr.directory.phone import normalise_phone
 from ivr.engine.state import CallState
+from ivr.numbers import DEFAULT_REGION, to_e164
 
 
-@functools.lru_cache(maxsize=4096)
-def usable_number(ani: str | None) -> str | None:
-    """The calling number in E.164, or None; cached because every scope asks again."""
-    return normalise_phone(ani)
+def usable_number(ani: str | None, region: str = DEFAULT_REGION) -> str | None:
+    """The calling number in E.164, or None (to_e164 caches: every scope asks again)."""
+    return to_e164(ani, region)
 
 
 def call_scope(state: CallState, settings: Mapping[str, Any]) -> dict[str, Any]:

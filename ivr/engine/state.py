@@ -31,6 +31,10 @@ class CallState:
     caller_id_trust: str
     state: str = ""  # machine state id (s_<step> or t_<terminal>)
     attempts: dict[str, int] = field(default_factory=dict)
+    # failed tries of the current visit by kind, "step:no_input" -> count (prompt escalation)
+    retries: dict[str, int] = field(default_factory=dict)
+    # partial answers: the positions a step asks this call, chosen at random on entry
+    positions: dict[str, list[int]] = field(default_factory=dict)
     customer_id: str | None = None
     customer_name: str | None = None
     identified_by: str | None = None  # the step that identified the caller

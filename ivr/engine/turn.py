@@ -71,7 +71,11 @@ class Turn:
         self.record(
             RecordKind.IDV_STATUS,
             outcome=state.idv_status,
-            data={"customer_id": state.customer_id, "factors_passed": list(state.factors_passed)},
+            data={
+                "customer_id": state.customer_id,
+                "factors_passed": list(state.factors_passed),
+                "locked": state.locked,
+            },
         )
 
     def ended(self) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ivr.config import AppConfig
+from ivr.fields import FieldSpec
 from ivr.flow import model as m
 from ivr.flow.expressions import NAMESPACES, ExpressionError, parse_expression
 from ivr.flow.graph import flow_returns, loops_without_wait, prompt_refs, reachable, step_routes
@@ -40,6 +41,13 @@ class ValidationContext:
     config: AppConfig | None = None
     operations: Mapping[str, OperationSpec] = field(default_factory=lambda: BUILTIN_SPECS)
     flows: Mapping[str, m.FlowFile] = field(default_factory=dict)  # other flows, for call_flow
+    # the directory's security questions; None: those of `config` (config/directory.yaml)
+    fields: Mapping[str, FieldSpec] | None = None
+
+    def known_fields(self) -> Mapping[str, FieldSpec] | None:
+        if self.fields is not None:
+            return self.fields
+        return self.config.fields if self.config is not None else None
 
 
 class _Checker:
@@ -97,6 +105,9 @@ class _Checker:
             self.check_conditions(step, base)
             if isinstance(step, m.RouteStep):
                 self.check_route_name(step.route, (*base, "route"))
+            if isinstance(step, m.AskStep):
+                self.check_dont_have_key(step, base)
+                self.check_field(step, base)
             if isinstance(step, m.AskStep) and step.ask.secret and step.uses is None:
                 # kept as a call variable it would sit in the session store: secrets go
                 # straight to the operation that checks them and are never kept
@@ -113,6 +124,90 @@ class _Checker:
         if "steps" not in repaired:
             self.check_graph()
         return self.problems
+
+    def check_dont_have_key(self, step: m.AskStep, base: DataPath) -> None:
+        key = step.ask.dont_have_key
+        if key is None or not key.isdigit():
+            return
+        self.add(
+            (*base, "ask", "dont_have_key"),
+            "dont-have-digit",
+            f"'{key}' can begin an answer: it means \"I don't have it\" only when it is the "
+            "whole entry (followed by the end key or a pause), so callers must be told so",
+            "use a key no answer contains, such as '*'",
+            severity="warning",
+        )
+
+    def check_field(self, step: m.AskStep, base: DataPath) -> None:
+        """`with: {field}` names a field of the directory, and the ask fits its answers."""
+        name = step.with_.get("field")
+        fields = self.context.known_fields()
+        if step.uses != "verify.answer" or not isinstance(name, str) or fields is None:
+            return
+        spec = fields.get(name)
+        if spec is None:
+            self.add(
+                (*base, "with", "field"),
+                "unknown-field",
+                f"the directory has no field '{name}'",
+                did_you_mean(name, fields) or _takes(fields, "fields"),
+            )
+            return
+        digits = step.ask.digits
+        path: DataPath = (*base, "ask", "digits")
+        if spec.kind == "partial":
+            if (digits.min, digits.max) != (spec.ask, spec.ask):
+                self.add(
+                    path,
+                    "digits-mismatch",
+                    f"'{name}' is asked {spec.ask} of its {spec.digits.max} digits at a time, "
+                    f"but this step takes {_span(digits.min, digits.max)}",
+                    f"write digits: {{min: {spec.ask}, max: {spec.ask}}}",
+                )
+        elif digits.min > spec.digits.min or digits.max < spec.digits.max:
+            self.add(
+                path,
+                "digits-mismatch",
+                f"'{name}' answers have {spec.length_text}, but this step takes "
+                f"{_span(digits.min, digits.max)}: some customers could never answer",
+                f"write digits: {{min: {spec.digits.min}, max: {spec.digits.max}}}",
+            )
+        self.check_position_prompts(step, base, spec)
+
+    def check_position_prompts(self, step: m.AskStep, base: DataPath, spec: FieldSpec) -> None:
+        """A partial answer's prompts must say which digits; a full answer's must not."""
+        catalog = self.context.catalog
+        if catalog is None:
+            return
+        partial = spec.kind == "partial"
+        for key in ("prompt", "retry_prompts", *m.RETRY_EVENTS):
+            value = getattr(step.ask, key)
+            ids = [value] if isinstance(value, str) else list(value)
+            for number, prompt in enumerate(ids):
+                path: DataPath = (
+                    (*base, "ask", key) if key == "prompt" else (*base, "ask", key, number)
+                )
+                for language in self.flow.flow.languages:
+                    if not catalog.has(prompt, language):
+                        continue  # reported as unknown-prompt
+                    reads = "positions" in catalog.get(prompt, language).placeholders
+                    if partial and not reads:
+                        self.add(
+                            path,
+                            "prompt-positions",
+                            f"prompt '{prompt}' does not say which digits of '{spec.name}' "
+                            "to key in",
+                            f"put {{positions}} in its {language} text, e.g. 'the {{positions}} "
+                            f"digits of your {spec.label.lower()}'",
+                        )
+                    elif not partial and reads:
+                        self.add(
+                            path,
+                            "prompt-positions",
+                            f"prompt '{prompt}' reads positions, but '{spec.name}' is asked "
+                            "in full",
+                            "remove {positions} from its text, or use a partial field",
+                        )
 
     def check_step_ids(self) -> None:
         first: dict[str, DataPath] = {}
@@ -336,7 +431,7 @@ class _Checker:
                 path,
                 "bad-condition",
                 error.message,
-                "see 'Expressions' in docs/flow-language.md",
+                error.hint or "see 'Expressions' in docs/flow-language.md",
                 column_offset=error.offset + int(quoted),
             )
             return
@@ -382,11 +477,14 @@ class _Checker:
                 continue
             for prompt, path in refs:
                 if not catalog.has(prompt, language):
+                    where = catalog.root / language / "catalog.yaml"
+                    close = did_you_mean(prompt, catalog.ids(language))
+                    add = f"add '{prompt}:' with its text under prompts: in {where}"
                     self.add(
                         path,
                         "unknown-prompt",
                         f"prompt '{prompt}' is not in the {language} catalogue",
-                        did_you_mean(prompt, catalog.ids(language)),
+                        f"{close} Or {add}" if close else add,
                     )
 
     def check_graph(self) -> None:
@@ -441,6 +539,10 @@ class _Checker:
             "add steps under 'steps:', 'identify:' or 'verify:'",
         )
         return None
+
+
+def _span(low: int, high: int) -> str:
+    return f"{low} digits" if low == high else f"{low} to {high} digits"
 
 
 def _takes(options: Iterable[str], what: str = "parameters") -> str:

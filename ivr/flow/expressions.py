@@ -10,6 +10,7 @@ None, and comparing None (or mismatched types) with `<` is simply false.
 from __future__ import annotations
 
 import ast
+import difflib
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -37,10 +38,11 @@ _EMPTY: Mapping[str, Any] = {}
 class ExpressionError(ValueError):
     """Why an expression is refused; `offset` is the 0-based column inside the source."""
 
-    def __init__(self, message: str, offset: int = 0) -> None:
+    def __init__(self, message: str, offset: int = 0, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.offset = offset
+        self.hint = hint
 
 
 @dataclass(frozen=True)
@@ -144,11 +146,11 @@ class _Compiler:
         self.lead = lead
         self.names: set[str] = set()
 
-    def fail(self, node: ast.AST, message: str) -> ExpressionError:
+    def fail(self, node: ast.AST, message: str, hint: str | None = None) -> ExpressionError:
         col = getattr(node, "col_offset", 0)
         # ast offsets count UTF-8 bytes; the user counts characters
         chars = len(self.source.encode("utf-8")[:col].decode("utf-8", errors="ignore"))
-        return ExpressionError(message, self.lead + chars)
+        return ExpressionError(message, self.lead + chars, hint)
 
     def compile(self, node: ast.expr) -> _Fn:
         method = getattr(self, f"_{type(node).__name__}", None)
@@ -178,7 +180,14 @@ class _Compiler:
 
     def _Attribute(self, node: ast.Attribute) -> _Fn:
         base = node.value
-        if not isinstance(base, ast.Name) or base.id not in NAMESPACES:
+        if isinstance(base, ast.Name) and base.id not in NAMESPACES:
+            close = difflib.get_close_matches(base.id, list(NAMESPACES), n=1, cutoff=0.6)
+            raise self.fail(
+                node,
+                f"unknown namespace '{base.id}'; names start with one of: " + ", ".join(NAMESPACES),
+                f"did you mean '{close[0]}'?" if close else None,
+            )
+        if not isinstance(base, ast.Name):
             raise self.fail(node, "names are namespace.field, e.g. settings.identify_by_ani")
         if node.attr.startswith("_"):
             raise self.fail(node, f"'{node.attr}' is not a field name")

@@ -49,8 +49,9 @@ def prompt_refs(flow: m.FlowFile) -> Iterator[tuple[str, DataPath]]:
             spec = step.ask if isinstance(step, m.AskStep) else step.menu
             kind = "ask" if isinstance(step, m.AskStep) else "menu"
             yield spec.prompt, (*base, kind, "prompt")
-            for number, prompt in enumerate(spec.retry_prompts):
-                yield prompt, (*base, kind, "retry_prompts", number)
+            for key in ("retry_prompts", *m.RETRY_EVENTS):
+                for number, prompt in enumerate(getattr(spec, key, ())):
+                    yield prompt, (*base, kind, key, number)
         elif isinstance(step, m.PlayStep):
             for number, prompt in enumerate(step.play):
                 yield prompt, (*base, "play", number)
@@ -61,6 +62,9 @@ def prompt_refs(flow: m.FlowFile) -> Iterator[tuple[str, DataPath]]:
     for status, result in flow.results.items():
         if result.say:
             yield result.say, ("results", status, "say")
+    for key in m.RETRY_EVENTS:
+        for number, prompt in enumerate(getattr(flow.defaults, key)):
+            yield prompt, ("defaults", key, number)
 
 
 def flow_returns(flow: m.FlowFile) -> set[str]:

@@ -30,7 +30,10 @@ DESCRIPTIONS: dict[str, str] = {
     "max_attempts": "Tries before the max_attempts outcome (no input, invalid input and a "
     "wrong answer each count one).",
     "prompt": "Prompt id from prompts/<language>/catalog.yaml.",
-    "retry_prompts": "Prompts for attempts 2, 3, ...; the last one repeats.",
+    "retry_prompts": "Prompts for attempts 2, 3, ... after any failed try; the last one repeats.",
+    "no_input": "Prompts after silence (VoiceXML noinput), by count; the last one repeats.",
+    "invalid": "Prompts after keys that cannot be an answer (VoiceXML nomatch), by count.",
+    "wrong": "Prompts after an answer the check refused (not found, wrong), by count.",
     "digits": "How many digits the caller keys in.",
     "dont_have_key": 'Key meaning "I don\'t have it", e.g. "*" (quoted); gives dont_have.',
     "term_key": 'Key that ends input, e.g. "#" (always quoted).',

@@ -115,11 +115,23 @@ class DigitsSpec(Strict):
         return self
 
 
+RETRY_EVENTS = ("no_input", "invalid", "wrong")  # VoiceXML noinput, nomatch, reject
+
+
 class AskSpec(InputSettings):
-    """Collect digits: the prompt, escalating retry prompts (the last repeats), and the keys."""
+    """Collect digits: the prompt, what to play after each kind of failed try, and the keys.
+
+    After silence (`no_input`), keys that cannot be an answer (`invalid`: wrong length, a key
+    that is not a digit) and an answer the operation refused (`wrong`), the caller hears that
+    event's prompts, escalating with its count (the last repeats); without them, `retry_prompts`
+    (any failure), else the flow's default for the event followed by `prompt` again.
+    """
 
     prompt: PromptId
     retry_prompts: list[PromptId] = Field(default_factory=list)
+    no_input: list[PromptId] = Field(default_factory=list)
+    invalid: list[PromptId] = Field(default_factory=list)
+    wrong: list[PromptId] = Field(default_factory=list)
     digits: DigitsSpec
     dont_have_key: DigitKey | None = None
     secret: bool = False
@@ -130,6 +142,8 @@ class MenuSpec(InputSettings):
 
     prompt: PromptId
     retry_prompts: list[PromptId] = Field(default_factory=list)
+    no_input: list[PromptId] = Field(default_factory=list)
+    invalid: list[PromptId] = Field(default_factory=list)
     choices: dict[DigitKey, Target] = Field(min_length=1)
 
 
@@ -311,6 +325,10 @@ BUILTIN_BARGE_IN = True
 
 class Defaults(Strict):
     input: InputSettings = Field(default_factory=InputSettings)
+    # played before a step's own prompt after a failed try, when the step names none for it
+    no_input: list[PromptId] = Field(default_factory=list)
+    invalid: list[PromptId] = Field(default_factory=list)
+    wrong: list[PromptId] = Field(default_factory=list)
     max_attempts: int = Field(default=3, ge=1, le=10)
     on_error: Target | None = None
 

@@ -52,6 +52,10 @@ CODES: dict[str, str] = {
     "unreachable-step": "no path from the start reaches the step",
     "unbounded-loop": "a loop never waits for the caller, so it could spin forever",
     "unused-prompt": "a catalogue prompt no flow uses (warning)",
+    "unknown-field": "`with: {field: ...}` names a field the directory does not hold",
+    "digits-mismatch": "the digits an ask takes do not fit the answers of its field",
+    "prompt-positions": "a partial answer's prompt does not read {positions}, or a full one does",
+    "dont-have-digit": "a dont_have_key that is a digit can begin an answer (warning)",
     "internal-error": "the validator itself failed; please report it",
 }
 

@@ -194,12 +194,42 @@ def _syntax_problem(doc: YamlDocument, error: yaml.MarkedYAMLError) -> None:
         hint = "indent with spaces, not tabs"
     elif mark is not None and _has_bare_hash(doc, mark.line + 1):
         hint = 'a bare # starts a comment: write "#" in quotes'
+    elif mark is not None and _misindented(doc, mark.line + 1, problem, context):
+        hint = (
+            "check the indentation: keys of one mapping start at the same column, and a "
+            "step's keys line up under its first key (spaces only)"
+        )
     elif "mapping values are not allowed" in problem:
         hint = "a value that contains ': ' must be quoted"
     elif "single document" in context or "<document start>" in problem:
         hint = "a flow file holds one document; remove the '---' line"
     message = f"{context}: {problem}" if context and context not in problem else problem
     doc.add(_pos(mark), "yaml-syntax", message, hint)
+
+
+_KEY_LINE = re.compile(r"^\s*(- )?[A-Za-z_][\w-]*:( |$)")
+_INDENT_PROBLEMS = ("expected <block end>", "did not find expected", "expected a block")
+
+
+def _misindented(doc: YamlDocument, line: int, problem: str, context: str) -> bool:
+    """Does a parser complaint come from a line indented differently from its neighbours?
+
+    "mapping values are not allowed" on a line that is a plain `key: value` means the key sat
+    deeper than the mapping above it; "expected <block end>" and friends mean a line came out
+    of its block. Both read as riddles to someone who only moved a line.
+    """
+    text = doc.line_text(line)
+    if any(words in problem or words in context for words in _INDENT_PROBLEMS):
+        return True
+    if "mapping values are not allowed" not in problem or not _KEY_LINE.match(text):
+        return False
+    previous = next(
+        (doc.line_text(n) for n in range(line - 1, 0, -1) if doc.line_text(n).strip()), ""
+    )
+    indent = len(text) - len(text.lstrip(" "))
+    return indent > len(previous) - len(previous.lstrip(" ")) and not previous.rstrip().endswith(
+        ":"
+    )
 
 
 def _set(data: Any, path: Path, value: Any) -> None:

@@ -58,7 +58,8 @@ class CallRow:
     idv_status: str | None = None
     idv_at: float | None = None
     customer_id: str | None = None
-    factors_passed: int | None = None
+    factors_passed: str | None = None  # the factors' names, ';'-separated ("" for none)
+    locked: int | None = None
     route_kind: str | None = None
     route_name: str | None = None
     route_target: str | None = None
@@ -162,7 +163,11 @@ def _apply_rare(row: CallRow, kind: str, at: float, outcome: Any, duration: Any,
         row.idv_at = at
         customer = data.get("customer_id")
         row.customer_id = str(customer) if customer is not None else row.customer_id
-        row.factors_passed = _as_int(data.get("factors_passed"))
+        factors = data.get("factors_passed")
+        if isinstance(factors, list):  # the engine's list of field names, as handed over
+            row.factors_passed = ";".join(str(factor) for factor in factors)
+        locked = data.get("locked")
+        row.locked = int(locked) if isinstance(locked, bool) else row.locked
     elif kind == RecordKind.ROUTED:
         row.route_kind = outcome
         route, target = data.get("route"), data.get("target")

@@ -35,10 +35,14 @@ TEXT_COLUMNS = frozenset(
         "hangup_by",
         "last_step",
         "ani",
+        "factors_passed",
     }
 )
 REAL_COLUMNS = frozenset({"started_at", "ended_at", "duration_ms", "idv_at", "last_at"})
-NULLABLE_INT_COLUMNS = frozenset({"hour", "ani_presented", "factors_passed"})
+NULLABLE_INT_COLUMNS = frozenset({"hour", "ani_presented", "factors_passed", "locked"})
+# Migration 8 (issue 13) added `locked` and turned `factors_passed` from a count into names.
+ADDED_IN_8 = frozenset({"locked"})
+INT_UNTIL_8 = frozenset({"factors_passed"})
 
 
 def call_column_type(col: str) -> str:
@@ -50,13 +54,16 @@ def call_column_type(col: str) -> str:
 
 # The `calls` columns migration 1 created: frozen, so a fresh database and an upgraded one end
 # with the same table once later migrations add their columns.
-CALL_COLUMNS_V1: tuple[str, ...] = tuple(c for c in CALL_COLUMNS if c != "ani")
+CALL_COLUMNS_V1: tuple[str, ...] = tuple(
+    c for c in CALL_COLUMNS if c != "ani" and c not in ADDED_IN_8
+)
 
 
 def _calls_ddl(real: str, columns: tuple[str, ...] = CALL_COLUMNS_V1) -> str:
     cols = []
     for col in columns:
-        kind = call_column_type(col)
+        as_shipped = columns is CALL_COLUMNS_V1 and col in INT_UNTIL_8
+        kind = "int" if as_shipped else call_column_type(col)
         if col == "call_id":
             cols.append("call_id TEXT PRIMARY KEY")
         elif kind == "text":
@@ -191,6 +198,16 @@ FLOW_VERSIONS_DDL = """CREATE TABLE IF NOT EXISTS flow_versions (
     flow_id TEXT NOT NULL, version TEXT NOT NULL, digest TEXT NOT NULL, path TEXT NOT NULL,
     source TEXT NOT NULL, published_at {real} NOT NULL, PRIMARY KEY (flow_id, version))"""
 
+# Migration 8 (issue 13): `factors_passed` holds the factors' names as handed to the agent
+# (it was a count that the engine never filled), and `locked` says whether the customer was
+# locked out. SQLite keeps the column's INTEGER affinity, which stores names as text; the old
+# counts cannot become names, so PostgreSQL clears them.
+SQLITE_TRUTH = ("ALTER TABLE calls ADD COLUMN locked INTEGER",)
+POSTGRES_TRUTH = (
+    "ALTER TABLE calls ADD COLUMN locked INTEGER",
+    "ALTER TABLE calls ALTER COLUMN factors_passed TYPE TEXT USING NULL",
+)
+
 SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     (1, _common("REAL", "TEXT")),
     (2, _rollup("REAL")),
@@ -198,6 +215,7 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     (callbacks_schema.VERSION, callbacks_schema.SQLITE),
     (6, _dashboard("REAL")),
     (7, (FLOW_VERSIONS_DDL.format(real="REAL"),)),
+    (8, SQLITE_TRUTH),
 )
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     (1, _common("DOUBLE PRECISION", "JSONB")),
@@ -206,6 +224,7 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     (callbacks_schema.VERSION, callbacks_schema.POSTGRES),
     (6, _dashboard("DOUBLE PRECISION")),
     (7, (FLOW_VERSIONS_DDL.format(real="DOUBLE PRECISION"),)),
+    (8, POSTGRES_TRUTH),
 )
 
 

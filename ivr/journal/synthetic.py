@@ -126,10 +126,11 @@ def build_call(s: CallScript) -> list[JournalRecord]:
     if not identified and s.account:
         found = b.ask("account_number", "directory.lookup_by_account", s.account, {"found"})
         identified = found == "found"
-    verified = False
+    verified = locked = False
     if identified and s.verify:
         verdict = b.ask("date_of_birth", "verify.answer", s.verify, {"verified", "locked"})
         verified = verdict == "verified"
+        locked = verdict == "locked"
     status = (
         "identified_and_verified"
         if verified
@@ -140,7 +141,8 @@ def build_call(s: CallScript) -> list[JournalRecord]:
         outcome=status,
         data={
             "customer_id": s.customer_id if identified else None,
-            "factors_passed": int(verified),
+            "factors_passed": ["date_of_birth"] if verified else [],  # as the engine writes
+            "locked": locked,
         },
     )
     b.tick(2.0)

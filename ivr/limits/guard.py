@@ -33,7 +33,6 @@ from prometheus_client import Counter
 
 from ivr.config import AppConfig
 from ivr.directory.lockout import LockoutPolicy
-from ivr.directory.phone import normalise_phone
 from ivr.engine.operations import (
     LIMITED_OUTCOME,
     Operation,
@@ -43,6 +42,7 @@ from ivr.engine.operations import (
 )
 from ivr.limits.counters import Counters, Hit
 from ivr.limits.policy import HOUR_S, MINUTE_S, Limits
+from ivr.numbers import to_e164
 
 LIMITED = Counter(
     "ivr_limited_total", "Attempts refused by a rate limit or lock", ["operation", "limit"]
@@ -114,7 +114,7 @@ class AbuseGuard:
     def _caller(self, call: OperationCall) -> tuple[str, bool]:
         """The counter key of the calling number, and whether it is withheld (all withheld
         callers of a line share one key)."""
-        number = normalise_phone(call.ani)
+        number = to_e164(call.ani, call.region)
         if number is None:
             return f"withheld:{call.service_line}", True
         return self._hash("number", number), False

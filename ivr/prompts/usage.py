@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from ivr.flow.model import AnyStep, AskStep, FlowFile, HangupStep, MenuStep, PlayStep, RouteStep
 
-PROMPT_KEYS = frozenset({"prompt", "retry_prompts", "play", "say"})
+PROMPT_KEYS = frozenset({"prompt", "retry_prompts", "no_input", "invalid", "wrong", "play", "say"})
 
 
 @dataclass
@@ -33,9 +33,11 @@ class FlowReadError(Exception):
 def step_prompts(step: AnyStep) -> list[str]:
     """Prompt ids one step plays, in the order a caller could hear them."""
     if isinstance(step, AskStep):
-        return [step.ask.prompt, *step.ask.retry_prompts]
+        ask = step.ask
+        return [ask.prompt, *ask.retry_prompts, *ask.no_input, *ask.invalid, *ask.wrong]
     if isinstance(step, MenuStep):
-        return [step.menu.prompt, *step.menu.retry_prompts]
+        menu = step.menu
+        return [menu.prompt, *menu.retry_prompts, *menu.no_input, *menu.invalid]
     if isinstance(step, PlayStep):
         return list(step.play)
     if isinstance(step, RouteStep):
@@ -51,6 +53,7 @@ def flow_prompt_ids(flow: FlowFile) -> list[str]:
     for _, _, step in flow.all_steps():
         ids.extend(step_prompts(step))
     ids.extend(result.say for result in flow.results.values() if result.say)
+    ids.extend([*flow.defaults.no_input, *flow.defaults.invalid, *flow.defaults.wrong])
     return list(dict.fromkeys(ids))
 
 

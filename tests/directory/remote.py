@@ -24,7 +24,22 @@ class RemoteDirectory:
             ],
         }
         self.by_account = {"12345678": [{"customer_id": "C1001", "name": "Alice Example"}]}
-        self.answers = {("C1001", "pin"): "4321", ("C1001", "date_of_birth"): "01021980"}
+        self.answers = {
+            ("C1001", "pin"): "4321",
+            ("C1001", "date_of_birth"): "01021980",
+            ("C1001", "security_number"): "73920461",
+        }
+        self.fields: list[dict[str, object]] = [
+            {"name": "date_of_birth", "label": "Date of birth", "digits": {"min": 8, "max": 8}},
+            {"name": "pin", "label": "PIN", "digits": {"min": 4, "max": 8}},
+            {
+                "name": "security_number",
+                "label": "Security number",
+                "digits": {"min": 8, "max": 8},
+                "kind": "partial",
+                "ask": 2,
+            },
+        ]
         self.mode = "normal"  # normal | hang | fail | malformed | echo | no_list
         self.scripted_results: list[str] = []  # verify results returned before real checks
         self.requests: list[tuple[str, str]] = []
@@ -35,6 +50,7 @@ class RemoteDirectory:
         app.router.add_get("/customers/by-phone/{e164}", self._lookup_phone)
         app.router.add_get("/customers/by-account/{number}", self._lookup_account)
         app.router.add_post("/customers/{customer_id}/verify", self._verify)
+        app.router.add_get("/fields", self._fields)
         return app
 
     @web.middleware
@@ -61,11 +77,17 @@ class RemoteDirectory:
         found = self.by_account.get(request.match_info["number"], [])
         return web.json_response({"customers": found})
 
+    async def _fields(self, request: web.Request) -> web.Response:
+        return web.json_response({"fields": self.fields})
+
     async def _verify(self, request: web.Request) -> web.Response:
         body = await request.json()
         if self.scripted_results:
             return web.json_response({"result": self.scripted_results.pop(0)})
         expected = self.answers.get((request.match_info["customer_id"], body["field"]))
+        positions = body.get("positions")
+        if expected is not None and positions:  # a partial answer: the digits asked for
+            expected = "".join(expected[p - 1] for p in positions)
         if expected is None:
             result = "not_enrolled"
         else:

@@ -18,9 +18,9 @@ from .conftest import DEMO_CSV, REPO
 def test_import_demo_and_reimport(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "var" / "demo.db"  # the parent directory is created
     assert main(["customers", "import", str(DEMO_CSV), "--db", str(db)]) == 0
-    assert capsys.readouterr().out.strip() == "imported 5 customers (5 new, 0 updated)"
+    assert capsys.readouterr().out.strip() == "imported 6 customers (6 new, 0 updated)"
     assert main(["customers", "import", str(DEMO_CSV), "--db", str(db)]) == 0
-    assert capsys.readouterr().out.strip() == "imported 5 customers (0 new, 5 updated)"
+    assert capsys.readouterr().out.strip() == "imported 6 customers (0 new, 6 updated)"
 
 
 async def test_imported_demo_is_usable(tmp_path: Path) -> None:
@@ -57,14 +57,14 @@ def test_bad_file_reports_all_rows_and_exits_1(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert f"{csv}:3: phones: 'xyz' is not a valid phone number" in captured.err
-    assert f"{csv}:4: pin: must be 4 to 8 digits" in captured.err
+    assert f"{csv}:4: pin: must be digits only" in captured.err
     assert "nothing imported (2 error(s))" in captured.err
     assert "86x420" not in captured.err
     assert main(["customers", "import", str(DEMO_CSV), "--db", str(db)]) == 0
-    assert "(5 new, 0 updated)" in capsys.readouterr().out  # the bad file left nothing
+    assert "(6 new, 0 updated)" in capsys.readouterr().out  # the bad file left nothing
 
 
-def test_national_numbers_use_the_country_code_option(
+def test_national_numbers_use_the_region_option(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     csv = tmp_path / "fr.csv"
@@ -72,7 +72,12 @@ def test_national_numbers_use_the_country_code_option(
         "customer_id,name,phones,account_number,date_of_birth,pin\nF1,Zoe,0612345678,1234,,\n"
     )
     db = tmp_path / "d.db"
-    assert main(["customers", "import", str(csv), "--db", str(db), "--country-code", "33"]) == 0
+    assert main(["customers", "import", str(csv), "--db", str(db), "--region", "FR"]) == 0
+    us = tmp_path / "us.csv"  # a US number written without +1 is not filed under the UK
+    us.write_text("customer_id,name,phones,account_number\nU1,Al,2125551234,5678\n")
+    assert main(["customers", "import", str(us), "--db", str(db)]) == 1
+    assert "'2125551234' is not a valid GB number" in capsys.readouterr().err
+    assert main(["customers", "import", str(us), "--db", str(db), "--region", "US"]) == 0
 
 
 def test_unwritable_database_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -97,7 +102,7 @@ def test_installed_command_runs(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "imported 5 customers (5 new, 0 updated)"
+    assert done.stdout.strip() == "imported 6 customers (6 new, 0 updated)"
     assert "IVR_SECRET_KEY is not set" not in done.stderr
 
 

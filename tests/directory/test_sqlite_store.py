@@ -68,7 +68,7 @@ async def test_answers_are_stored_only_as_hashes(tmp_path: Path, clock: FakeCloc
     assert b"4321" not in content
     with sqlite3.connect(db) as conn:
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-        hashes = [h for (h,) in conn.execute("SELECT hash FROM answers")]
+        hashes = [h for (h,) in conn.execute("SELECT hash FROM secrets")]
     assert mode == "wal"
     assert len(hashes) == 2
     assert all(len(h) == 64 for h in hashes)

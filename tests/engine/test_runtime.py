@@ -68,13 +68,13 @@ async def test_first_prompt_asks_for_the_date_of_birth_without_an_identifier(
     assert (collect.timeout_s, collect.inter_digit_timeout_s) == (5.0, 3.0)
 
 
-async def test_retry_prompts_escalate_and_the_last_repeats(engine: Engine) -> None:
+async def test_retry_prompts_follow_what_went_wrong(engine: Engine) -> None:
     turn = await play(engine, None, ["1#", "t", "2#"])
     heard = [p.prompt_id for a in turn.actions if isinstance(a, CollectDigits) for p in a.prompts]
     assert heard == [
         "ask_account_number",
-        "ask_account_number_again",
-        "ask_account_number_again",
+        "ask_account_number_invalid",  # too short
+        "ask_account_number_no_input",  # silence: never "that didn't match" (issue 13)
     ]
     assert turn.state.attempts["account_number"] == 3
     assert turn.state.idv_status == "not_identified"

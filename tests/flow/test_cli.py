@@ -32,7 +32,8 @@ def test_validate_reports_each_problem_and_fails(
     out = capsys.readouterr().out.splitlines()
     assert out == [
         f"{bad}:5:11: error unknown-prompt: prompt 'welcom' is not in the en-GB catalogue "
-        "(hint: did you mean 'welcome'?)",
+        "(hint: did you mean 'welcome'? Or add 'welcom:' with its text under prompts: in "
+        "prompts/en-GB/catalog.yaml)",
         f"{bad}: 1 error",
     ]
 
@@ -54,10 +55,12 @@ def test_validate_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert (problem["code"], problem["line"], problem["column"]) == ("unknown-step", 15, 14)
 
 
-def test_strict_fails_on_warnings(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["validate", "flows/"]) == 0
-    assert "warning unused-prompt" in capsys.readouterr().out
-    assert main(["validate", "--strict", "flows/"]) == 1
+def test_strict_fails_on_warnings(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    flow = tmp_path / "digit.yaml"  # a digit dont_have_key is a warning (issue 13)
+    flow.write_text(edit('dont_have_key: "*"', 'dont_have_key: "0"'))
+    assert main(["validate", str(flow)]) == 0
+    assert "warning dont-have-digit" in capsys.readouterr().out
+    assert main(["validate", "--strict", str(flow)]) == 1
 
 
 def test_validate_with_explicit_dirs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

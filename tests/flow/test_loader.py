@@ -24,14 +24,14 @@ def test_demo_flow_validates_clean() -> None:
     assert loaded.warnings == ()
     assert loaded.flow.flow.id == "idv"
     assert loaded.step_lines == {
-        "welcome": 16,
-        "by_ani": 21,
-        "account_number": 27,
-        "date_of_birth": 41,
+        "welcome": 20,
+        "by_ani": 25,
+        "account_number": 31,
+        "date_of_birth": 47,
     }
-    assert loaded.outcome_lines[("account_number", "dont_have")] == 36
-    assert loaded.outcome_lines[("by_ani", "many")] == 25
-    assert loaded.source_map[("identify", 1, "ask", "dont_have_key")] == (32, 22)
+    assert loaded.outcome_lines[("account_number", "dont_have")] == 42
+    assert loaded.outcome_lines[("by_ani", "many")] == 29
+    assert loaded.source_map[("identify", 1, "ask", "dont_have_key")] == (38, 22)
 
 
 def test_base_flow_loads_without_catalog_or_config() -> None:

@@ -88,6 +88,8 @@ async def _old_journal(url: str, version: int, records: list[JournalRecord]) -> 
 
     clean = [scrub_record(r)[0] for r in records]
     calls, steps = fold(clean)
+    for call in calls:  # what the older fold wrote into its int column (a count never filled)
+        call.factors_passed = None
     rows = [
         (r.call_id, r.seq, r.at, str(r.kind), r.flow_id, r.flow_version, r.service_line, r.step,
          r.outcome, r.attempt, r.duration_ms, data_json(r.data))

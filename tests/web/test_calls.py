@@ -159,7 +159,7 @@ async def test_health_readiness_and_openapi(client: TestClient[Any, Any]) -> Non
     assert (await client.get("/healthz")).status == 200
     ready = await client.get("/readyz")
     assert ready.status == 200
-    assert (await ready.json())["flows"] == {"callback": "1", "idv": "1"}
+    assert (await ready.json())["flows"] == {"callback": "1", "cards": "1", "idv": "1"}
     spec = await (await client.get("/openapi.json")).json()
     assert spec["openapi"].startswith("3.1")
     assert "/json/events" in spec["paths"]

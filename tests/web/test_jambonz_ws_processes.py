@@ -128,8 +128,9 @@ async def test_every_idv_case_plays_across_two_workers(workers: list[Server]) ->
         timeout=180,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    # the callback cases book a callback in a scratch database: in process only
-    assert "9 cases passed, 0 failed (18 not runnable over HTTP)" in done.stdout
+    # the callback cases book a callback in a scratch database, the cards cases key partial
+    # answers, some need a customer locked before the call: in process only
+    assert "15 cases passed, 0 failed (32 not runnable over HTTP)" in done.stdout
     for worker in workers:  # both workers answered messages of the calls
         assert '"adapter":"jambonz-ws"' in worker.log.read_text()
 
