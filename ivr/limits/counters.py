@@ -120,7 +120,8 @@ _BACKOFF_S = (0.05, 0.1)
 
 
 async def _retrying(command: Callable[[], Awaitable[Any]]) -> Any:
-    """`command`, tried again over ~0.15 s while Redis is restarting or failing over. A retried
+    """`command`, tried again for a short while (_BACKOFF_S) while Redis is restarting or
+    failing over, well inside the webhook's deadline. A retried
     INCRBY may count twice if only its reply was lost: that errs on the safe side."""
     for pause in _BACKOFF_S:
         try:

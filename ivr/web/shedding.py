@@ -254,9 +254,16 @@ class GuardedSite(web.BaseSite):
     """A TCP site whose connections go through a ConnectionGuard."""
 
     def __init__(
-        self, runner: web.BaseRunner, host: str, port: int, guard: ConnectionGuard
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        guard: ConnectionGuard,
+        backlog: int = 128,  # aiohttp's own default for a TCP site
     ) -> None:
-        super().__init__(runner)
+        super().__init__(runner, backlog=backlog)
+        self.runner = runner  # ours: aiohttp's own reference is private
+        self.backlog = backlog
         self._host = host
         self._port = port
         self.guard = guard
@@ -268,14 +275,14 @@ class GuardedSite(web.BaseSite):
 
     async def start(self) -> None:
         await super().start()
-        server = self._runner.server
+        server = self.runner.server
         assert server is not None
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             self.guard.factory(server),
             self._host,
             self._port,
-            backlog=self._backlog,
+            backlog=self.backlog,
             reuse_address=True,
         )
         self.bound_port = self._server.sockets[0].getsockname()[1]
