@@ -9,7 +9,8 @@
 
 The JSON names each dependency with its own `state`: `session_store` (and its role, from its
 `health()`), `directory`, `journal` (ok / spooling / down, with the records pending, spooled and
-what the store had lost and the migrations recreated).
+what the store had lost and the migrations recreated), and whatever a part mounted on the app
+registers in `DEPENDENCY_HEALTH` (the callback store: `callbacks`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ _log = logging.getLogger(__name__)
 
 JournalHealth = Callable[[], dict[str, Any]]
 JOURNAL_HEALTH: web.AppKey[JournalHealth] = web.AppKey("journal_health")
+# name -> state of a dependency that does not stop calls (a non-ok state is "degraded")
+DEPENDENCY_HEALTH: web.AppKey[dict[str, JournalHealth]] = web.AppKey("dependency_health")
 DIRECTORY_PROBE_S = 1.0  # a directory that takes longer than this to answer is "down" here
 DIRECTORY_CACHE_S = 2.0  # readiness probes every few seconds: ask the directory at most this often
 PROBE_ACCOUNT = "0"  # an account number no customer has: a lookup that changes nothing
@@ -87,6 +90,8 @@ async def readyz(request: web.Request) -> web.Response:
     }
     journal = app.get(JOURNAL_HEALTH)
     dependencies["journal"] = journal() if journal is not None else {"state": "off"}
+    for name, state in app.get(DEPENDENCY_HEALTH, {}).items():
+        dependencies[name] = state()
     if dependencies["session_store"]["state"] != "ok":
         status, code = "unavailable", 503
     elif any(dep["state"] not in ("ok", "off") for dep in dependencies.values()):
