@@ -42,6 +42,10 @@ def _secret(value: str) -> object:
     return SecretStr(value)
 
 
+def _file_bytes(folder: Path) -> bytes:
+    return b"".join(path.read_bytes() for path in folder.glob("directory.db*"))
+
+
 def metric(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
@@ -59,7 +63,7 @@ async def test_a_sent_code_verifies_once(
     the_code = str(message["code"])
     assert len(the_code) == 6
     assert the_code.isdigit()
-    stored = b"".join(p.read_bytes() for p in tmp_path.glob("directory.db*"))
+    stored = _file_bytes(tmp_path)
     assert the_code.encode() not in stored  # only the keyed hash is kept
     verified = await ops["verify.otp"](call(the_code, method="sent"))
     assert verified.outcome == "verified"
