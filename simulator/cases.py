@@ -302,6 +302,8 @@ def remote_blocker(case: Case, cases: CaseFile | None = None) -> str | None:
         return "plays a callback booked in a scratch database, which only runs in process"
     if any(step.answer_positions_of is not None for step in case.steps):
         return "keys a partial answer: the gateway protocols do not carry the positions asked"
+    if any(step.totp_code_of is not None for step in case.steps):
+        return "keys a one-time code: a running server accepts each code once, whatever case"
     locked = [c for c in (cases.customers if cases else []) if c.locked]
     phones = {phone for c in locked for phone in c.phones}
     accounts = {c.account_number for c in locked if c.account_number}

@@ -16,3 +16,13 @@ PROVIDER_ERRORS = Counter(
     "Code provider failures by reason (timeout, unreachable, status, garbage)",
     ["reason"],
 )
+STEP_UPS = Counter(
+    "ivr_step_ups_total",
+    "Agent step-up challenges by event: started, wrong, verified, failed, expired, locked,"
+    " not_enrolled, token_redeemed",
+    ["event"],
+)
+STEP_UP_WEBHOOK_FAILURES = Counter(
+    "ivr_step_up_webhook_failures_total",
+    "Step-up results the agent desktop's webhook did not accept after every retry",
+)
