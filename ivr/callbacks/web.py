@@ -34,7 +34,7 @@ from ivr.callbacks.settings import CallbackSettings
 from ivr.callbacks.store import CallbackStore
 from ivr.config import ConfigError
 from ivr.journal.http import require_key
-from ivr.web.health import DEPENDENCY_HEALTH
+from ivr.web.health import MORE_PROBES
 from ivr.web.keys import CALLS, RUNTIME
 
 if TYPE_CHECKING:
@@ -96,7 +96,11 @@ def callback_contexts(app: web.Application, serve: ServeSettings) -> list[Contex
     )
     wake = asyncio.Event()  # a booking wakes the dispatcher (it may be due now)
     health = StoreHealth(RETRY_AFTER_S)
-    app.setdefault(DEPENDENCY_HEALTH, {})["callbacks"] = health.state
+
+    async def callbacks_state() -> dict[str, Any]:
+        return health.state()
+
+    app.setdefault(MORE_PROBES, {})["callbacks"] = callbacks_state
     if config.auth is not None and config.box is not None:
         api = CallbackApi(config.auth, config.queues, lambda: app[STORE], booked=wake.set)
         add_routes(app, api, health)
