@@ -195,7 +195,10 @@ async def redeem(request: web.Request) -> web.StreamResponse:
 
 
 def add_routes(app: web.Application, api: StepUpApi) -> None:
+    from ivr.stepup.openapi import openapi_handler
+
     app[API] = api
+    app.router.add_get("/step-ups/openapi.json", openapi_handler)
     app.router.add_post("/step-ups", start)
     app.router.add_post("/step-ups/tokens/verify", redeem)
     app.router.add_get("/step-ups/{id}", read)

@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from ivr.adapters.json_webhook import check_signature
 from ivr.bootstrap import Project
 from ivr.directory.csv_import import import_file
+from ivr.stepup.openapi import AnswerReply, RedeemReply, StepUpView, document
 from ivr.web.app import create_app
 from ivr.web.settings import ServeSettings
 from tests.stepup.provider_server import TOKEN, free_port
@@ -136,6 +137,8 @@ async def test_an_agent_step_up_for_a_call_answered_in_the_app(
     assert answered["status"] == "verified"
     assert "validation_token" not in answered  # the token is the agent's, not the app's
     polled = await (await client.get(url, headers=agent())).json()
+    StepUpView.model_validate(polled)
+    AnswerReply.model_validate(answered)
     assert polled["status"] == "verified"
     assert polled["answered_by"] == "app"
     token = polled["validation_token"]
@@ -154,7 +157,7 @@ async def test_an_agent_step_up_for_a_call_answered_in_the_app(
         verify, json={"token": token, "audience": "payments-backend"}, headers=agent()
     )
     assert spent.status == 200
-    assert (await spent.json())["customer_id"] == "C1001"
+    assert RedeemReply.model_validate(await spent.json()).customer_id == "C1001"
     again = await client.post(
         verify, json={"token": token, "audience": "payments-backend"}, headers=agent()
     )
@@ -214,3 +217,16 @@ async def test_a_provider_that_is_down_is_503_and_shows_in_readyz(
     assert ready["status"] == "degraded"
     assert ready["dependencies"]["otp_provider"]["state"] == "down"
     assert ready["dependencies"]["step_ups"] == {"state": "ok"}
+
+
+async def test_the_served_and_committed_documents_are_the_code(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    client = await _client(aiohttp_client, tmp_path, None)
+    served = await (await client.get("/step-ups/openapi.json")).json()
+    assert served == document()
+    committed = json.loads((ROOT / "docs" / "step-up-openapi.json").read_text(encoding="utf-8"))
+    assert committed == document(), "run: python -m ivr.stepup.openapi docs/step-up-openapi.json"
+    assert set(served["paths"]) == {
+        "/step-ups", "/step-ups/{id}", "/step-ups/{id}/answer", "/step-ups/tokens/verify",
+    }  # fmt: skip
