@@ -10,7 +10,7 @@
 The JSON names each dependency with its own `state`: `session_store` (and its role, from its
 `health()`), `directory`, `journal` (ok / spooling / down, with the records pending, spooled and
 what the store had lost and the migrations recreated), and what features add (`MORE_PROBES`:
-`otp_provider`, `step_ups`).
+`otp_provider`, `step_ups`, the callback store `callbacks`).
 """
 
 from __future__ import annotations
