@@ -361,37 +361,6 @@ class CallbackStore:
         )
         return deleted > 0
 
-    async def rekey(self) -> int:
-        """Reseal every stored secret with the current key; the number resealed."""
-        box = self.require_box()
-        count = 0
-        rows = await self.db.fetch(
-            "SELECT id, secret_kid, secret_ct FROM callbacks WHERE secret_kid IS NOT NULL"
-            " AND secret_kid <> :k",
-            {"k": box.current},
-        )
-        for callback_id, kid, blob in rows:
-            sealed = box.seal(box.open(Sealed(kid, bytes(blob)), callback_id), callback_id)
-            count += await self.db.execute(
-                "UPDATE callbacks SET secret_kid = :k, secret_ct = :b WHERE id = :id"
-                " AND secret_kid = :old",
-                {"k": sealed.key_id, "b": sealed.blob, "id": callback_id, "old": kid},
-            )
-        rows = await self.db.fetch(
-            "SELECT customer_id, secret_kid, secret_ct FROM standing_secrets"
-            " WHERE secret_kid <> :k",
-            {"k": box.current},
-        )
-        for customer_id, kid, blob in rows:
-            bound = "standing:" + customer_id
-            sealed = box.seal(box.open(Sealed(kid, bytes(blob)), bound), bound)
-            count += await self.db.execute(
-                "UPDATE standing_secrets SET secret_kid = :k, secret_ct = :b"
-                " WHERE customer_id = :c AND secret_kid = :old",
-                {"k": sealed.key_id, "b": sealed.blob, "c": customer_id, "old": kid},
-            )
-        return count
-
     def request_hash(self, body: bytes) -> str:
         """A keyed hash of a request body (it may hold a secret), for idempotent replays."""
         return self.require_box().keyed_hash(body)

@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "customers",
     "prompts",
     "journal",
+    "callbacks",
 )
 
 Handler = Callable[[argparse.Namespace], int]

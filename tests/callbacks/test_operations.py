@@ -8,6 +8,7 @@ from ivr.callbacks.crypto import SecretBox
 from ivr.callbacks.operations import callback_operations, words
 from ivr.callbacks.queue_stats import QueueFigures, QueueStats
 from ivr.callbacks.queues import Queues
+from ivr.callbacks.rekey import rekey
 from ivr.callbacks.store import CallbackStore
 from ivr.engine.events import CallerIdTrust
 from ivr.engine.operations import OperationCall
@@ -83,7 +84,7 @@ async def test_rekey_reseals_with_the_newest_key(callback_store: CallbackStore) 
     store = CallbackStore(callback_store.db, old)
     await store.set_standing_secret("C9", "blue moon", NOW)
     rotated = CallbackStore(callback_store.db, SecretBox.from_text(f"k2:{KEY_2},k1:{KEY_1}"))
-    assert await rotated.rekey() == 1
+    assert (await rekey(rotated.db, rotated.require_box())).standing == 1
     only_new = CallbackStore(callback_store.db, SecretBox.from_text(f"k2:{KEY_2}"))
     assert await only_new.standing_secret("C9") == "blue moon"
 
