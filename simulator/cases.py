@@ -66,6 +66,7 @@ class StubSpec(_Strict):
     fail: bool = False
     field: str | None = None  # only for steps checking this field (`with: {field: ...}`)
     method: str | None = None  # only for steps of this method (`with: {method: sent}`)
+    values: dict[str, str] = Field(default_factory=dict)  # prompt values the outcome sets
 
 
 class Given(_Strict):
@@ -177,7 +178,7 @@ def _stub(spec: StubSpec, real: Operation | None) -> Operation:
         if spec.fail:
             raise RuntimeError("stubbed failure")
         if spec.outcome is not None:
-            return OperationResult(spec.outcome, detail="stub")
+            return OperationResult(spec.outcome, detail="stub", values=spec.values)
         assert real is not None
         return await real(call)
 
