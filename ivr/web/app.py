@@ -25,7 +25,7 @@ from ivr.web.adapters import default_adapters, jambonz_ws_adapter
 from ivr.web.calls import mount
 from ivr.web.drain import Drain
 from ivr.web.health import DIRECTORY_PROBE, JOURNAL_HEALTH, DirectoryProbe, readyz
-from ivr.web.keys import ADAPTERS, CALLS, DRAIN, RUNTIME, SETTINGS, STORE
+from ivr.web.keys import ADAPTERS, CALLS, DRAIN, GUARD, RUNTIME, SETTINGS, STORE
 from ivr.web.metrics import metrics_handler
 from ivr.web.openapi import openapi_handler
 from ivr.web.reload import Runtime
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 JOURNAL: web.AppKey[JournalSink | None] = web.AppKey("journal")
-GUARD = web.AppKey("abuse_guard", AbuseGuard)
 JOURNAL_STORE: web.AppKey[JournalStore] = web.AppKey("journal_store")
 Context = Callable[[web.Application], AsyncIterator[None]]
 
