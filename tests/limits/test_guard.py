@@ -145,7 +145,9 @@ async def test_one_account_named_from_many_numbers_slows_but_is_never_refused(
             took.append(time.perf_counter() - started)
             seen.append(call.operations("account_number")[0][0])
         assert "limited" not in seen, account
-        assert took[0] < 0.05 <= took[5] and took[6] >= 0.1, account
+        assert took[0] < 0.05, account
+        assert took[5] >= 0.05, account  # the 6th naming of the account: slowed
+        assert took[6] >= 0.1, account  # doubled
     owner = await Call(engine, ALICE, CARDS).start()
     await owner.press(ALICE_ACCOUNT)
     assert owner.operations("account_number") == [("found", "")]
