@@ -69,13 +69,12 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _limits(app: web.Application) -> AsyncIterator[None]:
-    """Rate-limit counters in Redis when the workers share calls there (opened once the
-    session store has checked the URL), so every worker counts the same attempts."""
+    """Rate-limit counters in Redis when the workers share calls there, whatever its topology
+    (standalone, Sentinel, Cluster; opened once the session store has checked the URL), so
+    every worker counts the same attempts."""
     settings = app[SETTINGS]
     guard = app[GUARD]
-    # Standalone Redis only for now: with Sentinel or Cluster the counters' client disturbed
-    # the failover tests (calls off their flow), so those keep per-process counters.
-    if settings.redis_url and settings.redis_url.startswith(("redis://", "rediss://")):
+    if settings.redis_url:
         guard.counters = RedisCounters.from_url(
             settings.redis_url, f"{settings.redis_prefix}limits:"
         )
