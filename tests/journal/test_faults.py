@@ -9,7 +9,7 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +25,7 @@ from ivr.journal.process_writer import ProcessJournalWriter
 from ivr.journal.records import JournalRecord, as_row
 from ivr.journal.store import open_store
 from ivr.journal.synthetic import CallScript, build_call
+from tests.journal.local_postgres import LocalPostgres, local_postgres
 from tests.journal.test_writer import T0
 
 
@@ -350,3 +351,35 @@ async def _execute(url: str, sql: str) -> None:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[LocalPostgres]:
+    with local_postgres() as server:
+        yield server
+
+
+async def test_postgresql_server_restarted_mid_call(
+    own_postgres: LocalPostgres, make_writer: Callable[[str], ProcessJournalWriter]
+) -> None:
+    """The whole PostgreSQL server stopped while calls are in progress, records written while
+    it is down, then started again: every acknowledged record is stored once (they wait in the
+    spool meanwhile, and the journal says "spooling")."""
+    url = f"{own_postgres.dsn}?schema=ivr_restart"
+    writer = make_writer(url)
+    await writer.wait_ready()
+    feed = Feed(writer)
+    batch = calls(0, 100)
+    await feed.first_halves(batch)
+    await drained(writer, feed)
+    await asyncio.to_thread(own_postgres.stop)
+    await feed.second_halves(batch)
+    await feed.first_halves(calls(100, 50))
+    await until(lambda: writer.spooled > 0 and writer.queued == 0)
+    assert writer.health()["state"] == "spooling"
+    await asyncio.to_thread(own_postgres.start)
+    await drained(writer, feed)
+    await writer.close()
+    total = feed.acknowledged
+    assert await stored(url) == (total, total, total)
+    assert writer.dropped == 0
