@@ -14,7 +14,7 @@ The faults are a registry: a scenario is an async function decorated with
 server and counts them, `Server` runs `ivr serve` (its `serve()`, with Alice in a dict
 directory: a SQLite directory adds its own lockout behaviour to the figures) in a process of
 its own. Redis faults start their own topologies from Debian's redis-server and
-redis-sentinel on free loopback ports (ivr.sessions.local_redis) and stop them after.
+redis-sentinel on free loopback ports (bench.local_redis) and stop them after.
 Prints figures; asserts nothing.
 """
 
@@ -35,8 +35,8 @@ from typing import Any
 
 import aiohttp
 
+from bench import local_redis
 from ivr.adapters.json_webhook import signature
-from ivr.sessions import local_redis
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-faults-webhook-secret"

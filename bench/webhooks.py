@@ -71,13 +71,13 @@ from urllib.parse import parse_qsl
 
 import asyncpg
 
+from bench import local_redis
 from bench.journal_overhead import drop_schema
 from bench.loadgen import TwilioCalls, closed_loop, open_loop
 from bench.machine import describe, services_on
 from ivr.directory.port import Customer, LookupResult, LookupStatus, VerifyStatus
 from ivr.journal.pg_store import split_url
 from ivr.journal.worker import CPUS_ENV
-from ivr.sessions import local_redis
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-twilio-auth-token-0123456789abcdef"

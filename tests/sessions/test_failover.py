@@ -23,10 +23,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from redis.crc import key_slot
 
+from bench import local_redis
 from ivr.bootstrap import Project
 from ivr.directory.port import Customer, LookupResult, LookupStatus, VerifyStatus
 from ivr.limits.counters import RedisCounters
-from ivr.sessions import local_redis
 from ivr.sessions.redis_store import RedisSessionStore
 from ivr.tokens import TokenIssuer
 from ivr.web.app import create_app
