@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -108,20 +108,6 @@ async def test_metrics_show_the_limit(make_client: MakeClient, tmp_path: Path) -
         'ivr_limited_total{limit="identify_per_number",operation="directory.lookup_by_account"}'
         in text
     )
-
-
-@pytest.fixture
-def servers() -> Iterator[list[Server]]:
-    started: list[Server] = []
-    yield started
-    for server in started:
-        server.stop()
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 @pytest.fixture

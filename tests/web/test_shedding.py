@@ -12,11 +12,9 @@ import resource
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from ivr.adapters.json_webhook import signature
 from tests.web.conftest import ALICE, DEMO_LINE, ROOT, SECRET
@@ -39,20 +37,6 @@ def args(demo_db: str, *extra: str) -> list[str]:
         str(ROOT / "prompts"),
         *extra,
     ]
-
-
-@pytest.fixture
-def servers() -> Iterator[list[Server]]:
-    started: list[Server] = []
-    yield started
-    for server in started:
-        server.stop()
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 def open_sockets(port: int, count: int, payload: bytes) -> list[socket.socket]:
