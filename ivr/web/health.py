@@ -12,7 +12,7 @@ The JSON names each dependency with its own `state`: `session_store` (and its ro
 `health()`), `directory`, `journal` (ok / spooling / down, with the records pending, spooled and
 what the store had lost and the migrations recreated), `limits` (ok, or down while the rate
 limits' counters fail and attempts go on unlimited: degraded, still serving), and what features
-add (`MORE_PROBES`: `otp_provider`, `step_ups`).
+add (`MORE_PROBES`: `otp_provider`, `step_ups`, the callback store `callbacks`).
 """
 
 from __future__ import annotations
