@@ -34,6 +34,8 @@ class CollectDigits:
     attempt: int = 1
     # a partial answer: the positions (1-based) the prompt asks for; spoken, so not secret
     positions: tuple[int, ...] = ()
+    # card digits: recordings write silence for these keys, and nothing echoes them
+    secure: bool = False
 
 
 @dataclass(frozen=True, slots=True)
