@@ -132,7 +132,7 @@ def payment_runner(config: AppConfig, secrets: Settings, settings: EngineSetting
     return PaymentRunner(
         PaymentSettings(
             vault=PaymentVault(box),
-            processor_for=lambda _line: processor,
+            processor=processor,
             deadline_s=settings.operation_deadline_s,
         )
     )

@@ -176,6 +176,7 @@ def _action(action: Action, context: RenderContext) -> dict[str, Any]:
             "dont_have_key": action.dont_have_key,
             "step": action.step,
             "attempt": action.attempt,
+            "secure": action.secure,
         }
     if isinstance(action, Transfer):
         return {

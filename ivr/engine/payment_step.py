@@ -47,10 +47,10 @@ FIELD_PROMPTS: dict[CardField, str] = {
 
 @dataclass(frozen=True, slots=True)
 class PaymentSettings:
-    """What payment steps charge with; `processor_for(service line)` picks the processor."""
+    """What payment steps charge with, and the vault sealing card entries between webhooks."""
 
     vault: PaymentVault
-    processor_for: Callable[[str], PaymentProcessor]
+    processor: PaymentProcessor
     deadline_s: float = 2.0
     today: Callable[[], date] = date.today
 
@@ -88,6 +88,7 @@ class PaymentRunner:
             return self._finish(turn, plan, "error", detail="no payment in progress")
         field: CardField = pay_state["field"]
         attempt = int(pay_state["attempt"])
+        state.attempts[plan.step_id] = attempt  # the field's attempt being answered
         data: dict[str, Any] = {"field": field, "length": len(keys or "")}
         if keys is not None and cancelled(keys):
             data["kind"] = "cancel"
@@ -112,6 +113,7 @@ class PaymentRunner:
             if following is None:
                 return await self._charge(turn, plan, entry, call_scope(state, settings))
             pay_state.update(field=following, attempt=1, retries={})
+            state.attempts[plan.step_id] = 1
             pay_state["sealed"] = self.settings.vault.seal(entry, state.call_id, plan.step_id)
             turn.actions.append(self._collect(turn, plan, flow, prompts, entry, None))
             return None
@@ -119,7 +121,7 @@ class PaymentRunner:
             return self._finish(turn, plan, "cancelled", detail=f"max_attempts ({field})")
         retries: dict[str, int] = pay_state["retries"]
         retries[failure] = retries.get(failure, 0) + 1
-        pay_state["attempt"] = attempt + 1
+        pay_state["attempt"] = state.attempts[plan.step_id] = attempt + 1
         turn.actions.append(self._collect(turn, plan, flow, prompts, entry, failure))
         return None
 
@@ -179,7 +181,7 @@ class PaymentRunner:
             minor = to_minor(_value(step.payment.amount, scope), currency)
         except AmountError as error:
             return self._finish(turn, plan, "error", detail=str(error))
-        processor = self.settings.processor_for(state.service_line)
+        processor = self.settings.processor
         card = CardDetails(entry.pan, entry.expiry, entry.cvv, entry.postcode or None)
         request = ChargeRequest(
             amount_minor=minor,
@@ -243,7 +245,7 @@ class PaymentRunner:
         state.payment = None
         state.variables["payment_outcome"] = outcome
         if processor is None:
-            name = self.settings.processor_for(state.service_line).name
+            name = self.settings.processor.name
             data = {"operation": "payment.charge", "processor": name, "detail": detail}
             turn.record(RecordKind.OPERATION, step=plan.step_id, outcome=outcome, data=data)
             processor = name

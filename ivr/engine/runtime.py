@@ -305,7 +305,6 @@ class Engine:
         settings = self.config.service_line(state.service_line).settings
         prompts = self._prompt_source(state)
         outcome = await self.payments.on_keys(turn, plan, flow.flow, prompts, keys, settings)
-        state.attempts[plan.step_id] = int((state.payment or {}).get("attempt", 1))
         if outcome is None:
             return
         turn.step_outcome(plan.step_id, outcome)
