@@ -9,6 +9,7 @@ token and reference: never a digit of the card number, expiry or CVV.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from ivr.payments.processor import (
 )
 from ivr.payments.vault import CardEntry, EntryUnreadable, PaymentVault
 
+_log = logging.getLogger(__name__)
 Prompts = Callable[[Sequence[str]], tuple[PromptRef, ...]]
 FIELD_PROMPTS: dict[CardField, str] = {
     "card_number": "card_number_prompt",
@@ -200,6 +202,10 @@ class PaymentRunner:
         elapsed = round((time.perf_counter() - started) * 1000, 3)
         if result.outcome == "error":
             metrics.PROCESSOR_ERRORS.labels(processor.name, result.detail or "error").inc()
+            _log.warning(
+                "payment processor failed; caller routed on",
+                extra={"call_id": state.call_id, "processor": processor.name, "kind": result.detail},
+            )
         values = {
             "payment_outcome": result.outcome,
             "payment_reference": result.reference or "",
