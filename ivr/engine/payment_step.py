@@ -204,7 +204,11 @@ class PaymentRunner:
             metrics.PROCESSOR_ERRORS.labels(processor.name, result.detail or "error").inc()
             _log.warning(
                 "payment processor failed; caller routed on",
-                extra={"call_id": state.call_id, "processor": processor.name, "kind": result.detail},
+                extra={
+                    "call_id": state.call_id,
+                    "processor": processor.name,
+                    "kind": result.detail,
+                },
             )
         values = {
             "payment_outcome": result.outcome,
