@@ -82,6 +82,15 @@ class RouteConfig(_Strict):
     jambonz: Literal["dial", "enqueue"] | None = None
 
 
+class LinePayments(_Strict):
+    """How a service line takes cards: in the engine (`capture`, the default), or by Twilio's
+    `<Pay>` (`twilio_pay`: Twilio collects the digits and charges through `connector`, so no
+    digit reaches this server; calls of that line arriving by another gateway are routed on)."""
+
+    mode: Literal["capture", "twilio_pay"] = "capture"
+    connector: str = Field(default="Default", min_length=1, max_length=64)
+
+
 class PaymentsConfig(_Strict):
     """config/payments.yaml: the processor payment steps charge through."""
 
@@ -99,6 +108,7 @@ class ServiceLine(_Strict):
     # where national calling numbers are read (ISO 3166 code); unset: default_region
     region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     limits: dict[str, float | int] = Field(default_factory=dict)  # over the file's `limits`
+    payments: LinePayments = Field(default_factory=LinePayments)
 
 
 class _RoutesFile(_Strict):

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from ivr.engine.actions import CollectDigits, PromptRef
+from ivr.engine.actions import CollectDigits, PromptRef, SecurePayment
+from ivr.engine.events import PaymentResult
 from ivr.engine.operate import within
 from ivr.engine.scope import call_scope
 from ivr.engine.turn import Turn
@@ -39,6 +40,23 @@ from ivr.payments.vault import CardEntry, EntryUnreadable, PaymentVault
 
 _log = logging.getLogger(__name__)
 Prompts = Callable[[Sequence[str]], tuple[PromptRef, ...]]
+# what a gateway that takes the card itself answers -> the step's outcome (Twilio <Pay>'s
+# Result; anything it may add later is an error, never paid)
+GATEWAY_OUTCOMES: dict[str, str] = {
+    "success": "paid",
+    "payment-connector-error": "declined",
+    "caller-interrupted-with-star": "cancelled",
+    "too-many-failed-attempts": "cancelled",
+    "caller-hung-up": "cancelled",
+}
+# the gateway's names of the fields, for the prompts it says
+GATEWAY_FIELDS: dict[CardField, str] = {
+    "card_number": "payment-card-number",
+    "expiry": "expiration-date",
+    "cvv": "security-code",
+    "postcode": "postal-code",
+}
+GATEWAY_PROCESSOR = "twilio_pay"
 FIELD_PROMPTS: dict[CardField, str] = {
     "card_number": "card_number_prompt",
     "expiry": "expiry_prompt",
@@ -127,6 +145,84 @@ class PaymentRunner:
         turn.actions.append(self._collect(turn, plan, flow, prompts, entry, failure))
         return None
 
+    # -- the gateway takes the card (Twilio <Pay>) ------------------------------------------
+
+    def enter_gateway(
+        self,
+        turn: Turn,
+        plan: StepPlan,
+        prompts: Prompts,
+        connector: str,
+        settings: Mapping[str, Any],
+    ) -> SecurePayment | str:
+        """The action handing the card to the gateway, or `error` when the amount is wrong."""
+        state = turn.state
+        step = plan.model
+        assert isinstance(step, PaymentStep)
+        priced = self._price(step, call_scope(state, settings))
+        if isinstance(priced, str):
+            data = {"operation": "payment.charge", "processor": GATEWAY_PROCESSOR, "detail": priced}
+            turn.record(RecordKind.OPERATION, step=plan.step_id, outcome="error", data=data)
+            return self._finish(turn, plan, "error", detail=None, processor=GATEWAY_PROCESSOR)
+        minor, currency = priced
+        state.payment = {"step": plan.step_id, "gateway": GATEWAY_PROCESSOR}
+        said = []
+        for field, key in FIELD_PROMPTS.items():
+            prompt_id = getattr(step.payment, key)
+            if prompt_id is not None:
+                said.append((GATEWAY_FIELDS[field], prompts([prompt_id])[0]))
+        assert plan.input is not None
+        return SecurePayment(
+            amount=from_minor(minor, currency),
+            currency=currency,
+            connector=connector,
+            step=plan.step_id,
+            description=step.payment.description or "",
+            postal_code=step.payment.postcode_prompt is not None,
+            max_attempts=min(plan.max_attempts, 3),  # <Pay> allows at most 3
+            timeout_s=plan.input.timeout_s,
+            prompts=tuple(said),
+        )
+
+    def on_gateway_result(self, turn: Turn, plan: StepPlan, event: PaymentResult) -> str | None:
+        """The outcome of what the gateway reports; None when it is not this step's."""
+        state = turn.state
+        pay_state = state.payment or {}
+        if pay_state.get("gateway") != GATEWAY_PROCESSOR or event.step != plan.step_id:
+            return None  # a late or stray callback changes nothing
+        outcome = GATEWAY_OUTCOMES.get(event.result, "error")
+        last4 = event.last4[-4:] if event.last4[-4:].isdigit() else ""
+        brand = event.card_type if event.card_type.replace("-", "").isalpha() else ""
+        values = {
+            "payment_outcome": outcome,
+            "payment_reference": event.reference,
+            "card_brand": brand,
+            "card_last4": last4,
+            "card_masked": ("*" * 12 + last4) if last4 else "",
+        }
+        state.variables.update(values)
+        data = {
+            "operation": "payment.charge",
+            "processor": GATEWAY_PROCESSOR,
+            "detail": event.result if outcome != "paid" else None,
+            "brand": brand,
+            "last4": last4,
+            "token": event.token or None,
+            "reference": event.reference or None,
+        }
+        turn.record(RecordKind.OPERATION, step=plan.step_id, outcome=outcome, data=data)
+        return self._finish(turn, plan, outcome, detail=None, processor=GATEWAY_PROCESSOR)
+
+    def _price(self, step: PaymentStep, scope: dict[str, Any]) -> tuple[int, str] | str:
+        """(amount in minor units, currency), or why they cannot be charged."""
+        currency = _value(step.payment.currency, scope, literal_if=_is_currency)
+        try:
+            if not isinstance(currency, str) or not _is_currency(currency):
+                raise AmountError("the currency is not an ISO 4217 code")
+            return to_minor(_value(step.payment.amount, scope), currency), currency
+        except AmountError as error:
+            return str(error)
+
     # -- collecting ------------------------------------------------------------------------
 
     def _collect(
@@ -176,13 +272,10 @@ class PaymentRunner:
         state = turn.state
         step = plan.model
         assert isinstance(step, PaymentStep)
-        currency = _value(step.payment.currency, scope, literal_if=_is_currency)
-        try:
-            if not isinstance(currency, str) or not _is_currency(currency):
-                raise AmountError("the currency is not an ISO 4217 code")
-            minor = to_minor(_value(step.payment.amount, scope), currency)
-        except AmountError as error:
-            return self._finish(turn, plan, "error", detail=str(error))
+        priced = self._price(step, scope)
+        if isinstance(priced, str):
+            return self._finish(turn, plan, "error", detail=priced)
+        minor, currency = priced
         processor = self.settings.processor
         card = CardDetails(entry.pan, entry.expiry, entry.cvv, entry.postcode or None)
         request = ChargeRequest(

@@ -22,6 +22,7 @@ from ivr.engine.events import (
     DigitsCollected,
     HungUp,
     NoInput,
+    PaymentResult,
     TransferResult,
 )
 from ivr.engine.handoff import build_handoff, consistent_status, status_when_unrouted
@@ -161,6 +162,8 @@ class Engine:
             self._end_by_hangup(turn, by="caller")
         elif isinstance(event, DigitsCollected | NoInput):
             await self._guarded(turn, self._on_input(turn, event))
+        elif isinstance(event, PaymentResult):
+            await self._guarded(turn, self._on_payment_result(turn, event))
         return turn
 
     def route_to_agent(self, state: CallState, reason: str) -> Turn:
@@ -250,6 +253,16 @@ class Engine:
                 raise _Leave("no payment processor configured")
             state.attempts[plan.step_id] = 1
             prompts = self._prompt_source(state)
+            line = self.config.service_line(state.service_line)
+            if line.payments.mode == "twilio_pay":  # the gateway takes the card itself
+                handed = self.payments.enter_gateway(
+                    turn, plan, prompts, line.payments.connector, line.settings
+                )
+                if isinstance(handed, str):
+                    turn.step_outcome(plan.step_id, handed)
+                    return handed
+                turn.actions.append(handed)
+                return None
             turn.actions.append(self.payments.enter(turn, plan, flow.flow, prompts))
             return None
         if isinstance(step, CallFlowStep):
@@ -305,6 +318,18 @@ class Engine:
         settings = self.config.service_line(state.service_line).settings
         prompts = self._prompt_source(state)
         outcome = await self.payments.on_keys(turn, plan, flow.flow, prompts, keys, settings)
+        if outcome is None:
+            return
+        turn.step_outcome(plan.step_id, outcome)
+        await self._advance(turn, flow, outcome)
+
+    async def _on_payment_result(self, turn: Turn, event: PaymentResult) -> None:
+        """The gateway took the card (Twilio <Pay>): route the outcome it reports."""
+        flow = self._flow(turn.state)
+        plan = flow.plan_for_state(turn.state.state)
+        if plan is None or not isinstance(plan.model, PaymentStep) or self.payments is None:
+            return  # not waiting for a payment: a late or duplicate callback changes nothing
+        outcome = self.payments.on_gateway_result(turn, plan, event)
         if outcome is None:
             return
         turn.step_outcome(plan.step_id, outcome)
