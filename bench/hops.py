@@ -8,9 +8,10 @@ journal) on loopback takes one whole call first (warm-up), then a second call's
 `sys.setprofile` watches. A hop is one call of a function defined under `ivr/`: every distinct
 frame created in that window is counted once (a coroutine resumed after an await is the same
 frame), with the files they sit in. The standard library, aiohttp and the load's own code are
-not counted. The hops are split by the module of the function: the engine's side (the turn and
-what it calls) and the gateway path (everything else: transport, adapter, call pipeline,
-session store, metrics, rendering), which is the path issue 11 counts. Prints the figures and
+not counted. The hops are split in two: the engine's side (functions of the engine's modules,
+and whatever is called while an `ivr/engine` frame is on the stack, such as an operation's
+abuse guard) and the gateway path (everything else: transport, adapter, call pipeline, session
+store, metrics, rendering), which is the path issue 11 counts. Prints the figures and
 the functions in the order they were first entered; asserts nothing.
 """
 
@@ -25,10 +26,11 @@ from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = str(ROOT / "ivr") + "/"
+ENGINE_PACKAGE = str(ROOT / "ivr" / "engine") + "/"
 TOKEN = "bench-twilio-auth-token-0123456789abcdef"
 
 
-async def measure() -> tuple[list[types.FrameType], int]:
+async def measure() -> tuple[list[types.FrameType], int, set[int]]:
     import aiohttp
     from aiohttp.test_utils import TestServer
 
@@ -50,6 +52,7 @@ async def measure() -> tuple[list[types.FrameType], int]:
     server = TestServer(create_app(settings), host="127.0.0.1")
     await server.start_server()
     frames: list[types.FrameType] = []
+    in_turn: set[int] = set()  # ids of the frames called from within the engine's turn
     try:
         async with aiohttp.ClientSession() as session:
 
@@ -83,6 +86,8 @@ async def measure() -> tuple[list[types.FrameType], int]:
             def watch(frame: types.FrameType, event: str, _arg: Any) -> None:
                 if event == "call" and frame.f_code.co_filename.startswith(PACKAGE):
                     frames.append(frame)
+                    if id(frame) not in in_turn and _called_by_engine(frame):
+                        in_turn.add(id(frame))
 
             sys.setprofile(watch)
             try:
@@ -93,7 +98,7 @@ async def measure() -> tuple[list[types.FrameType], int]:
     finally:
         await server.close()
     distinct = list({id(frame): frame for frame in frames}.values())
-    return distinct, len(frames)
+    return distinct, len(frames), in_turn
 
 
 # The engine's side: the turn itself and what it calls (flows, prompts, tokens, config, the
@@ -109,8 +114,19 @@ ENGINE_SIDE = (
 )
 
 
-def _in_engine(frame: types.FrameType) -> bool:
-    return _where(frame).startswith(ENGINE_SIDE)
+def _in_engine(frame: types.FrameType, in_turn: set[int]) -> bool:
+    return id(frame) in in_turn or _where(frame).startswith(ENGINE_SIDE)
+
+
+def _called_by_engine(frame: types.FrameType) -> bool:
+    """Whether the engine's turn is on the stack: what it calls (an operation's guard, the
+    clock it was given) is part of the turn wherever that code lives."""
+    caller = frame.f_back
+    while caller is not None:
+        if caller.f_code.co_filename.startswith(ENGINE_PACKAGE):
+            return True
+        caller = caller.f_back
+    return False
 
 
 def _where(frame: types.FrameType) -> str:
@@ -118,9 +134,9 @@ def _where(frame: types.FrameType) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    frames, entries = asyncio.run(measure())
-    engine = [frame for frame in frames if _in_engine(frame)]
-    path = [frame for frame in frames if not _in_engine(frame)]
+    frames, entries, in_turn = asyncio.run(measure())
+    engine = [frame for frame in frames if _in_engine(frame, in_turn)]
+    path = [frame for frame in frames if not _in_engine(frame, in_turn)]
     print(
         f"Twilio gather webhook: {len(frames)} project function calls in"
         f" {len({_where(f) for f in frames})} files ({entries} profiler 'call' events, counting"
@@ -132,7 +148,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(
         f"  the gateway path (transport, adapter, call pipeline, store, metrics, rendering):"
-        f" {len(path)} calls in {len({_where(f) for f in path})} files"
+        f" {len(path)} calls of {len({f.f_code for f in path})} distinct functions"
+        f" in {len({_where(f) for f in path})} files"
     )
     for frame in path:
         print(f"    {_where(frame)}:{frame.f_code.co_firstlineno} {frame.f_code.co_qualname}")

@@ -139,9 +139,13 @@ class Runtime:
     def missing(self, state: CallState) -> list[tuple[str, str]]:
         """The flow versions a call runs on (and returns to) that this worker has not loaded."""
         registry = self.loaded.registry
-        needed = [(state.flow_id, state.flow_version)]
-        needed += [(frame.flow_id, frame.flow_version) for frame in state.stack]
-        return [key for key in needed if not registry.has(*key)]
+        missing = []
+        if not registry.has(state.flow_id, state.flow_version):
+            missing.append((state.flow_id, state.flow_version))
+        for frame in state.stack:
+            if not registry.has(frame.flow_id, frame.flow_version):
+                missing.append((frame.flow_id, frame.flow_version))
+        return missing
 
     async def fetch(self, keys: list[tuple[str, str]]) -> bool:
         """Load versions another worker published; False if one cannot be had (the caller is
