@@ -50,9 +50,7 @@ async def test_the_line_renders_pay_as_twilios_library_names_it(driver: RemoteTw
     assert pay.get("paymentConnector") == "Default"
     assert (pay.get("chargeAmount"), pay.get("currency")) == ("25.00", "gbp")
     assert "event=pay" in (pay.get("action") or "")
-    assert "step=take_payment" in (
-        pay.get("action") or ""
-    )
+    assert "step=take_payment" in (pay.get("action") or "")
     assert [p.get("for") for p in pay.findall("Prompt")] == [
         "payment-card-number",
         "expiration-date",
