@@ -26,6 +26,7 @@ from ivr.payments.test_processor import TestProcessor
 from ivr.payments.vault import PaymentVault
 from ivr.prompts.catalog import PromptCatalog
 from ivr.settings import PAYMENT_KEYS_ENV, Settings
+from ivr.stepup.wiring import install_one_time_codes
 from ivr.tokens import TokenIssuer
 
 
@@ -101,6 +102,7 @@ async def build_engine(
     else:
         opened = directory
     operations = registry_for(opened)
+    install_one_time_codes(operations, opened, secrets)
     engine = Engine(
         payments=payment_runner(loaded.config, secrets, (settings or EngineSettings())),
         flows=loaded.registry,
