@@ -216,7 +216,13 @@ async def test_hot_reload_keeps_running_calls_on_their_version(
     assert status == 422
     assert result["errors"]
     assert "nowhere_at_all" in " ".join(result["errors"])
-    assert result["flows"] == {"callback": "1", "cards": "1", "idv": "2", "payments": "1", "stepup": "1"}
+    assert result["flows"] == {
+        "callback": "1",
+        "cards": "1",
+        "idv": "2",
+        "payments": "1",
+        "stepup": "1",
+    }
 
     _set_flow(workdir, "2", max_attempts=2)  # same version, different content: refused
     status, result = await _reload(session, server, ADMIN_KEY)
