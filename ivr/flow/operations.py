@@ -82,6 +82,24 @@ BUILTIN_SPECS: Mapping[str, OperationSpec] = MappingProxyType(
                 param_values={"channel": frozenset({"sms", "push"})},
             ),
             OperationSpec(
+                name="stepup.answer",
+                description="The caller answers an agent's step-up (seed 000's smart PIN) by"
+                " keypad: the code checks the newest challenge pending for this call",
+                outcomes=frozenset(
+                    {
+                        "verified",
+                        "no_challenge",
+                        "expired",
+                        "failed",
+                        "locked",
+                        "not_enrolled",
+                        ERROR_OUTCOME,
+                    }
+                ),
+                retry_outcomes=frozenset({"wrong"}),
+                takes_input=True,
+            ),
+            OperationSpec(
                 name="callback.load",
                 description="On a callback the company placed: load it (customer, name, ID&V"
                 " status from booking); `verified` when the booking was made verified",
