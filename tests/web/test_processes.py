@@ -185,7 +185,14 @@ async def test_hot_reload_keeps_running_calls_on_their_version(
     assert result == {
         "ok": True,
         "errors": [],
-        "flows": {"callback": "1", "cards": "1", "idv": "2", "stepup": "1", "wait": "1"},
+        "flows": {
+            "callback": "1",
+            "cards": "1",
+            "idv": "2",
+            "payments": "1",
+            "stepup": "1",
+            "wait": "1",
+        },
     }
 
     new_call = HttpCaller(session, f"new-{uuid.uuid4().hex}")
@@ -206,6 +213,7 @@ async def test_hot_reload_keeps_running_calls_on_their_version(
         "callback": "1",
         "cards": "1",
         "idv": "2",
+        "payments": "1",
         "stepup": "1",
         "wait": "1",
     }
@@ -217,7 +225,14 @@ async def test_hot_reload_keeps_running_calls_on_their_version(
 
     _set_flow(workdir, "4")
     server.signal(signal.SIGHUP)
-    reloaded = {"callback": "1", "cards": "1", "idv": "4", "stepup": "1", "wait": "1"}
+    reloaded = {
+        "callback": "1",
+        "cards": "1",
+        "idv": "4",
+        "payments": "1",
+        "stepup": "1",
+        "wait": "1",
+    }
     for _ in range(100):
         if await _flows(session, server) == reloaded:
             break
