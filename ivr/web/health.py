@@ -10,9 +10,9 @@
 
 The JSON names each dependency with its own `state`: `session_store` (and its role, from its
 `health()`), `directory`, `journal` (ok / spooling / down / no_spool, with the records pending,
-spooled and what the store had lost and the migrations recreated), `limits` (ok, or down while the rate
-limits' counters fail and attempts go on unlimited: degraded, still serving), and what features
-add (`MORE_PROBES`: `otp_provider`, `step_ups`, the callback store `callbacks`).
+spooled and what the store had lost and the migrations recreated), `limits` (ok, or down while
+the rate limits' counters fail and attempts go on unlimited: degraded, still serving), and what
+features add (`MORE_PROBES`: `otp_provider`, `step_ups`, the callback store `callbacks`).
 """
 
 from __future__ import annotations
