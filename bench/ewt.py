@@ -1,16 +1,29 @@
-"""bench.ewt: how far the expected-wait estimate (ivr.callbacks.ewt, method "position") is from
-the waits callers really get, in simulated queues with known arrivals and handle times.
+"""bench.ewt: how far expected-wait estimates are from the waits callers really get, in
+simulated queues with known arrivals and handle times, one column per estimator.
 
 A multi-agent FIFO queue is simulated: Poisson arrivals, N agents, handle times exponential
-or log-normal (coefficient of variation 1.0 and 0.5) with a known mean. At each arrival the
-queue's figures are what a contact centre would push (agents staffed, agents free, calls
-waiting, the mean of the last 200 handle times); the estimate from them is compared with that
-caller's simulated wait. Printed per occupancy (offered load / N): the mean wait; the median
-absolute error per caller as a share of the mean wait; and per 15-minute interval, the error
-of the mean estimate against the mean simulated wait (what a wait shown to many people is
-judged by), as the median over intervals. Target (issue 14): <= 20 % at 70-90 % occupancy.
+or log-normal (coefficient of variation 0.5) with a known mean. Every 15 s the queue's figures
+are pushed as a contact centre would (agents staffed, agents free, calls waiting, the mean of
+the last 200 handle times). At each arrival every estimator gives the wait of a caller joining
+now and that caller's simulated wait is recorded. Estimators:
 
-    python -m bench.ewt [--agents 20] [--hours 200] [--seed 7]
+- `position` (served by ivr.callbacks.ewt): k x AHT / agents from the queue's state now;
+- `erlang C` (ivr.callbacks.erlang): the M/M/N mean wait, the offered load taken as the mean
+  number of busy agents over the pushes of the last 15 minutes (carried load = offered load
+  without abandonment);
+- `blend`: the mean of the two;
+- `floor`: position with the true mean handle time. For exponential handle times this is the
+  exact expected wait given everything known when the caller joins, so no estimator can do
+  better on average: its error is the sampling noise of the waits themselves.
+
+Error per 15-minute interval (and per hour for `position`): |mean estimate - mean simulated
+wait| / mean simulated wait over the callers of the interval, the median over intervals in
+which someone waited (what a wait shown to many people is judged by; "nan" when nobody
+waited). `waiters` is how many
+callers waited per 15 minutes: few waiters make a noisy mean. Target (issue 14): <= 20 % at
+70-90 % occupancy.
+
+    python -m bench.ewt [--agents 20] [--aht 300] [--hours 200] [--seed 7]
 """
 
 from __future__ import annotations
@@ -22,11 +35,26 @@ import random
 import statistics
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from bench.machine import describe
+from ivr.callbacks.erlang import erlang_c_wait
 from ivr.callbacks.ewt import Figures, position_wait
 
-INTERVALS_S = (900.0, 3600.0)
+QUARTER_S, HOUR_S = 900.0, 3600.0
+PUSH_EVERY_S = 15.0
+ESTIMATORS = ("position", "erlang C", "blend", "floor")
+
+
+@dataclass
+class Run:
+    """Every caller of one simulated run: when they joined, what each estimator said, the wait."""
+
+    arrivals: list[float] = field(default_factory=list)
+    waits: list[float] = field(default_factory=list)
+    estimates: dict[str, list[float]] = field(
+        default_factory=lambda: {name: [] for name in ESTIMATORS}
+    )
 
 
 def _service(kind: str, mean: float, rng: random.Random) -> Callable[[], float]:
@@ -38,67 +66,69 @@ def _service(kind: str, mean: float, rng: random.Random) -> Callable[[], float]:
     return lambda: rng.lognormvariate(mu, sigma)
 
 
-def simulate(
-    agents: int, occupancy: float, aht: float, hours: float, kind: str, seed: int
-) -> tuple[list[float], list[float], list[float]]:
-    """(arrival times, estimates, actual waits) for every caller."""
+def _erlang(agents: int, busy: deque[int], aht: float, fallback: float) -> float:
+    load = statistics.fmean(busy) if busy else 0.0
+    wait = erlang_c_wait(agents, load, aht)
+    return fallback if wait is None else wait
+
+
+def simulate(agents: int, occupancy: float, aht: float, hours: float, kind: str, seed: int) -> Run:
+    """One run of a queue offered `occupancy` x `agents` erlangs for `hours`."""
     rng = random.Random(seed)
     rate = occupancy * agents / aht
     handle = _service(kind, aht, rng)
     free_at = [0.0] * agents  # when each agent is next free (FIFO: earliest free agent serves)
-    heapq.heapify(free_at)
     recent: deque[float] = deque([aht] * 200, maxlen=200)
+    busy_pushed: deque[int] = deque(maxlen=int(QUARTER_S / PUSH_EVERY_S))
     waiting_starts: deque[float] = deque()  # start times of callers still waiting, ascending
-    now, end = 0.0, hours * 3600
-    arrivals, estimates, waits = [], [], []
+    now, end, next_push = 0.0, hours * 3600, 0.0
+    run = Run()
     while now < end:
         now += rng.expovariate(rate)
         while waiting_starts and waiting_starts[0] <= now:
             waiting_starts.popleft()
         busy = sum(1 for t in free_at if t > now)
-        figures = Figures(now, agents, agents - busy, len(waiting_starts), statistics.fmean(recent))
-        estimate = position_wait(figures, figures.average_handle_time_s)
+        while next_push <= now:  # the pushes since the last arrival saw the same state
+            busy_pushed.append(busy)
+            next_push += PUSH_EVERY_S
+        mean_handle = statistics.fmean(recent)
+        figures = Figures(now, agents, agents - busy, len(waiting_starts), mean_handle)
+        position = position_wait(figures, mean_handle)
+        erlang = _erlang(agents, busy_pushed, mean_handle, position)
+        said = run.estimates
+        said["position"].append(position)
+        said["erlang C"].append(erlang)
+        said["blend"].append((position + erlang) / 2)
+        said["floor"].append(position_wait(figures, aht))
         start = max(now, heapq.heappop(free_at))
         duration = handle()
         heapq.heappush(free_at, start + duration)
         recent.append(duration)
         if start > now:
             waiting_starts.append(start)
-        arrivals.append(now)
-        estimates.append(estimate)
-        waits.append(start - now)
-    return arrivals, estimates, waits
+        run.arrivals.append(now)
+        run.waits.append(start - now)
+    return run
 
 
-def interval_error(
-    arrivals: list[float], estimates: list[float], waits: list[float], interval_s: float
-) -> float:
+def interval_error(run: Run, estimator: str, interval_s: float) -> float:
     """Median over intervals of |mean estimate - mean wait| / mean wait."""
     buckets: dict[int, tuple[list[float], list[float]]] = {}
-    for at, est, wait in zip(arrivals, estimates, waits, strict=True):
+    for at, said, wait in zip(run.arrivals, run.estimates[estimator], run.waits, strict=True):
         bucket = buckets.setdefault(int(at // interval_s), ([], []))
-        bucket[0].append(est)
+        bucket[0].append(said)
         bucket[1].append(wait)
     relative = [
         abs(statistics.fmean(e) - statistics.fmean(w)) / statistics.fmean(w)
         for e, w in buckets.values()
         if statistics.fmean(w) > 0
     ]
-    return statistics.median(relative)
+    return statistics.median(relative) if relative else math.nan
 
 
-def errors(
-    arrivals: list[float], estimates: list[float], waits: list[float]
-) -> tuple[float, float, float, float, float]:
-    """(mean wait s, per-caller median |error| / mean wait, median |error| / estimate over the
-    callers told to wait, per-15-min and per-hour interval errors)."""
-    mean_wait = statistics.fmean(waits)
-    pairs = list(zip(estimates, waits, strict=True))
-    per_caller = statistics.median(abs(e - w) for e, w in pairs) / mean_wait
-    told = [(e, w) for e, w in pairs if e > 0]
-    told_error = statistics.median(abs(e - w) / e for e, w in told) if told else 0.0
-    by_interval = [interval_error(arrivals, estimates, waits, i) for i in INTERVALS_S]
-    return mean_wait, per_caller, told_error, by_interval[0], by_interval[1]
+def waiters_per_interval(run: Run, interval_s: float = QUARTER_S) -> float:
+    span = run.arrivals[-1] - run.arrivals[0] if len(run.arrivals) > 1 else interval_s
+    return sum(1 for w in run.waits if w > 0) * interval_s / max(span, interval_s)
 
 
 def main(argv: list[str]) -> None:
@@ -110,17 +140,17 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     print(describe())
     print(f"{args.agents} agents, mean handle time {args.aht:.0f} s, {args.hours:.0f} h per row")
-    print(
-        f"{'handle times':<12} {'occ.':>5} {'mean wait':>9} {'per caller':>10}"
-        f" {'told to wait':>12} {'per 15 min':>10} {'per hour':>8}"
-    )
+    print("median error of the mean estimate per 15 minutes (position also per hour)")
+    names = "".join(f" {name:>9}" for name in ESTIMATORS)
+    print(f"{'handle times':<12} {'occ.':>4} {'mean wait':>9} {'waiters':>7}{names} {'pos./h':>7}")
     for kind in ("exponential", "lognormal"):
         for occupancy in (0.70, 0.80, 0.85, 0.90):
-            result = simulate(args.agents, occupancy, args.aht, args.hours, kind, args.seed)
-            mean_wait, caller, told, quarter, hour = errors(*result)
+            run = simulate(args.agents, occupancy, args.aht, args.hours, kind, args.seed)
+            errors = "".join(f" {interval_error(run, n, QUARTER_S):>9.0%}" for n in ESTIMATORS)
             print(
-                f"{kind:<12} {occupancy:>5.0%} {mean_wait:>8.1f}s {caller:>10.0%}"
-                f" {told:>12.0%} {quarter:>10.0%} {hour:>8.0%}"
+                f"{kind:<12} {occupancy:>4.0%} {statistics.fmean(run.waits):>8.1f}s"
+                f" {waiters_per_interval(run):>7.1f}{errors}"
+                f" {interval_error(run, 'position', HOUR_S):>7.0%}"
             )
 
 

@@ -21,6 +21,7 @@ from ivr.flow.loader import FlowLoadError, LoadedFlow, ValidationContext, load_f
 from ivr.limits.guard import BACKSTOP, AbuseGuard
 from ivr.prompts.catalog import PromptCatalog
 from ivr.settings import Settings
+from ivr.stepup.wiring import install_one_time_codes
 from ivr.tokens import TokenIssuer
 
 
@@ -96,6 +97,7 @@ async def build_engine(
     else:
         opened = directory
     operations = registry_for(opened)
+    install_one_time_codes(operations, opened, secrets)
     engine = Engine(
         flows=loaded.registry,
         config=loaded.config,

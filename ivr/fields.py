@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 FIELD_NAME = r"^[a-z][a-z0-9_]{0,62}$"
 # Columns of an import that are not security answers.
 CUSTOMER_COLUMNS = ("customer_id", "name", "phones", "account_number")
+TOTP_COLUMN = "totp_secret"  # optional: the base32 secret of the customer's authenticator
 MAX_COMBINATIONS = 1000  # stored hashes per customer for one partial field
 
 

@@ -13,6 +13,8 @@ config/*.yaml are expanded from `config_environment()`, the same environment, at
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import os
 import re
@@ -32,6 +34,14 @@ DEVELOPMENT_TOKEN_KEY = "ivr-development-token-key-do-not-use-in-production"
 _CPU_LIST = re.compile(r"^\s*\d+(\s*-\s*\d+)?(\s*,\s*\d+(\s*-\s*\d+)?)*\s*$")
 _log = logging.getLogger(__name__)
 _warned: set[str] = set()
+# seals customers' TOTP enrolment secrets (ivr.stepup): `id:base64` of 32 public bytes
+DEVELOPMENT_OTP_KEYS = (
+    "dev:"
+    + base64.b64encode(
+        hashlib.sha256(b"ivr development one-time code key - do not use in production").digest()
+    ).decode()
+)
+OTP_KEYS_ENV = "IVR_OTP_KEYS"
 
 
 class SettingsError(ValueError):
@@ -90,6 +100,39 @@ class Settings(BaseSettings):
     directory_token: SecretStr | None = Field(
         None, description="bearer token for an HTTP customer directory"
     )
+    otp_keys: SecretStr | None = Field(
+        None, description="seal TOTP enrolment secrets: id:base64 AES-256 keys, newest first"
+    )
+    otp_drift_steps: int = Field(
+        1, ge=0, le=10, description="TOTP time steps accepted either side of now (clock drift)"
+    )
+    otp_code_ttl_s: int = Field(
+        300, ge=30, le=3600, description="seconds a code sent by SMS or push stays usable"
+    )
+    otp_code_max_attempts: int = Field(
+        3, ge=1, le=10, description="wrong tries that burn a sent code (a new one must be sent)"
+    )
+    otp_max_sends: int = Field(
+        3, ge=1, le=20, description="codes sent to one customer per send window (resend limit)"
+    )
+    otp_send_window_s: int = Field(
+        900, ge=60, le=86400, description="the window of the resend limit, in seconds"
+    )
+    otp_provider_url: str | None = Field(
+        None, description="base URL of the SMS/push code provider (docs/otp-provider-contract.md)"
+    )
+    otp_provider_token: SecretStr | None = Field(
+        None, description="bearer token for the code provider"
+    )
+    agent_key: SecretStr | None = Field(
+        None, description="key of the agent desktop for POST /step-ups (off without it)"
+    )
+    stepup_webhook_url: str | None = Field(
+        None, description="where step-up results are posted to the agent desktop (signed)"
+    )
+    stepup_webhook_secret: SecretStr | None = Field(
+        None, description="signs step-up webhooks (X-IVR-Signature); needed with the URL"
+    )
     journal_url: str = Field(
         DEFAULT_JOURNAL_URL, description="the journal when --journal is not given", repr=False
     )
@@ -139,6 +182,22 @@ class Settings(BaseSettings):
             SecretBox.from_text(value.get_secret_value())  # its error never shows a key
         return value
 
+    @field_validator("otp_keys")
+    @classmethod
+    def _otp_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from ivr.callbacks.crypto import SecretBox
+
+            SecretBox.from_text(value.get_secret_value(), OTP_KEYS_ENV)  # never shows a key
+        return value
+
+    @field_validator("otp_provider_url", "stepup_webhook_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
     @classmethod
     def defaults(cls) -> Settings:
         """The built-in defaults, without reading the environment (tests, library callers)."""
@@ -174,6 +233,17 @@ class Settings(BaseSettings):
         )
         return DEVELOPMENT_TOKEN_KEY
 
+    def otp_key_text(self) -> str:
+        """The keys sealing TOTP secrets, or the public development key with a warning."""
+        if self.otp_keys is not None:
+            return self.otp_keys.get_secret_value()
+        _warn_once(
+            "otp_keys",
+            "IVR_OTP_KEYS is not set: TOTP secrets are sealed with the PUBLIC development key. "
+            "Set IVR_OTP_KEYS (id:base64 of 32 random bytes) before enrolling real customers.",
+        )
+        return DEVELOPMENT_OTP_KEYS
+
     def jambonz_secrets(self) -> list[str]:
         return jambonz_list(self.jambonz_secret)
 
@@ -202,7 +272,7 @@ class Settings(BaseSettings):
         if value is None:
             if name == "secret_key":
                 return "(not set: the PUBLIC development key is in use)"
-            if name == "token_key":
+            if name in ("token_key", "otp_keys"):
                 return "(not set: the PUBLIC development key is in use)"
             return "(not set)"
         if name == "journal_url":

@@ -31,6 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ivr.bootstrap import Loaded, build_engine
+from ivr.directory.csv_import import enrol_totp
 from ivr.directory.sqlite_store import CustomerRecord, SqliteDirectory
 from ivr.engine.actions import CollectDigits
 from ivr.engine.directory_ops import directory_operations
@@ -38,6 +39,10 @@ from ivr.engine.operations import Operation, OperationCall, OperationRegistry, O
 from ivr.engine.runtime import EngineSettings
 from ivr.fields import FieldSpec
 from ivr.journal.records import JournalRecord
+from ivr.settings import Settings
+from ivr.stepup.operations import otp_operations
+from ivr.stepup.totp import code_at
+from ivr.stepup.wiring import one_time_codes, otp_box
 from simulator.callback_case import CallbackFixture, booked_callback
 from simulator.driver import CallDriver
 from simulator.local import LocalDriver
@@ -60,6 +65,7 @@ class StubSpec(_Strict):
     hang: bool = False
     fail: bool = False
     field: str | None = None  # only for steps checking this field (`with: {field: ...}`)
+    method: str | None = None  # only for steps of this method (`with: {method: sent}`)
 
 
 class Given(_Strict):
@@ -74,6 +80,8 @@ class Step(_Strict):
     press: str | None = Field(default=None, pattern=r"^[0-9*#A-D]+$")
     # a partial answer: the whole secret; the caller keys the digits at the asked positions
     answer_positions_of: str | None = Field(default=None, pattern=r"^[0-9]+#?$")
+    # a one-time code: the customer's TOTP secret; the caller keys the code it shows now, and #
+    totp_code_of: str | None = None
     timeout: bool = False
     hangup: bool = False
     expect_prompt: str | None = None
@@ -109,6 +117,7 @@ class CustomerFixture(BaseModel):
     phones: list[str] = Field(default_factory=list)
     account_number: str | None = None
     locked: bool = False  # too many wrong answers already: verification is refused
+    totp_secret: str | None = None  # enrolled for TOTP one-time codes (base32)
 
     def answers(self) -> dict[str, str]:
         extra = self.model_extra or {}
@@ -158,7 +167,9 @@ class _ListSink:
 
 def _stub(spec: StubSpec, real: Operation | None) -> Operation:
     async def stubbed(call: OperationCall) -> OperationResult:
-        if spec.field is not None and call.params.get("field") != spec.field:
+        other_field = spec.field is not None and call.params.get("field") != spec.field
+        other_method = spec.method is not None and call.params.get("method") != spec.method
+        if other_field or other_method:
             assert real is not None
             return await real(call)
         if spec.hang:
@@ -184,6 +195,7 @@ async def _directory(
             phones=tuple(c.phones),
             account_number=c.account_number,
             answers=c.answers(),
+            totp_secret=c.totp_secret,
         )
         for c in fixtures
     ]
@@ -196,6 +208,7 @@ async def _directory(
             )
         if records:
             await directory.upsert_customers(records, fields)
+            await enrol_totp(directory, records, otp_box(Settings.defaults()))
         state = directory.lockout_state
         for locked in (c for c in fixtures if c.locked):
             for _ in range(directory.policy.max_failures):
@@ -218,6 +231,9 @@ async def run_case(loaded: Loaded, cases: CaseFile, case: Case) -> CaseResult:
             settings = EngineSettings(**cases.settings)  # type: ignore[arg-type]
             engine, _ = await build_engine(loaded, directory, settings)
             real = directory_operations(directory)
+            codes = one_time_codes(directory, Settings.defaults())
+            if codes is not None:
+                real.update(otp_operations(codes))
             registry = OperationRegistry(implementations=dict(real))
             played = None
             if case.given.callback is not None:  # real callback operations, stubs may follow
@@ -286,6 +302,8 @@ def remote_blocker(case: Case, cases: CaseFile | None = None) -> str | None:
         return "plays a callback booked in a scratch database, which only runs in process"
     if any(step.answer_positions_of is not None for step in case.steps):
         return "keys a partial answer: the gateway protocols do not carry the positions asked"
+    if any(step.totp_code_of is not None for step in case.steps):
+        return "keys a one-time code: a running server accepts each code once, whatever case"
     locked = [c for c in (cases.customers if cases else []) if c.locked]
     phones = {phone for c in locked for phone in c.phones}
     accounts = {c.account_number for c in locked if c.account_number}
@@ -316,6 +334,8 @@ def _case_caller(case: Case, failures: list[str]) -> Any:
                 return CallerStep("press", step.press)
             if step.answer_positions_of is not None:
                 return CallerStep("press", _at_positions(step.answer_positions_of, collect))
+            if step.totp_code_of is not None:
+                return CallerStep("press", code_at(step.totp_code_of, time.time()) + "#")
         return None
 
     return next_step

@@ -18,6 +18,8 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from ivr.callbacks.auth import AppAuth, AppIdentity, Unauthorised
+from ivr.callbacks.availability import Handler as RouteHandler
+from ivr.callbacks.availability import StoreHealth, guarded
 from ivr.callbacks.model import Booking, CallbackList, Change, Slot, Slots, StandingSecret, Status
 from ivr.callbacks.queues import Queues
 from ivr.callbacks.service import BookingRefused, book, change
@@ -229,17 +231,23 @@ def _no_store() -> dict[str, str]:
     return {"Cache-Control": "no-store"}
 
 
-def add_routes(app: web.Application, api: CallbackApi) -> None:
+def add_routes(app: web.Application, api: CallbackApi, health: StoreHealth | None = None) -> None:
+    """The app API's routes; with `health`, a failing database answers 503 (availability.py)."""
     from ivr.callbacks.openapi import openapi_handler
 
     app[API] = api
+
+    def guard(route: str, handler: RouteHandler) -> RouteHandler:
+        return handler if health is None else guarded(health, route, handler)
+
     app.router.add_get("/callbacks/openapi.json", openapi_handler)
-    app.router.add_get("/callbacks/slots", slots)
-    app.router.add_post("/callbacks", create)
-    app.router.add_get("/callbacks", listing)
-    app.router.add_get("/callbacks/{id}", one)
-    app.router.add_patch("/callbacks/{id}", patch)
-    app.router.add_post("/callbacks/{id}/cancel", cancel)
-    app.router.add_put("/customers/me/secret", put_standing_secret)
-    app.router.add_get("/customers/me/secret", get_standing_secret)
-    app.router.add_delete("/customers/me/secret", delete_standing_secret)
+    app.router.add_get("/callbacks/slots", guard("GET /callbacks/slots", slots))
+    app.router.add_post("/callbacks", guard("POST /callbacks", create))
+    app.router.add_get("/callbacks", guard("GET /callbacks", listing))
+    app.router.add_get("/callbacks/{id}", guard("GET /callbacks/{id}", one))
+    app.router.add_patch("/callbacks/{id}", guard("PATCH /callbacks/{id}", patch))
+    app.router.add_post("/callbacks/{id}/cancel", guard("POST /callbacks/{id}/cancel", cancel))
+    secret = "/customers/me/secret"
+    app.router.add_put(secret, guard(f"PUT {secret}", put_standing_secret))
+    app.router.add_get(secret, guard(f"GET {secret}", get_standing_secret))
+    app.router.add_delete(secret, guard(f"DELETE {secret}", delete_standing_secret))

@@ -78,10 +78,11 @@ async def play_callback(
     queues: Queues,
     operations: OperationRegistry,
     callback_id: str,
+    call_id: str,
     flow: str = "callback",
     clock: Callable[[], float] = time.time,
 ) -> ConsoleCallback:
-    """Claim the callback for a console call and set the flow's callback operations up."""
+    """Claim the callback for console call `call_id` and set the flow's operations up."""
     dispatcher = Dispatcher(store, queues, ConsoleDialer(), "console:", "", flow, clock=clock)
     try:
         callback = await store.get(callback_id)
@@ -100,5 +101,5 @@ async def play_callback(
     box = store.require_box()
     return ConsoleCallback(
         callback_id, claimed.number, context, dispatcher,
-        await store.secret(claimed), marker(box, callback_id),
+        await store.secret(claimed), marker(box, callback_id, call_id),
     )  # fmt: skip

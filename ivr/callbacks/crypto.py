@@ -1,10 +1,12 @@
-"""Sealing callback secrets: AES-256-GCM with rotatable keys, each ciphertext naming its key.
+"""Sealing secrets: AES-256-GCM with rotatable keys, each ciphertext naming its key.
 
 A secret must be read back to the customer, so it cannot be hashed; it is encrypted with the
 newest configured key and opened with whichever key sealed it (key id stored beside it). The
 callback id is bound in as associated data: a ciphertext copied onto another callback does not
 open. Keys come from `IVR_CALLBACK_KEYS` as `id:base64key,id:base64key` (newest first); an old
-key stays listed until `ivr callbacks rekey` has resealed everything it sealed.
+key stays listed until `ivr callbacks rekey` has resealed everything it sealed. Card digits
+between two webhooks of a call are sealed the same way under their own keys
+(`IVR_PAYMENT_KEYS`, ivr.payments.vault): a box names the variable its keys come from.
 """
 
 from __future__ import annotations
@@ -42,35 +44,35 @@ class Sealed:
 class SecretBox:
     """Seals with the first (newest) key, opens with the key a ciphertext names."""
 
-    def __init__(self, keys: list[tuple[str, bytes]]) -> None:
+    def __init__(self, keys: list[tuple[str, bytes]], env: str = KEYS_ENV) -> None:
+        what = _what(env)
         if not keys:
-            raise CallbackKeyError(f"no callback key configured: set {KEYS_ENV}")
+            raise CallbackKeyError(f"no {what} configured: set {env}")
         self._keys: dict[str, bytes] = {}
         for key_id, key in keys:
             if not _KEY_ID.fullmatch(key_id):
-                raise CallbackKeyError("a callback key id must be 1-32 letters, digits, . _ or -")
+                raise CallbackKeyError(f"a {what} id must be 1-32 letters, digits, . _ or -")
             if len(key) != 32:
-                raise CallbackKeyError(f"callback key {key_id!r} must be 32 bytes (AES-256)")
+                raise CallbackKeyError(f"{what} {key_id!r} must be 32 bytes (AES-256)")
             if key_id in self._keys:
-                raise CallbackKeyError(f"callback key id {key_id!r} is listed twice")
+                raise CallbackKeyError(f"{what} id {key_id!r} is listed twice")
             self._keys[key_id] = key
         self.current = keys[0][0]
+        self.env = env
 
     @classmethod
-    def from_text(cls, text: str) -> SecretBox:
-        """`id:base64key,id:base64key`, newest first."""
+    def from_text(cls, text: str, env: str = KEYS_ENV) -> SecretBox:
+        """`id:base64key,id:base64key`, newest first, as the variable `env` holds them."""
         keys = []
         for item in filter(None, (part.strip() for part in text.split(","))):
             key_id, sep, encoded = item.partition(":")
             if not sep:
-                raise CallbackKeyError(f"{KEYS_ENV}: each key is id:base64 (32 random bytes)")
+                raise CallbackKeyError(f"{env}: each key is id:base64 (32 random bytes)")
             try:
                 keys.append((key_id.strip(), base64.b64decode(encoded.strip(), validate=True)))
             except binascii.Error:
-                raise CallbackKeyError(
-                    f"{KEYS_ENV}: key {key_id.strip()!r} is not base64"
-                ) from None
-        return cls(keys)
+                raise CallbackKeyError(f"{env}: key {key_id.strip()!r} is not base64") from None
+        return cls(keys, env)
 
     @property
     def key_ids(self) -> list[str]:
@@ -85,7 +87,7 @@ class SecretBox:
     def open(self, sealed: Sealed, bound_to: str) -> str:
         key = self._keys.get(sealed.key_id)
         if key is None:
-            raise SecretUnreadable(f"callback key {sealed.key_id!r} is no longer configured")
+            raise SecretUnreadable(f"{_what(self.env)} {sealed.key_id!r} is no longer configured")
         nonce, body = sealed.blob[:NONCE_BYTES], sealed.blob[NONCE_BYTES:]
         try:
             return AESGCM(key).decrypt(nonce, body, bound_to.encode()).decode()
@@ -105,6 +107,11 @@ class SecretBox:
     def _mac(self, key_id: str, data: bytes) -> str:
         derived = hmac.new(self._keys[key_id], b"ivr callback request hash", hashlib.sha256)
         return hmac.new(derived.digest(), data, hashlib.sha256).hexdigest()
+
+
+def _what(env: str) -> str:
+    """'IVR_PAYMENT_KEYS' -> 'payment key': how error messages name a box's keys."""
+    return env.removeprefix("IVR_").removesuffix("_KEYS").lower().replace("_", " ") + " key"
 
 
 def new_key_text(key_id: str) -> str:

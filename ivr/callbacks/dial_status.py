@@ -1,9 +1,12 @@
 """Call progress from the gateways for a callback's attempt: POST /callbacks/dial-status/<gw>.
 
 The URL carries the callback id and the dialler's keyed signature for that attempt (only this
-server can make it), and each gateway's own signature is checked where it has one. Twilio
-posts a form (CallStatus, AnsweredBy); jambonz JSON (call_status, or an AMD event type); the
-JSON protocol `{"status", "answered_by"}` signed like the JSON webhook.
+server can make it), and each gateway's own signature is checked first, with the same checks
+as its call webhooks: Twilio posts a form (CallStatus, AnsweredBy) signed `X-Twilio-Signature`;
+jambonz JSON (call_status, or an AMD event type) signed `Jambonz-Signature` with
+IVR_JAMBONZ_SECRET (several while rotating); the JSON protocol `{"status", "answered_by"}`
+signed like the JSON webhook. A status without a valid signature is refused and changes no
+callback: a leaked status URL alone cannot fail or complete someone's callback.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ from collections.abc import Callable, Mapping
 from aiohttp import web
 
 from ivr.adapters.base import Unauthorized
+from ivr.adapters.jambonz import SIGNATURE_HEADER as JAMBONZ_SIGNATURE
 from ivr.adapters.json_protocol import SIGNATURE_HEADER
 from ivr.adapters.json_webhook import check_signature
 from ivr.adapters.outbound import CALLBACK, SIGNATURE
-from ivr.adapters.signatures import verify_twilio
+from ivr.adapters.signatures import verify_jambonz, verify_twilio
 from ivr.adapters.wire import parse_form
 from ivr.callbacks.scheduler import Dispatcher
 from ivr.callbacks.store import NotFound
@@ -44,6 +48,10 @@ def _status(gateway: str, request_url: str, headers: Mapping[str, str], body: by
             )
         except Unauthorized:
             raise PermissionError(SIGNATURE_HEADER) from None
+    if gateway == "jambonz":
+        secrets_ = [part for part in secrets.get("jambonz", "").split(",") if part]
+        if not verify_jambonz(secrets_, headers.get(JAMBONZ_SIGNATURE), body):
+            raise PermissionError(JAMBONZ_SIGNATURE)
     payload = json.loads(body)
     if not isinstance(payload, dict):
         raise ValueError("not an object")

@@ -15,7 +15,7 @@ from ivr.callbacks.model import Booking, Status, Window
 from ivr.callbacks.numbers import e164
 from ivr.callbacks.queue_stats import QueueStats
 from ivr.callbacks.queues import Queues
-from ivr.callbacks.reveal import marker
+from ivr.callbacks.reveal import SPOKEN, marker
 from ivr.callbacks.service import BookingRefused, book
 from ivr.callbacks.store import CallbackStore, NotFound
 from ivr.directory.port import Customer
@@ -26,6 +26,7 @@ from ivr.prompts.readback import number_words
 APP_LOGIN = "app_login"  # the factor a booking made from the app carries
 MACHINE = ("machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax")
 BOOK_WINDOW = timedelta(hours=4)
+LOADED = "callback_loaded"  # the call variable holding load's keyed proof
 
 
 def words(n: int) -> str:
@@ -35,6 +36,12 @@ def words(n: int) -> str:
 
 def dial_label(callback_id: str, attempt: int) -> bytes:
     return f"dial:{callback_id}:{attempt}".encode()
+
+
+def loaded_label(callback_id: str, call_id: str) -> bytes:
+    """What `callback.load` signs when it accepts a call for a callback: `read_secret` reads
+    only on a call it was given for (a variable alone, from a flow or a context, is not enough)."""
+    return f"loaded:{callback_id}:{call_id}".encode()
 
 
 def callback_operations(
@@ -59,7 +66,11 @@ def callback_operations(
         if str(call.variables.get("answered_by", "")) in MACHINE:
             return OperationResult("machine", detail="answering machine")
         customer = Customer(callback.customer_id, callback.customer_name or "")
-        values = {"callback_id": callback.id, "callback_queue": callback.queue}
+        values = {
+            "callback_id": callback.id,
+            "callback_queue": callback.queue,
+            LOADED: store.box.keyed_hash(loaded_label(callback.id, call.call_id)),
+        }
         if callback.idv_status == IDENTIFIED_AND_VERIFIED:
             return OperationResult(
                 "verified", customer, detail=callback.id, values=values, factors=(APP_LOGIN,)
@@ -70,10 +81,18 @@ def callback_operations(
         callback_id = str(call.variables.get("callback_id", ""))
         if not callback_id or store.box is None:
             return OperationResult("no_secret", detail="not a callback")
+        proof = str(call.variables.get(LOADED, ""))
+        if not store.box.same_hash(proof, loaded_label(callback_id, call.call_id)):
+            return OperationResult("error", detail="callback not loaded on this call")
         callback = await store.get(callback_id)
+        if callback.status not in SPOKEN:
+            return OperationResult("error", detail=f"callback is {callback.status}")
         if callback.read_secret == 0 or await store.secret(callback) is None:
             return OperationResult("no_secret", values={"reverse_idv": "none"})
-        values = {"secret": marker(store.box, callback.id), "reverse_idv": "read_back"}
+        values = {
+            "secret": marker(store.box, callback.id, call.call_id),
+            "reverse_idv": "read_back",
+        }
         return OperationResult("read", detail="secret read back", values=values)
 
     async def finish(call: OperationCall) -> OperationResult:

@@ -24,6 +24,7 @@ from ivr.settings import Settings, config_environment
 FILE_NAME = "callbacks.yaml"
 TWILIO_TOKEN_ENV = "IVR_TWILIO_AUTH_TOKEN"
 JAMBONZ_API_KEY_ENV = "IVR_JAMBONZ_API_KEY"
+JAMBONZ_SECRET_ENV = "IVR_JAMBONZ_SECRET"  # verifies jambonz's webhooks, dial status included
 WEBHOOK_SECRET_ENV = "IVR_WEBHOOK_SECRET"
 
 
@@ -127,6 +128,7 @@ def load(
     found = {
         TWILIO_TOKEN_ENV: env.reveal(env.twilio_auth_token),
         JAMBONZ_API_KEY_ENV: env.reveal(env.jambonz_api_key),
+        JAMBONZ_SECRET_ENV: ",".join(env.jambonz_secrets()),
         WEBHOOK_SECRET_ENV: webhook_secret or env.reveal(env.webhook_secret),
     }
     secrets = {name: value for name, value in found.items() if value}

@@ -21,6 +21,7 @@ from ivr.adapters.base import Document
 from ivr.callbacks import settings as callback_settings
 from ivr.callbacks.api import CallbackApi, add_routes, authorised
 from ivr.callbacks.auth import SECRET_ENV, AppIdentity
+from ivr.callbacks.availability import RETRY_AFTER_S, StoreHealth, guarded
 from ivr.callbacks.db import open_database
 from ivr.callbacks.dial_status import status_handler
 from ivr.callbacks.dialers.base import Dialer
@@ -33,6 +34,7 @@ from ivr.callbacks.settings import CallbackSettings
 from ivr.callbacks.store import CallbackStore
 from ivr.config import ConfigError
 from ivr.journal.http import require_key
+from ivr.web.health import MORE_PROBES
 from ivr.web.keys import CALLS, RUNTIME
 
 if TYPE_CHECKING:
@@ -62,6 +64,8 @@ def build_dialer(config: CallbackSettings) -> Dialer | None:
         jambonz = dispatch.jambonz
         if not (key and jambonz.account_sid):
             raise ConfigError("dispatch by jambonz needs IVR_JAMBONZ_ACCOUNT_SID and API key")
+        if not secrets.get(callback_settings.JAMBONZ_SECRET_ENV):
+            raise ConfigError("dispatch by jambonz needs IVR_JAMBONZ_SECRET (it signs call status)")
         return JambonzDialer(jambonz.api_base, jambonz.account_sid, key, jambonz.application_sid)
     if dispatch.gateway == "json":
         from ivr.callbacks.dialers.json_protocol import JsonDialer
@@ -76,6 +80,7 @@ def build_dialer(config: CallbackSettings) -> Dialer | None:
 def _status_secrets(config: CallbackSettings) -> Mapping[str, str]:
     names = {
         "twilio": callback_settings.TWILIO_TOKEN_ENV,
+        "jambonz": callback_settings.JAMBONZ_SECRET_ENV,
         "json": callback_settings.WEBHOOK_SECRET_ENV,
     }
     return {gw: config.secrets[env] for gw, env in names.items() if env in config.secrets}
@@ -90,19 +95,29 @@ def callback_contexts(app: web.Application, serve: ServeSettings) -> list[Contex
         serve.project.config, serve.env, webhook_secret=serve.webhook_secret
     )
     wake = asyncio.Event()  # a booking wakes the dispatcher (it may be due now)
+    health = StoreHealth(RETRY_AFTER_S)
+
+    async def callbacks_state() -> dict[str, Any]:
+        return health.state()
+
+    app.setdefault(MORE_PROBES, {})["callbacks"] = callbacks_state
     if config.auth is not None and config.box is not None:
         api = CallbackApi(config.auth, config.queues, lambda: app[STORE], booked=wake.set)
-        add_routes(app, api)
+        add_routes(app, api, health)
 
         async def wait(request: web.Request, who: AppIdentity) -> web.StreamResponse:
             return await get_wait(request)
 
-        app.router.add_get("/queues/{name}/wait", authorised(wait))
+        route = "GET /queues/{name}/wait"
+        app.router.add_get("/queues/{name}/wait", guarded(health, route, authorised(wait)))
 
         async def history(request: web.Request, who: AppIdentity) -> web.StreamResponse:
             return await interactions_handler(request, who, app[STORE])
 
-        app.router.add_get("/customers/{id}/interactions", authorised(history))
+        route = "GET /customers/{id}/interactions"
+        app.router.add_get(
+            "/customers/{id}/interactions", guarded(health, route, authorised(history))
+        )
     else:
         _log.warning(
             "callback API not served: set %s (or a public key in config/callbacks.yaml)"
@@ -111,7 +126,8 @@ def callback_contexts(app: web.Application, serve: ServeSettings) -> list[Contex
         )
     app[QUEUE_API] = QueueApi(lambda: app[STATS], config.queues)
     if serve.reports_key:
-        app.router.add_post("/queues/{name}/stats", require_key(serve.reports_key, push_stats))
+        pushed = guarded(health, "POST /queues/{name}/stats", push_stats)
+        app.router.add_post("/queues/{name}/stats", require_key(serve.reports_key, pushed))
     dialer = build_dialer(config) if config.box is not None else None
     if dialer is not None:
         if not serve.public_url:
@@ -119,7 +135,8 @@ def callback_contexts(app: web.Application, serve: ServeSettings) -> list[Contex
         handler: Any = status_handler(
             lambda: app[DISPATCHER], _status_secrets(config), serve.public_url
         )
-        app.router.add_post("/callbacks/dial-status/{gateway}", handler)
+        route = "POST /callbacks/dial-status"
+        app.router.add_post("/callbacks/dial-status/{gateway}", guarded(health, route, handler))
     url = serve.journal_url
 
     async def callbacks(app: web.Application) -> AsyncIterator[None]:
@@ -132,8 +149,8 @@ def callback_contexts(app: web.Application, serve: ServeSettings) -> list[Contex
             engine.operations.implement(name, operation)
         reveal = revealer(store)
 
-        async def outgoing(document: Document) -> Document:
-            body = await reveal(document.body, document.content_type)
+        async def outgoing(document: Document, call_id: str) -> Document:
+            body = await reveal(document.body, document.content_type, call_id)
             return document if body is document.body else Document(document.content_type, body)
 
         app[CALLS].outgoing = outgoing

@@ -151,8 +151,9 @@ class CallPipeline:
         # when its audio is there, and spoken from its text otherwise (never a 404 mid-call)
         self.served_audio: Callable[[str], bool] = lambda _path: False
         # the last change to a document on its way out, never stored (callback secrets: the
-        # stored document keeps a marker, only the bytes sent carry the secret)
-        self.outgoing: Callable[[Document], Awaitable[Document]] | None = None
+        # stored document keeps a marker, only the bytes sent carry the secret); it gets the
+        # call id too, so what is revealed can be bound to the call it was made for
+        self.outgoing: Callable[[Document, str], Awaitable[Document]] | None = None
         self.active: set[str] = set()  # calls started here and not ended (drain waits on them)
         self.in_flight = 0
         self.flow_versions: FlowVersions | None = None  # fetches versions other workers publish
@@ -220,7 +221,7 @@ class CallPipeline:
         finally:
             self.in_flight -= 1
         if self.outgoing is not None:
-            document = await self.outgoing(document)
+            document = await self.outgoing(document, call_id)
         elapsed = time.perf_counter() - started
         gateway.latency.observe(elapsed)
         log["ms"] = round(elapsed * 1000, 2)

@@ -11,14 +11,18 @@ from typing import Any
 
 import yaml
 
+from ivr.callbacks.crypto import SecretBox, SecretUnreadable
 from ivr.cli.environment import settings_or_exit
 from ivr.directory.csv_import import ImportFailed, import_file
 from ivr.directory.hashing import KeyRing
 from ivr.directory.lockout import LockoutPolicy, LockoutState
+from ivr.directory.otp_state import OtpState
 from ivr.directory.port import DirectoryError
 from ivr.directory.sqlite_store import SqliteDirectory
 from ivr.fields import FieldError, FieldSpec, describe, load_fields
 from ivr.numbers import DEFAULT_REGION, is_region
+from ivr.stepup.totp import TotpVerifier, code_at
+from ivr.stepup.wiring import otp_box
 
 
 def register(subparsers: Any) -> None:
@@ -30,7 +34,9 @@ def register(subparsers: Any) -> None:
         description="Columns: customer_id,name,phones,account_number, then one column per "
         "security field declared in config/directory.yaml (`ivr customers fields` lists them). "
         "phones are separated by ';'; an empty answer means no answer on file. Answers are "
-        "stored as keyed hashes (set IVR_SECRET_KEY).",
+        "stored as keyed hashes (set IVR_SECRET_KEY). An optional totp_secret column (base32, "
+        "as authenticator apps use) enrols the customer for one-time codes, sealed with "
+        "IVR_OTP_KEYS and never printed.",
     )
     importer.add_argument("file", type=Path, help="the CSV file")
     importer.add_argument("--db", type=Path, required=True, help="the SQLite directory file")
@@ -51,6 +57,17 @@ def register(subparsers: Any) -> None:
     )
     status.add_argument("--db", type=Path, required=True, help="the SQLite directory file")
     status.set_defaults(handler=key_status_command)
+    totp = commands.add_parser(
+        "totp-code",
+        help="DEVELOPMENT ONLY: print the current TOTP code of an enrolled customer",
+        description="Opens the customer's sealed TOTP secret (IVR_OTP_KEYS) and prints the code "
+        "their authenticator shows now, so `make run` / `ivr simulate` can try flows/stepup.yaml. "
+        "Refused unless the development key is in use or --i-know-this-is-not-production.",
+    )
+    totp.add_argument("customer_id", help="the enrolled customer")
+    totp.add_argument("--db", type=Path, required=True, help="the SQLite directory file")
+    totp.add_argument("--i-know-this-is-not-production", action="store_true", dest="forced")
+    totp.set_defaults(handler=totp_code_command)
     unlocker = commands.add_parser(
         "unlock",
         help="clear a customer's failed verifications (after verifying them another way)",
@@ -60,6 +77,41 @@ def register(subparsers: Any) -> None:
         "--db", type=Path, required=True, help="the file holding the lockout state"
     )
     unlocker.set_defaults(handler=unlock_command)
+
+
+def totp_code_command(args: argparse.Namespace) -> int:
+    """A development aid: with real keys configured it refuses unless forced."""
+    db: Path = args.db
+    settings = settings_or_exit("ivr customers totp-code")
+    if settings.otp_keys is not None and not args.forced:
+        print(
+            "ivr customers totp-code: IVR_OTP_KEYS is set (a real deployment?): refused; "
+            "--i-know-this-is-not-production overrides",
+            file=sys.stderr,
+        )
+        return 2
+    if not db.is_file():
+        print(f"{db}: no such directory file", file=sys.stderr)
+        return 1
+    try:
+        code = asyncio.run(_totp_code(db, args.customer_id, otp_box(settings)))
+    except (DirectoryError, SecretUnreadable) as exc:
+        print(f"{db}: {exc}", file=sys.stderr)
+        return 1
+    if code is None:
+        print(f"{args.customer_id} is not enrolled for TOTP codes", file=sys.stderr)
+        return 1
+    print(code)
+    return 0
+
+
+async def _totp_code(db: Path, customer_id: str, box: SecretBox) -> str | None:
+    state = await OtpState.open(db)
+    try:
+        secret = await TotpVerifier(state, box).secret(customer_id)
+    finally:
+        await state.close()
+    return None if secret is None else code_at(secret, time.time())
 
 
 def unlock_command(args: argparse.Namespace) -> int:
@@ -150,8 +202,10 @@ def import_command(args: argparse.Namespace) -> int:
         return 2
     try:
         db.parent.mkdir(parents=True, exist_ok=True)
-        keys = KeyRing.from_settings(settings_or_exit("ivr customers import"))
-        result = asyncio.run(import_file(args.file, db, region, fields, keys=keys))
+        settings = settings_or_exit("ivr customers import")
+        keys = KeyRing.from_settings(settings)
+        box = otp_box(settings)
+        result = asyncio.run(import_file(args.file, db, region, fields, keys=keys, otp_box=box))
     except ImportFailed as failed:
         for error in failed.errors:
             print(error, file=sys.stderr)

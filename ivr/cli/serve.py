@@ -224,6 +224,8 @@ async def serve(settings: ServeSettings, host: str, port: int) -> int:
         print(f"  service  {base}{path}", flush=True)
     for line in journal_lines(settings, base):
         print(line, flush=True)
+    if settings.env.agent_key is not None and settings.journal_url:
+        print(f"  step-up  {base}/step-ups  (agent key; docs/step-up-api.md)", flush=True)
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -43,6 +44,7 @@ async def simulate_callback(
     if not keys:
         print("ivr simulate: --callback needs IVR_CALLBACK_KEYS", file=sys.stderr)
         return None
+    call_id = args.call_id or uuid.uuid4().hex  # the secret's marker is bound to this call
     db = await open_database(url)
     engine, directory = await build_engine(loaded, str(args.db), secrets=secrets)
     writer = JournalWriter(await open_store(url))
@@ -52,7 +54,7 @@ async def simulate_callback(
         queues = Queues.load(args.project / "config")
         try:
             console = await play_callback(
-                store, queues, engine.operations, args.callback, flow_id or "callback"
+                store, queues, engine.operations, args.callback, call_id, flow_id or "callback"
             )
         except CannotPlay as error:
             print(f"ivr simulate: {error}", file=sys.stderr)
@@ -66,7 +68,7 @@ async def simulate_callback(
 
         outcome = await play_call(
             driver, caller, ani=None, dnis=console.number, trust="unknown",
-            call_id=args.call_id, on_actions=on_actions,
+            call_id=call_id, on_actions=on_actions,
         )  # fmt: skip
         status = await console.ended()
         print(f"callback {args.callback}: {status}", file=sys.stderr)

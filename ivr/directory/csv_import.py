@@ -16,15 +16,18 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from ivr.callbacks.crypto import SecretBox
 from ivr.directory.hashing import KeyRing
+from ivr.directory.otp_state import normalise_secret, totp_binding
 from ivr.directory.sqlite_store import (
     CustomerRecord,
     RecordConflict,
     SqliteDirectory,
     UpsertResult,
 )
-from ivr.fields import CUSTOMER_COLUMNS, FieldSpec, load_fields
+from ivr.fields import CUSTOMER_COLUMNS, TOTP_COLUMN, FieldSpec, load_fields
 from ivr.numbers import DEFAULT_REGION, NumberProblem, checked_e164
+from ivr.settings import OTP_KEYS_ENV, Settings
 
 _CUSTOMER_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _ACCOUNT = re.compile(r"^[0-9]{4,20}$")
@@ -86,9 +89,17 @@ def _parse_row(
         if problem:
             problems.append((field_name, problem))
         answers[field_name] = value
+    totp_secret = None
+    if cells.get(TOTP_COLUMN):
+        try:
+            totp_secret = normalise_secret(cells[TOTP_COLUMN])
+        except ValueError as refused:  # the message never quotes the secret
+            problems.append((TOTP_COLUMN, str(refused)))
     if problems:
         return None, problems
-    record = CustomerRecord(customer_id, name, tuple(phones), account, answers, line)
+    record = CustomerRecord(
+        customer_id, name, tuple(phones), account, answers, line, totp_secret=totp_secret
+    )
     return record, []
 
 
@@ -105,7 +116,7 @@ def _header_problem(header: list[str], fields: Mapping[str, FieldSpec], source: 
     if len(set(header)) != len(header):
         return "a column appears twice"
     for column in header:
-        if column not in CUSTOMER_COLUMNS and column not in fields:
+        if column not in (*CUSTOMER_COLUMNS, TOTP_COLUMN) and column not in fields:
             close = difflib.get_close_matches(column, list(fields), n=1, cutoff=0.6)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             return (
@@ -187,20 +198,44 @@ async def import_file(
     *,
     keys: KeyRing | None = None,
     answer_key: bytes | None = None,
+    otp_box: SecretBox | None = None,
 ) -> UpsertResult:
     """Validate `csv_path`, then upsert it into the directory at `db_path` in one transaction;
     the directory learns `fields` (default: those of ./config/directory.yaml).
 
     `keys` (`KeyRing.from_settings`) or `answer_key` hash the answers; neither: the
-    development key."""
+    development key. `otp_box` seals the optional `totp_secret` column (default: the public
+    development key, with a warning); an imported customer without one loses any earlier
+    enrolment."""
     declared = dict(default_fields() if fields is None else fields)
     records = read_customers(csv_path, region, fields=declared)
+    if otp_box is None and any(r.totp_secret for r in records):
+        otp_box = SecretBox.from_text(Settings.defaults().otp_key_text(), OTP_KEYS_ENV)
     directory = await SqliteDirectory.open(db_path, keys=keys, answer_key=answer_key)
     try:
-        return await directory.upsert_customers(records, declared)
+        result = await directory.upsert_customers(records, declared)
+        await enrol_totp(directory, records, otp_box)
+        return result
     except RecordConflict as conflict:
         raise ImportFailed(
             [RowError(str(csv_path), line, col, msg) for line, col, msg in conflict.problems]
         ) from None
     finally:
         await directory.close()
+
+
+async def enrol_totp(
+    directory: SqliteDirectory, records: Iterable[CustomerRecord], box: SecretBox | None
+) -> None:
+    """Seal and store each record's TOTP secret; forget the enrolment of those without one."""
+    state = directory.otp_state
+    if state is None:
+        return
+    without = []
+    for record in records:
+        if record.totp_secret and box is not None:
+            sealed = box.seal(record.totp_secret, totp_binding(record.customer_id))
+            await state.enrol(record.customer_id, sealed.key_id, sealed.blob)
+        else:
+            without.append(record.customer_id)
+    await state.remove_enrolments(without)

@@ -14,6 +14,7 @@ from pathlib import Path
 from ivr.directory.hashing import KeyRing
 from ivr.directory.http_directory import DEFAULT_TIMEOUT_S, HttpDirectory
 from ivr.directory.lockout import Clock, LockingDirectory, LockoutPolicy, LockoutState
+from ivr.directory.otp_state import OtpState
 from ivr.directory.port import CustomerDirectory, DirectoryError
 from ivr.directory.sqlite_store import SqliteDirectory
 
@@ -76,11 +77,17 @@ async def open_directory(
         state_path.parent.mkdir(parents=True, exist_ok=True)
         state = await LockoutState.open(state_path)
         try:
-            inner = await HttpDirectory.open(url_or_path, token, timeout_s=timeout_s)
+            otp_state = await OtpState.open(state_path)
         except BaseException:
             await state.close()
             raise
-        return LockingDirectory(inner, state, policy, clock)
+        try:
+            inner = await HttpDirectory.open(url_or_path, token, timeout_s=timeout_s)
+        except BaseException:
+            await state.close()
+            await otp_state.close()
+            raise
+        return LockingDirectory(inner, state, policy, clock, otp_state)
     path = sqlite_path(url_or_path) or ""  # sqlite:////abs, sqlite:///relative, a bare path
     if not path:
         raise DirectoryError("empty directory path")

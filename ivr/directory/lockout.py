@@ -24,6 +24,7 @@ from pathlib import Path
 import aiosqlite
 
 from ivr.directory._sqlite import connect, translated
+from ivr.directory.otp_state import OtpState
 from ivr.directory.port import (
     CustomerDirectory,
     DeclaresFields,
@@ -160,11 +161,13 @@ class LockingDirectory:
         state: LockoutState,
         policy: LockoutPolicy | None = None,
         clock: Clock = time.time,
+        otp_state: OtpState | None = None,
     ) -> None:
         self.inner = inner
         self.state = state
         self.policy = policy or LockoutPolicy()
         self._clock = clock
+        self.otp_state = otp_state  # one-time codes, in the lockout file
 
     async def _flag(self, result: LookupResult) -> LookupResult:
         customer = result.customer
@@ -202,3 +205,5 @@ class LockingDirectory:
             await self.inner.close()
         finally:
             await self.state.close()
+            if self.otp_state is not None:
+                await self.otp_state.close()

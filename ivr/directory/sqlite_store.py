@@ -25,6 +25,7 @@ from ivr.directory.hashing import (
     hash_answer,
 )
 from ivr.directory.lockout import Clock, LockoutPolicy, LockoutState, guarded_verify
+from ivr.directory.otp_state import OtpState
 from ivr.directory.port import (
     Customer,
     DirectoryError,
@@ -81,6 +82,7 @@ class CustomerRecord:
     account_number: str | None = None
     answers: dict[str, str] = field(default_factory=dict, repr=False)
     line: int = 0  # where it came from, for error reports
+    totp_secret: str | None = field(default=None, repr=False)  # base32, sealed when stored
 
 
 class RecordConflict(DirectoryError):
@@ -120,6 +122,7 @@ class SqliteDirectory:
         self.keys = keys
         self._fields: dict[str, FieldSpec] = {}
         self._lock = asyncio.Lock()  # one connection: keep transactions from interleaving
+        self.otp_state: OtpState | None = None  # one-time codes, in the same file
 
     @classmethod
     async def open(
@@ -147,6 +150,11 @@ class SqliteDirectory:
             await conn.close()
             raise
         directory = cls(conn, state, policy or LockoutPolicy(), clock, ring)
+        try:
+            directory.otp_state = await OtpState.open(path)
+        except BaseException:
+            await directory.close()
+            raise
         directory._fields = await directory._read_fields()
         await directory._report_keys()
         return directory
@@ -391,6 +399,8 @@ class SqliteDirectory:
         try:
             if self._lockout is not None:
                 await self._lockout.close()
+            if self.otp_state is not None:
+                await self.otp_state.close()
         finally:
             with translated("closing the directory"):
                 await self._conn.close()

@@ -87,7 +87,7 @@ async def run_operation(
         state.customer_name = result.customer.name
         state.identified_by = plan.step_id
         state.locked = result.customer.locked  # known now, whatever the caller does next
-    elif result.outcome == "verified":
+    elif result.outcome == "verified" and not result.factors:
         state.factors_passed.append(str(params.get("field", plan.step_id)))
     elif result.outcome == "locked":
         state.locked = True

@@ -56,6 +56,50 @@ BUILTIN_SPECS: Mapping[str, OperationSpec] = MappingProxyType(
                 required_params=frozenset({"field"}),
             ),
             OperationSpec(
+                name="verify.otp",
+                description="Check a one-time code the caller keys in: from their authenticator"
+                " (method totp, each time step once) or the code otp.send sent (method sent)",
+                outcomes=frozenset(
+                    {"verified", "expired", "locked", "not_enrolled", ERROR_OUTCOME}
+                ),
+                retry_outcomes=frozenset({"wrong"}),
+                takes_input=True,
+                optional_params=frozenset({"method"}),
+                param_values={"method": frozenset({"totp", "sent"})},
+            ),
+            OperationSpec(
+                name="otp.enrolled",
+                description="Has the customer an authenticator (TOTP) on file? Asked before"
+                " asking for its code, so a customer without one is never asked",
+                outcomes=frozenset({"enrolled", "not_enrolled", ERROR_OUTCOME}),
+            ),
+            OperationSpec(
+                name="otp.send",
+                description="Send a one-time code to the customer's registered phone (sms) or"
+                " app (push); `locked` when the resend limit is reached",
+                outcomes=frozenset({"sent", "not_enrolled", "locked", ERROR_OUTCOME}),
+                optional_params=frozenset({"channel"}),
+                param_values={"channel": frozenset({"sms", "push"})},
+            ),
+            OperationSpec(
+                name="stepup.answer",
+                description="The caller answers an agent's step-up (seed 000's smart PIN) by"
+                " keypad: the code checks the newest challenge pending for this call",
+                outcomes=frozenset(
+                    {
+                        "verified",
+                        "no_challenge",
+                        "expired",
+                        "failed",
+                        "locked",
+                        "not_enrolled",
+                        ERROR_OUTCOME,
+                    }
+                ),
+                retry_outcomes=frozenset({"wrong"}),
+                takes_input=True,
+            ),
+            OperationSpec(
                 name="callback.load",
                 description="On a callback the company placed: load it (customer, name, ID&V"
                 " status from booking); `verified` when the booking was made verified",

@@ -26,6 +26,10 @@ SPOOL_DROPPED = Counter(
     "ivr_journal_spool_dropped_records",
     "Journal records the store refused and the spool could not take (over its size cap)",
 )
+SPOOL_DAMAGED = Counter(
+    "ivr_journal_spool_damaged_bytes",
+    "Bytes of damaged journal spool frames skipped (a torn tail after a crash, a tampered file)",
+)
 SPOOL_RECORDS = Gauge("ivr_journal_spool_records", "Journal records waiting in the local spool")
 SPOOL_BYTES = Gauge("ivr_journal_spool_bytes", "Bytes of journal records in the local spool")
 STORE_REBUILT = Counter(

@@ -29,6 +29,7 @@ from ivr.journal.metrics import (
     RECORDS_WRITTEN,
     SECRETS_STRIPPED,
     SPOOL_BYTES,
+    SPOOL_DAMAGED,
     SPOOL_DROPPED,
     SPOOL_RECORDS,
     STORE_REBUILT,
@@ -67,6 +68,8 @@ class ProcessJournalWriter(RecordQueue):
         self.spool_max_bytes = spool_max_bytes  # None: $IVR_JOURNAL_SPOOL_MAX_BYTES, else 256 MiB
         self.status = Status("ok")  # the worker's last word on the store and its spool
         self.spooled = 0  # records acknowledged as spooled (stored later, from the spool)
+        self.spool_dropped = 0  # records the store refused and the full spool could not take
+        self.spool_damaged_bytes = 0  # damaged spool frames the worker skipped
         self.rebuilt: list[str] = []  # what the store had lost and the migrations recreated
         self._started_at = 0.0
         self.interval = interval
@@ -101,6 +104,8 @@ class ProcessJournalWriter(RecordQueue):
             "pending_records": self.queued,
             "spooled_records": self.status.spooled_records,
             "spooled_bytes": self.status.spooled_bytes,
+            "spool_dropped_records": self.spool_dropped,
+            "spool_damaged_bytes": self.spool_damaged_bytes,
             "worker_restarts": self.restarts,
             "rebuilt": self.rebuilt[-10:],
         }
@@ -281,6 +286,7 @@ class ProcessJournalWriter(RecordQueue):
             RECORDS_SPOOLED.inc(ack.records)
         else:  # dropped: the store refused it and the spool was full
             self.dropped += ack.records
+            self.spool_dropped += ack.records
             SPOOL_DROPPED.inc(ack.records)
         if self._closing:
             self._wake.set()
@@ -300,6 +306,10 @@ class ProcessJournalWriter(RecordQueue):
         self.status = status
         SPOOL_RECORDS.set(status.spooled_records)
         SPOOL_BYTES.set(status.spooled_bytes)
+        if status.damaged_bytes:
+            log.error("journal: %d bytes of damaged spool skipped", status.damaged_bytes)
+            self.spool_damaged_bytes += status.damaged_bytes
+            SPOOL_DAMAGED.inc(status.damaged_bytes)
         for name in status.rebuilt:
             self.rebuilt.append(name)
             STORE_REBUILT.labels(name).inc()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from ivr.callbacks import schema as callbacks_schema
 from ivr.journal import rollup
 from ivr.journal.fold import CALL_COLUMNS
+from ivr.stepup import schema as stepup_schema
 
 Migration = tuple[int, tuple[str, ...]]
 # (table or view, statements that recreate it): run for the ones found missing on open.
@@ -213,6 +214,7 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     (2, _rollup("REAL")),
     (3, SQLITE_CHUNKS),
     (callbacks_schema.VERSION, callbacks_schema.SQLITE),
+    (stepup_schema.VERSION, stepup_schema.SQLITE),
     (6, _dashboard("REAL")),
     (7, (FLOW_VERSIONS_DDL.format(real="REAL"),)),
     (8, SQLITE_TRUTH),
@@ -222,6 +224,7 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     (2, _rollup("DOUBLE PRECISION")),
     (3, POSTGRES_CHUNKS),
     (callbacks_schema.VERSION, callbacks_schema.POSTGRES),
+    (stepup_schema.VERSION, stepup_schema.POSTGRES),
     (6, _dashboard("DOUBLE PRECISION")),
     (7, (FLOW_VERSIONS_DDL.format(real="DOUBLE PRECISION"),)),
     (8, POSTGRES_TRUTH),

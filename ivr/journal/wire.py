@@ -103,25 +103,28 @@ class Ack:
 @dataclass(frozen=True, slots=True)
 class Status:
     """The worker's journal state, sent whenever it changes:
-    `state <ok|spooling|down> <records in the spool> <its bytes> <rebuilt or ->`.
+    `state <ok|spooling|down> <records in the spool> <its bytes> <rebuilt or -> <damaged>`.
 
     `rebuilt` names what the last opening of the store had to recreate (a deleted SQLite
     file: `schema`; dropped tables: their names, comma-separated), `-` for nothing new.
+    `damaged` counts the bytes of damaged spool frames skipped since the last status.
     """
 
     state: str
     spooled_records: int = 0
     spooled_bytes: int = 0
     rebuilt: tuple[str, ...] = ()
+    damaged_bytes: int = 0
 
     def encode(self) -> bytes:
         rebuilt = ",".join(self.rebuilt) or "-"
         return (
-            f"state {self.state} {self.spooled_records} {self.spooled_bytes} {rebuilt}\n".encode()
+            f"state {self.state} {self.spooled_records} {self.spooled_bytes} {rebuilt}"
+            f" {self.damaged_bytes}\n".encode()
         )
 
     @classmethod
     def decode(cls, line: bytes) -> Status:
-        _, state, records, size, rebuilt = line.decode().split()
+        _, state, records, size, rebuilt, damaged = line.decode().split()
         names = () if rebuilt == "-" else tuple(rebuilt.split(","))
-        return cls(state, int(records), int(size), names)
+        return cls(state, int(records), int(size), names, int(damaged))

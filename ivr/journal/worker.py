@@ -145,6 +145,7 @@ class Worker:
         self._status: Status | None = None
         self._replay_wake = asyncio.Event()
         self._outage = False  # logged once per outage
+        self._last_write_ok = True  # an empty spool means "ok" only once the store took a write
 
     def send(self, ack: Ack) -> None:
         self.send_line(ack.encode())
@@ -161,11 +162,14 @@ class Worker:
             spool.records if spool else 0,
             spool.bytes if spool else 0,
             self._rebuilt,
+            spool.damaged_bytes if spool else 0,
         )
         if status != self._status:
             self._status = status
             self.send_line(status.encode())
             self._rebuilt = ()
+            if spool is not None:
+                spool.damaged_bytes = 0
 
     # -- the store -------------------------------------------------------------------------
     async def _open(self) -> JournalStore:
@@ -198,8 +202,10 @@ class Worker:
             before, started = _stripped(), time.perf_counter()
             await store.append_batches(batches, replay=replay)
         except BaseException:
+            self._last_write_ok = False
             await self._close_store()
             raise
+        self._last_write_ok = True
         return _stripped() - before, time.perf_counter() - started
 
     def _failed(self, exc: BaseException) -> None:
@@ -219,9 +225,11 @@ class Worker:
         only when the engine is gone and the batches could be neither stored nor spooled."""
         replay = any(batch_id < self.resent_below for batch_id, _ in group)
         failures = 0
+        tried = False  # with an empty spool the store is tried first, even during an outage
         while True:
-            spooling = self.spool is not None and (self.spool.records or self.state != "ok")
+            spooling = self.spool is not None and (self.spool.records or tried)
             if not spooling:
+                tried = True
                 try:
                     secrets, seconds = await self._write([b for _, b in group], replay)
                 except Exception as exc:  # report, then spool or retry: never lose a batch
@@ -236,6 +244,7 @@ class Worker:
                     for batch_id, batch in group:
                         self.send(Ack(batch_id, True, len(batch), secrets, seconds))
                         secrets = 0  # all on the first ack: the engine's total is exact
+                    self._back_if_stored()
                     return True
             elif self._spool_group(group):
                 return True
@@ -277,10 +286,7 @@ class Worker:
         failures = 0
         while True:
             if not spool.records:
-                if self.state != "ok":
-                    log.warning("journal worker: the store is back; the spool is stored")
-                    self.state, self._outage = "ok", False
-                    self.report()
+                self._back_if_stored()
                 self._replay_wake.clear()
                 await self._replay_wake.wait()
                 continue
@@ -302,6 +308,17 @@ class Worker:
             self.send(Ack(0, True, records, secrets, seconds, kind="replayed"))
             self.report()
 
+    def _back_if_stored(self) -> None:
+        """Back to "ok" once the store takes writes and nothing waits in the spool (a spool
+        emptied by drops over its cap, with the store still down, is not "ok")."""
+        if self.state == "ok" or not self._last_write_ok:
+            return
+        if self.spool is not None and self.spool.records:
+            return
+        log.warning("journal worker: the store is back; the spool is stored")
+        self.state, self._outage = "ok", False
+        self.report()
+
     async def run(self, inp: asyncio.StreamReader) -> int:
         try:  # open now so the first batch need not wait; a store that is down is retried later
             await self._open()
@@ -310,6 +327,11 @@ class Worker:
         self.send_line(READY)
         replayer = None
         if self.spool is not None:
+            if self.spool.damaged_bytes:
+                log.error(
+                    "journal worker: %d bytes of damaged spool frames skipped",
+                    self.spool.damaged_bytes,
+                )
             if self.spool.records:
                 log.warning(
                     "journal worker: %d spooled records of an earlier worker to store",

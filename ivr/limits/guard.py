@@ -83,9 +83,9 @@ class AbuseGuard:
         if "directory.lookup_by_account" in implementations:
             lookup = implementations["directory.lookup_by_account"]
             implementations["directory.lookup_by_account"] = self._identify(lookup, config)
-        if "verify.answer" in implementations:
-            verify = implementations["verify.answer"]
-            implementations["verify.answer"] = self._verify(verify, config)
+        for name in ("verify.answer", "verify.otp"):  # wrong codes lock like wrong answers
+            if name in implementations:
+                implementations[name] = self._verify(implementations[name], config, name)
 
     def limits(self, config: AppConfig, line: str) -> Limits:
         if config is not self._config:  # reloaded: resolve the lines again
@@ -165,7 +165,9 @@ class AbuseGuard:
 
     # -- verification -------------------------------------------------------------------------
 
-    def _verify(self, verify: Operation, config: Callable[[], AppConfig]) -> Operation:
+    def _verify(
+        self, verify: Operation, config: Callable[[], AppConfig], name: str = "verify.answer"
+    ) -> Operation:
         async def guarded(call: OperationCall) -> OperationResult:
             if call.customer_id is None:
                 return await verify(call)
@@ -178,7 +180,7 @@ class AbuseGuard:
             if locked_until is None:
                 return await verify(call)
             if locked_until > now:
-                LIMITED.labels("verify.answer", "verify_customer_lock").inc()
+                LIMITED.labels(name, "verify_customer_lock").inc()
                 return OperationResult("locked", detail="customer locked for a while")
             pair = Hit(f"vfail:{customer}:{caller}", window)
             reserved = await self._safely(self.counters.add([pair], now))  # as a failure
@@ -186,7 +188,7 @@ class AbuseGuard:
                 return await verify(call)
             if reserved[0] > limits.verify_failures_per_number:
                 await self._safely(self.counters.add([Hit(pair.key, window, -1)], now))
-                LIMITED.labels("verify.answer", "verify_per_number").inc()
+                LIMITED.labels(name, "verify_per_number").inc()
                 return OperationResult("locked", detail="locked for this calling number")
             try:
                 result = await verify(call)

@@ -20,6 +20,7 @@ from ivr.calls import CallPipeline, JournalSink
 from ivr.limits.counters import MemoryCounters, RedisCounters
 from ivr.limits.guard import AbuseGuard
 from ivr.sessions import open_session_store
+from ivr.stepup.web import stepup_contexts
 from ivr.web import admin, tokens
 from ivr.web.adapters import default_adapters, jambonz_ws_adapter
 from ivr.web.calls import mount
@@ -141,6 +142,7 @@ def create_app(settings: ServeSettings) -> web.Application:
         contexts.append(journal)
     contexts += [_flow_versions, _calls]
     contexts.extend(callback_contexts(app, settings))
+    contexts.extend(stepup_contexts(app, settings))
     app.cleanup_ctx.extend(contexts)
     for adapter in adapters:
         mount(app, adapter, settings.public_url)

@@ -9,7 +9,8 @@
 
 The JSON names each dependency with its own `state`: `session_store` (and its role, from its
 `health()`), `directory`, `journal` (ok / spooling / down, with the records pending, spooled and
-what the store had lost and the migrations recreated).
+what the store had lost and the migrations recreated), and what features add (`MORE_PROBES`:
+`otp_provider`, `step_ups`, the callback store `callbacks`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -29,6 +30,10 @@ _log = logging.getLogger(__name__)
 
 JournalHealth = Callable[[], dict[str, Any]]
 JOURNAL_HEALTH: web.AppKey[JournalHealth] = web.AppKey("journal_health")
+# More dependencies a feature mounts (the one-time code provider, the step-up store): name ->
+# an async probe answering {"state": "ok" | "down", ...}; "down" degrades the server.
+Probe = Callable[[], Awaitable[dict[str, Any]]]
+MORE_PROBES: web.AppKey[dict[str, Probe]] = web.AppKey("more_probes")
 DIRECTORY_PROBE_S = 1.0  # a directory that takes longer than this to answer is "down" here
 DIRECTORY_CACHE_S = 2.0  # readiness probes every few seconds: ask the directory at most this often
 PROBE_ACCOUNT = "0"  # an account number no customer has: a lookup that changes nothing
@@ -87,6 +92,8 @@ async def readyz(request: web.Request) -> web.Response:
     }
     journal = app.get(JOURNAL_HEALTH)
     dependencies["journal"] = journal() if journal is not None else {"state": "off"}
+    for name, more in app.get(MORE_PROBES, {}).items():
+        dependencies[name] = await more()
     if dependencies["session_store"]["state"] != "ok":
         status, code = "unavailable", 503
     elif any(dep["state"] not in ("ok", "off") for dep in dependencies.values()):

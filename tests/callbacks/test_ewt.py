@@ -3,7 +3,9 @@ figures are stale or too few; bench.ewt's simulation on a short run."""
 
 from __future__ import annotations
 
-from bench.ewt import errors, simulate
+import math
+
+from bench.ewt import ESTIMATORS, QUARTER_S, Run, interval_error, simulate, waiters_per_interval
 from ivr.callbacks.ewt import Figures, Policy, estimate, position_wait
 
 
@@ -32,7 +34,23 @@ def test_unknown_when_stale_or_thin_closed_without_agents() -> None:
     assert closed.state == "closed"
 
 
-def test_simulated_estimates_track_simulated_waits() -> None:
-    mean_wait, _, _, _, per_hour = errors(*simulate(20, 0.9, 300, 20, "exponential", 3))
-    assert mean_wait > 0
-    assert per_hour < 0.5  # the full run's figures are in bench.ewt and the note
+def test_every_estimator_is_measured_on_the_same_callers() -> None:
+    run = simulate(20, 0.9, 300, 20, "exponential", 3)
+    assert max(run.waits) > 0
+    for name in ESTIMATORS:
+        assert len(run.estimates[name]) == len(run.waits)
+        assert 0 <= interval_error(run, name, QUARTER_S) < 10
+    # the served estimator tracks the waits; the state-blind Erlang C mean does much worse
+    position = interval_error(run, "position", QUARTER_S)
+    assert position < 0.5  # the full run's figures are in bench.ewt and docs/callbacks.md
+    assert position < interval_error(run, "erlang C", QUARTER_S)
+    assert waiters_per_interval(run) > 0
+
+
+def test_interval_error_is_relative_to_the_mean_wait() -> None:
+    run = Run(arrivals=[0, 10, 1000, 1010], waits=[10, 30, 0, 0])
+    run.estimates["position"] = [30, 30, 5, 0]
+    assert interval_error(run, "position", QUARTER_S) == 0.5  # |30 - 20| / 20; quiet one skipped
+    nobody = Run(arrivals=[0.0], waits=[0.0])
+    nobody.estimates["position"] = [0.0]
+    assert math.isnan(interval_error(nobody, "position", QUARTER_S))

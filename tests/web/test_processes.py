@@ -199,7 +199,7 @@ async def test_hot_reload_keeps_running_calls_on_their_version(
     assert result == {
         "ok": True,
         "errors": [],
-        "flows": {"callback": "1", "cards": "1", "idv": "2"},
+        "flows": {"callback": "1", "cards": "1", "idv": "2", "stepup": "1"},
     }
 
     new_call = HttpCaller(session, f"new-{uuid.uuid4().hex}")
@@ -216,7 +216,7 @@ async def test_hot_reload_keeps_running_calls_on_their_version(
     assert status == 422
     assert result["errors"]
     assert "nowhere_at_all" in " ".join(result["errors"])
-    assert result["flows"] == {"callback": "1", "cards": "1", "idv": "2"}
+    assert result["flows"] == {"callback": "1", "cards": "1", "idv": "2", "stepup": "1"}
 
     _set_flow(workdir, "2", max_attempts=2)  # same version, different content: refused
     status, result = await _reload(session, server, ADMIN_KEY)
@@ -225,11 +225,12 @@ async def test_hot_reload_keeps_running_calls_on_their_version(
 
     _set_flow(workdir, "4")
     server.signal(signal.SIGHUP)
+    reloaded = {"callback": "1", "cards": "1", "idv": "4", "stepup": "1"}
     for _ in range(100):
-        if await _flows(session, server) == {"callback": "1", "cards": "1", "idv": "4"}:
+        if await _flows(session, server) == reloaded:
             break
         await asyncio.sleep(0.05)
-    assert await _flows(session, server) == {"callback": "1", "cards": "1", "idv": "4"}
+    assert await _flows(session, server) == reloaded
     done = await old_call.send(server, "digits", digits="01021980#")
     assert done["call"]["flow_version"] == "1"
     assert done["call"]["idv_status"] == "identified_and_verified"

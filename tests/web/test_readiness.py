@@ -101,3 +101,39 @@ async def until_spooled(client: TestClient[Any, Any]) -> None:
             return
         assert time.monotonic() < deadline, body
         await asyncio.sleep(0.05)
+
+
+async def test_records_dropped_over_the_spool_cap_show_in_readyz_and_metrics(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """Store down and more waiting than the spool's cap: what is dropped is counted in
+    /readyz (still degraded, not down) and /metrics, not only in a log line."""
+    url = f"sqlite:///{tmp_path}/j.db"
+    env = Settings.defaults().model_copy(
+        update={"journal_spool_dir": tmp_path / "spool", "journal_spool_max_bytes": 2000}
+    )
+    client = await make_client(journal_url=url, env=env)
+    await whole_call(client)
+    set_read_only(url, True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            await whole_call(client)
+            code, body = await ready(client)
+            journal = body["dependencies"]["journal"]
+            if journal["spool_dropped_records"] > 0:
+                break
+            assert time.monotonic() < deadline, body
+            await asyncio.sleep(0.1)
+        assert (code, body["status"]) == (200, "degraded")
+        assert journal["spooled_bytes"] <= 2000
+        metrics = await (await client.get("/metrics")).text()
+        (line,) = [
+            m
+            for m in metrics.splitlines()
+            if m.startswith("ivr_journal_spool_dropped_records_total")
+        ]
+        assert float(line.split()[-1]) >= journal["spool_dropped_records"]
+    finally:
+        set_read_only(url, False)
+    await client.close()
