@@ -45,6 +45,7 @@ $(DEMO_DB): $(STAMP) config/demo-customers.csv
 DEV_WEBHOOK_SECRET ?= dev-only-webhook-secret-change-me
 # Development-only key for the dashboard and reports (basic auth: any user, this as password).
 DEV_REPORTS_KEY ?= dev-only-reports-key
+DEV_AGENT_KEY ?= dev-only-agent-key
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
@@ -52,6 +53,7 @@ run: $(STAMP) system-packages $(DEMO_DB)
 	$(BIN)/ivr prompts build
 	IVR_WEBHOOK_SECRET=$${IVR_WEBHOOK_SECRET:-$(DEV_WEBHOOK_SECRET)} \
 	IVR_REPORTS_KEY=$${IVR_REPORTS_KEY:-$(DEV_REPORTS_KEY)} \
+	IVR_AGENT_KEY=$${IVR_AGENT_KEY:-$(DEV_AGENT_KEY)} \
 	  $(BIN)/ivr serve --db $(DEMO_DB) --host $(HOST) --port $(PORT)
 
 # `make call ANI=+447700900456 DNIS=+441134960002`: another caller, another service line.

@@ -15,7 +15,7 @@ The faults are a registry: a scenario is an async function decorated with
 server and counts them, `Server` runs `ivr serve` (its `serve()`, with Alice in a dict
 directory: a SQLite directory adds its own lockout behaviour to the figures) in a process of
 its own. Redis faults start their own topologies from Debian's redis-server and
-redis-sentinel on free loopback ports (ivr.sessions.local_redis) and stop them after.
+redis-sentinel on free loopback ports (bench.local_redis) and stop them after.
 Prints figures; asserts nothing.
 """
 
@@ -37,12 +37,13 @@ from typing import Any
 
 import aiohttp
 
+from bench import local_redis
+from bench.webhooks import ALICE_OTHER_NUMBERS
 from ivr.adapters.json_webhook import signature
-from ivr.sessions import local_redis
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-faults-webhook-secret"
-ALICE, DEMO_LINE = "+447700900123", "+441134960000"
+DEMO_LINE = "+441134960000"
 WEBHOOK_LIMIT_S = 4.0
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -152,7 +153,10 @@ class Load:
 
     async def __aenter__(self) -> Load:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-        self._tasks = [asyncio.create_task(self._caller()) for _ in range(self.options.callers)]
+        self._tasks = [
+            asyncio.create_task(self._caller(f"{ALICE_OTHER_NUMBERS}{n:02d}"))
+            for n in range(self.options.callers)
+        ]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -164,11 +168,12 @@ class Load:
     def outcome(self, **notes: str) -> Outcome:
         return Outcome(self.started, self.on_flow, self.slowest_s, dict(notes))
 
-    async def _caller(self) -> None:
+    async def _caller(self, ani: str) -> None:
+        """One caller, from its own number of Alice's (see bench.webhooks.ALICE_OTHER_NUMBERS)."""
         while not self._stop.is_set():
             call_id = uuid.uuid4().hex
             self.started += 1
-            started = await self._send(call_id, 1, type="call.started", ani=ALICE, dnis=DEMO_LINE)
+            started = await self._send(call_id, 1, type="call.started", ani=ani, dnis=DEMO_LINE)
             if started is None:
                 continue
             await asyncio.sleep(self.options.gap_s)

@@ -107,5 +107,5 @@ async def build_engine(
         settings=settings,
     )
     if guard is not None:
-        guard.wrap(operations, lambda: engine.config)
+        guard.wrap(operations, lambda: engine.config, engine.settings.operation_deadline_s)
     return engine, opened

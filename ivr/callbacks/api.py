@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from ivr.callbacks.auth import AppAuth, AppIdentity, Unauthorised
 from ivr.callbacks.availability import Handler as RouteHandler
 from ivr.callbacks.availability import StoreHealth, guarded
+from ivr.callbacks.capacity import SlotsFull
 from ivr.callbacks.model import Booking, CallbackList, Change, Slot, Slots, StandingSecret, Status
 from ivr.callbacks.queues import Queues
 from ivr.callbacks.service import BookingRefused, book, change
@@ -88,6 +89,8 @@ async def create(request: web.Request, who: AppIdentity) -> web.StreamResponse:
         )
     except IdempotencyConflict:
         return problem(422, "Idempotency-Key reused", "the key was used with another body")
+    except SlotsFull as full:
+        return _full(full)
     except BookingRefused as error:
         return problem(422, "booking refused", str(error))
     headers = {"Location": f"/callbacks/{callback.id}"}
@@ -96,6 +99,16 @@ async def create(request: web.Request, who: AppIdentity) -> web.StreamResponse:
     else:
         headers["Idempotent-Replayed"] = "true"
     return callback_response(callback, 201, **headers)
+
+
+def _full(full: SlotsFull) -> web.Response:
+    """409: the window's slots are taken; the next slots with room, to offer instead."""
+    return problem(
+        409,
+        "slots full",
+        "every slot of the window is taken: choose one of next_free",
+        next_free=[slot.as_json() for slot in full.next_free],
+    )
 
 
 def _instant(text: str, name: str, end: bool = False) -> float:
@@ -162,6 +175,8 @@ async def patch(request: web.Request, who: AppIdentity) -> web.StreamResponse:
         return response
     except NotChangeable as error:
         return problem(409, "callback cannot be changed", f"it is {error.current.status}")
+    except SlotsFull as full:
+        return _full(full)
     except BookingRefused as error:
         return problem(422, "change refused", str(error))
     return callback_response(callback)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from ivr.callbacks.auth import AppIdentity
+from ivr.callbacks.capacity import SlotsFull
 from ivr.callbacks.model import Booking, Status, Window
 from ivr.callbacks.numbers import e164
 from ivr.callbacks.queue_stats import QueueStats
@@ -143,6 +144,8 @@ def callback_operations(
             callback, _ = await book(store, queues, who, request, now, source="ivr")
         except BookingRefused:
             return OperationResult("closed", detail="queue not staffed in the next hours")
+        except SlotsFull:
+            return OperationResult("closed", detail="every slot in the next hours is full")
         minutes = max(round((callback.scheduled_at - now) / 60), 0)
         values = {"callback_id": callback.id, "callback_minutes": words(minutes)}
         return OperationResult("booked", detail=callback.id, values=values)

@@ -1,9 +1,9 @@
 """Booking and changing callbacks: the rules between the API (or a flow) and the store.
 
 A window must lie ahead and overlap the queue's staffed hours; the callback is scheduled for the
-first staffed instant in it. A repeated Idempotency-Key with the same body gets the first
-booking back; with another body it is refused (the body is compared by keyed hash, since it
-may hold the secret).
+first staffed instant in it that lies in a slot with room (capacity.py). A repeated
+Idempotency-Key with the same body gets the first booking back; with another body it is
+refused (the body is compared by keyed hash, since it may hold the secret).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from ivr.callbacks.auth import AppIdentity
+from ivr.callbacks.capacity import take_place
+from ivr.callbacks.db import Tx
 from ivr.callbacks.model import Booking, Change, Status, Window
 from ivr.callbacks.queues import Queue, Queues
 from ivr.callbacks.store import (
@@ -128,8 +130,13 @@ async def book(
         connected_at=None,
         ended_at=None,
     )
+
+    async def in_a_free_slot(tx: Tx) -> float:
+        return await take_place(tx, placed.queue, placed.scheduled_at, placed.end)
+
+    detail = {"source": source, "queue": booking.queue}
     try:
-        await store.insert(callback, booking.secret, {"source": source, "queue": booking.queue})
+        await store.insert(callback, booking.secret, detail, in_a_free_slot)
     except (sqlite3.IntegrityError, asyncpg.UniqueViolationError):
         # the same key raced in from another request: answer as that one did
         if idempotency_key is None:
@@ -163,6 +170,7 @@ async def change(
 ) -> Callback:
     current = await store.get(callback_id, who.customer_id)
     values: dict[str, object] = {}
+    in_a_free_slot = None
     given = patch.model_fields_set
     if "number" in given and patch.number is not None:
         values["number"] = patch.number
@@ -176,10 +184,14 @@ async def change(
             window_start=placed.start,
             window_end=placed.end,
             time_zone=placed.zone,
-            scheduled_at=placed.scheduled_at,
-            next_attempt_at=placed.scheduled_at,
         )
+
+        async def in_a_free_slot(tx: Tx) -> float:
+            return await take_place(tx, placed.queue, placed.scheduled_at, placed.end, callback_id)
+
     secret: str | None | bool = False
     if "secret" in given:
         secret = patch.secret
-    return await store.change(callback_id, who.customer_id, version, values, secret, now)
+    return await store.change(
+        callback_id, who.customer_id, version, values, secret, now, in_a_free_slot
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets as _random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -71,6 +71,8 @@ class Callback:
 
 
 OWN_SECRET, STANDING_SECRET = 1, 2
+# when a callback is due, decided inside the transaction that stores it (slot capacity)
+Place = Callable[[Tx], Awaitable[float]] | None
 
 
 class NotFound(LookupError):
@@ -183,12 +185,17 @@ class CallbackStore:
 
     # -- booking and the app's changes -----------------------------------------------------
 
-    async def insert(self, callback: Callback, secret: str | None, detail: dict[str, Any]) -> None:
-        """Store a new callback (its secret sealed) and journal requested -> scheduled."""
+    async def insert(
+        self, callback: Callback, secret: str | None, detail: dict[str, Any], place: Place = None
+    ) -> None:
+        """Store a new callback (its secret sealed) and journal requested -> scheduled;
+        `place`, in the same transaction, says when it is due (capacity.py)."""
         if secret is not None:
             sealed = self.require_box().seal(secret, callback.id)
             callback.secret_kid, callback.secret_ct = sealed.key_id, sealed.blob
         async with self.db.transaction() as tx:
+            if place is not None:
+                callback.scheduled_at = callback.next_attempt_at = await place(tx)
             marks = ", ".join(f":{f.name}" for f in fields(Callback))
             values = {f.name: getattr(callback, f.name) for f in fields(Callback)}
             await tx.execute(f"INSERT INTO callbacks ({COLUMNS}) VALUES ({marks})", values)
@@ -205,9 +212,11 @@ class CallbackStore:
         values: dict[str, Any],
         secret: str | None | bool,
         now: float,
+        place: Place = None,
     ) -> Callback:
         """Apply `values` (columns) if the callback is still at `version` and changeable.
-        `secret`: a new secret, None to remove it, False to leave it as it is."""
+        `secret`: a new secret, None to remove it, False to leave it as it is; `place`, when
+        it is rescheduled, says when it is due (capacity.py, same transaction)."""
         async with self.db.transaction() as tx:
             current = await _get(tx, callback_id, customer_id)
             if current is None:
@@ -217,6 +226,9 @@ class CallbackStore:
             if current.status not in CHANGEABLE:
                 raise NotChangeable(current)
             changes = dict(values)
+            if place is not None:
+                at = await place(tx)
+                changes.update(scheduled_at=at, next_attempt_at=at)
             if secret is None:
                 changes.update(secret_kid=None, secret_ct=None, read_secret=0)
             elif secret is not False:

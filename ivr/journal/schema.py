@@ -250,7 +250,21 @@ def _repairs(real: str, json: str, records_view: str) -> tuple[Repair, ...]:
         ("step_daily", step_daily),
         ("call_hourly", (rollup.ddl(real), rollup.BACKFILL)),
         ("flow_versions", (FLOW_VERSIONS_DDL.format(real=real),)),
+        *by_table(callbacks_schema.statements(real, "BYTEA" if json == "JSONB" else "BLOB")),
     )
+
+
+def by_table(statements: tuple[str, ...]) -> tuple[Repair, ...]:
+    """Repairs from a migration of CREATE TABLE IF NOT EXISTS and CREATE INDEX IF NOT EXISTS
+    statements only (as migration 4's): each table with the indexes on it."""
+    tables: dict[str, list[str]] = {}
+    for statement in statements:
+        words = statement.split()
+        if words[:2] == ["CREATE", "TABLE"]:
+            tables[words[5]] = [statement]
+        else:
+            tables[words[words.index("ON") + 1]].append(statement)
+    return tuple((name, tuple(made)) for name, made in tables.items())
 
 
 SQLITE_REPAIRS = _repairs("REAL", "TEXT", SQLITE_RECORDS_VIEW)

@@ -1,22 +1,41 @@
 """Rate limits and fair lockout around the directory operations (docs/security.md).
 
-Identification (`directory.lookup_by_account`): attempts are counted per calling number, per
-account number keyed in (from any number) and, for failures, per service line. Over a limit
-the operation answers `limited` without asking the directory, whatever the account: a limited
-caller learns nothing about which accounts exist, and the engine routes `limited` as the
-step's `error` outcome (to an agent, never stranded). Below the limits, a number's failed
-attempts beyond `delay_after_failures` slow its next answers (progressive delay).
+Identification (`directory.lookup_by_account`) is limited so that it stops enumeration without
+letting anyone lock another caller out:
 
-Verification (`verify.answer`): a wrong answer counts against the pair (customer, calling
-number); that pair is locked after `verify_failures_per_number`, so a stranger who knows an
-account number locks only themselves. Wrong answers from every number together lock the
-customer for a short time that grows with each further lock (15 min, 1 h, 4 h, ... up to
-24 h): a distributed guesser is stopped, and the owner is not locked out for a day by two
-calls. A locked caller gets the existing `locked` outcome (to an agent, flagged).
+- Failed identifications (an account number that is not found) count against the caller: its
+  calling number, or, when the number is withheld, the call itself (withheld callers cannot be
+  told apart, and one key for all of them let one withheld abuser shut out every other). A
+  sweep of account numbers is made of failures; a customer keying their own number never fails,
+  so only the guesser reaches the limit. Withheld callers' failures also count together per line
+  (`identify_withheld_per_hour`): a sweep spread over withheld calls is stopped there, and a
+  withheld customer who keys a right number does not spend that allowance.
+- Attempts naming an account count per (account, caller): the hard limit, which only ever stops
+  that caller. Attempts naming it from every caller together are a soft throttle: over the same
+  limit, answers for that account slow down (progressive delay) but are never refused, so a
+  stranger keying someone's account number from many numbers cannot lock its owner out.
+- Failures of every caller of the line together have a ceiling per minute: the emergency brake
+  for a distributed sweep.
 
-Each attempt is reserved before the directory is asked and undone when it revealed nothing,
-as ivr.directory.lockout does, so parallel calls on several workers cannot get more tries
-than the limits allow. Numbers and account numbers are keyed hashes in the counters.
+Over a hard limit the operation answers `limited` without asking the directory, whatever the
+account: a limited caller learns nothing about which accounts exist, and the engine routes
+`limited` as the step's `error` outcome (to an agent, never stranded). Below the limits, a
+caller's failures beyond `delay_after_failures` slow its next answers; any delay is clamped to
+half of what is left of the operation's deadline, so the directory still has time to answer and
+a caller is never held past the webhook's deadline.
+
+Verification (`verify.answer`): a wrong answer counts against the pair (customer, caller);
+that pair is locked after `verify_failures_per_number`, so a stranger who knows an account
+number locks only themselves. Wrong answers from every caller together lock the customer for a
+short time that grows with each further lock (up to a day): a distributed guesser is stopped,
+and the owner is not locked out for a day by two calls. A locked caller gets the existing
+`locked` outcome (to an agent, flagged).
+
+Each failure is reserved before the directory is asked and undone when the attempt revealed
+nothing, as ivr.directory.lockout does, so parallel calls on several workers cannot get more
+tries than the limits allow. Numbers, calls and account numbers are keyed hashes in the
+counters. When the counters' store fails the attempt goes on unlimited; that shows in /readyz
+(`limits`), in `ivr_limits_unavailable_total` and in the log (once per change of state).
 """
 
 from __future__ import annotations
@@ -60,6 +79,9 @@ BACKSTOP = LockoutPolicy(max_failures=50, window_s=86400.0)
 # At most three counter round trips per operation: each given this long, all within the
 # operation's 2 s deadline, so a failing-over Redis never turns an attempt into an error.
 STORE_TIMEOUT_S = 0.3
+DEFAULT_DEADLINE_S = 2.0  # the engine's operation deadline unless `wrap` is told another
+DELAY_SHARE = 0.5  # of what is left of the deadline, at most, held back as delay
+PROBE_EVERY_S = 2.0  # /readyz asks the counters' store at most this often
 
 Clock = Callable[[], float]
 T = TypeVar("T")
@@ -72,13 +94,25 @@ class AbuseGuard:
         gives the answers' key, IVR_SECRET_KEY: workers sharing Redis must share it)."""
         self.counters = counters
         self.clock = clock
+        self.deadline_s = DEFAULT_DEADLINE_S  # the operations' deadline (set by `wrap`)
         self._key = hmac.new(key, b"ivr.limits", hashlib.sha256).digest()
         self._config: AppConfig | None = None
         self._limits: dict[str, Limits] = {}
+        self._failing: str | None = None  # the counters' last error while they fail
+        self.probe_every_s = PROBE_EVERY_S
+        self._probed_at: float | None = None
+        self._undoing: set[asyncio.Task[object]] = set()
 
-    def wrap(self, registry: OperationRegistry, config: Callable[[], AppConfig]) -> None:
+    def wrap(
+        self,
+        registry: OperationRegistry,
+        config: Callable[[], AppConfig],
+        deadline_s: float = DEFAULT_DEADLINE_S,
+    ) -> None:
         """Put the limits around `registry`'s directory operations; `config` gives the
-        current configuration (it changes on reload)."""
+        current configuration (it changes on reload), `deadline_s` the operations' deadline
+        (delays are clamped inside it)."""
+        self.deadline_s = deadline_s
         implementations = registry.implementations
         if "directory.lookup_by_account" in implementations:
             lookup = implementations["directory.lookup_by_account"]
@@ -95,70 +129,117 @@ class AbuseGuard:
             limits = self._limits[line] = config.limits_for(line)
         return limits
 
+    # -- the counters' store failing ----------------------------------------------------------
+
     async def _safely(self, work: Awaitable[T]) -> T | None:
         """`work`'s result, or None if the counters' store failed (Redis down or failing over).
         The attempt then goes on unlimited: the session store routes callers while Redis is
         really down, and the directory's own lockout still caps wrong answers."""
         try:
             async with asyncio.timeout(STORE_TIMEOUT_S):
-                return await work
+                result = await work
         except Exception as error:
             UNAVAILABLE.inc()
-            _log.warning("rate limits unavailable: %s", type(error).__name__)
+            if self._failing is None:
+                _log.warning("rate limits unavailable (failing open): %s", type(error).__name__)
+            self._failing = type(error).__name__
             return None
+        if self._failing is not None:
+            _log.warning("rate limits available again")
+            self._failing = None
+        return result
+
+    async def health(self) -> dict[str, object]:
+        """For /readyz: "ok", or "down" while the counters' store fails (attempts then go on
+        unlimited: degraded, not unavailable). Probed at most every `probe_every_s`."""
+        now = time.monotonic()
+        if self._probed_at is None or now - self._probed_at >= self.probe_every_s:
+            self._probed_at = now
+            await self._safely(self.counters.locked_until("probe"))
+        if self._failing is None:
+            return {"state": "ok"}
+        return {"state": "down", "detail": f"failing open: {self._failing}"}
+
+    def _later(self, hits: list[Hit], now: float) -> None:
+        """Apply `hits` without waiting (an undo while the operation is being cancelled)."""
+        task = asyncio.ensure_future(self._safely(self.counters.add(hits, now)))
+        self._undoing.add(task)
+        task.add_done_callback(self._undoing.discard)
+
+    # -- keys ---------------------------------------------------------------------------------
 
     def _hash(self, kind: str, value: str) -> str:
         digest = hmac.new(self._key, f"{kind}\x00{value}".encode(), hashlib.sha256)
         return digest.hexdigest()[:32]
 
     def _caller(self, call: OperationCall) -> tuple[str, bool]:
-        """The counter key of the calling number, and whether it is withheld (all withheld
-        callers of a line share one key)."""
+        """The counter key of the caller, and whether its number is withheld: the calling
+        number, or the call itself when the number is withheld (withheld callers cannot be
+        told apart, and sharing one key let any of them lock the others out)."""
         number = to_e164(call.ani, call.region)
         if number is None:
-            return f"withheld:{call.service_line}", True
+            return self._hash("call", call.call_id), True
         return self._hash("number", number), False
+
+    def _clamped(self, delay: float, started: float) -> float:
+        """`delay`, at most half of what is left of the operation's deadline: the directory
+        keeps time to answer, and the caller is never held past the webhook's deadline."""
+        left = self.deadline_s - (time.monotonic() - started)
+        return max(0.0, min(delay, left * DELAY_SHARE))
 
     # -- identification -----------------------------------------------------------------------
 
     def _identify(self, lookup: Operation, config: Callable[[], AppConfig]) -> Operation:
         async def guarded(call: OperationCall) -> OperationResult:
+            started = time.monotonic()
             limits = self.limits(config(), call.service_line)
             now = self.clock()
             caller, withheld = self._caller(call)
             account = self._hash("account", "".join((call.digits or "").split()))
-            line_key = f"line:{call.service_line}"
-            attempts = [Hit(f"id:{caller}", HOUR_S), Hit(f"acct:{account}", HOUR_S)]
-            reads = [Hit(f"idfail:{caller}", HOUR_S, 0), Hit(f"fail:{line_key}", MINUTE_S, 0)]
-            counts = await self._safely(self.counters.add(attempts + reads, now))
+            line = f"line:{call.service_line}"
+            # reserved as failures, undone unless the account is not found
+            failures = [Hit(f"idfail:{caller}", HOUR_S)]
+            if withheld:
+                failures.append(Hit(f"idfail:withheld:{line}", HOUR_S))
+            attempts = [Hit(f"acct:{account}:{caller}", HOUR_S), Hit(f"acct:{account}", HOUR_S)]
+            ceiling = Hit(f"fail:{line}", MINUTE_S, 0)
+            counts = await self._safely(self.counters.add([*failures, *attempts, ceiling], now))
             if counts is None:
                 return await lookup(call)
-            by_number, by_account, failures, line_failures = counts
-            per_number = (
-                limits.identify_withheld_per_hour
-                if withheld
-                else limits.identify_per_number_per_hour
-            )
+            by_caller = counts[0]
+            pair, shared, line_failures = counts[-3:]
             over = None
-            if by_number > per_number:
-                over = "identify_withheld" if withheld else "identify_per_number"
-            elif by_account > limits.identify_per_account_per_hour:
+            if by_caller > limits.identify_per_number_per_hour:
+                over = "identify_per_number"
+            elif withheld and counts[1] > limits.identify_withheld_per_hour:
+                over = "identify_withheld"
+            elif pair > limits.identify_per_account_per_hour:
                 over = "identify_per_account"
             elif line_failures >= limits.identify_failures_per_minute:
                 over = "identify_line_ceiling"
             if over is not None:  # the same answer whatever the account; not counted
-                undo = [Hit(h.key, h.window_s, -1) for h in attempts]
+                undo = [Hit(h.key, h.window_s, -1) for h in (*failures, *attempts)]
                 await self._safely(self.counters.add(undo, now))
                 LIMITED.labels("directory.lookup_by_account", over).inc()
                 return OperationResult(LIMITED_OUTCOME, detail=over)
-            delay = limits.delay_for(failures)
-            if delay:
-                DELAYED.inc(delay)
-                await asyncio.sleep(delay)
-            result = await lookup(call)
+            delay = max(
+                limits.delay_for(by_caller - 1),  # this caller's failures before this attempt
+                limits.account_delay_for(shared),  # an account named from many callers
+            )
+            undo = [Hit(h.key, h.window_s, -1) for h in failures]
+            try:
+                delay = self._clamped(delay, started)
+                if delay:
+                    DELAYED.inc(delay)
+                    await asyncio.sleep(delay)
+                result = await lookup(call)
+            except BaseException:  # cancelled by the deadline, or failed: revealed nothing
+                self._later(undo, self.clock())
+                raise
             if result.outcome == "not_found":
-                fails = [Hit(f"idfail:{caller}", HOUR_S), Hit(f"fail:{line_key}", MINUTE_S)]
-                await self._safely(self.counters.add(fails, self.clock()))
+                await self._safely(self.counters.add([Hit(ceiling.key, MINUTE_S)], self.clock()))
+            else:
+                await self._safely(self.counters.add(undo, self.clock()))
             return result
 
         return guarded

@@ -16,9 +16,10 @@ class Limits(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # identification (account numbers keyed in); ANI lookups are not the caller's guesses
-    identify_per_number_per_hour: int = Field(12, ge=1)
-    identify_withheld_per_hour: int = Field(120, ge=1)  # all withheld callers of the line
-    identify_per_account_per_hour: int = Field(12, ge=1)  # naming one account, any number
+    identify_per_number_per_hour: int = Field(12, ge=1)  # failures per number (or withheld call)
+    identify_withheld_per_hour: int = Field(120, ge=1)  # failures of all withheld callers of a line
+    identify_per_account_per_hour: int = Field(12, ge=1)  # naming one account: per caller a
+    # hard limit; from every caller together, answers slow down beyond it (never refused)
     identify_failures_per_minute: int = Field(300, ge=1)  # the line's ceiling, every caller
     delay_after_failures: int = Field(3, ge=0)  # failed identifications before answers slow
     delay_s: float = Field(0.25, ge=0)  # the first delay; doubles with each further failure
@@ -44,6 +45,15 @@ class Limits(BaseModel):
         if beyond < 0 or self.delay_s == 0:
             return 0.0
         return float(min(self.max_delay_s, self.delay_s * 2 ** min(beyond, 30)))
+
+    def account_delay_for(self, attempts: float) -> float:
+        """Seconds to wait before answering an attempt naming an account that every caller
+        together named `attempts` times (this one included): none up to
+        `identify_per_account_per_hour`, then delay_s, doubling per further attempt."""
+        beyond = int(attempts) - self.identify_per_account_per_hour
+        if beyond < 1 or self.delay_s == 0:
+            return 0.0
+        return float(min(self.max_delay_s, self.delay_s * 2 ** min(beyond - 1, 30)))
 
     def lock_for(self, customer_failures: float) -> float:
         """Seconds of customer-wide lock once `customer_failures` wrong answers (from every

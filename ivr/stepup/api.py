@@ -113,8 +113,7 @@ async def start(request: web.Request) -> web.StreamResponse:
             customer, body.call_id, body.method, body.audience, body.reason
         )
     except StepUpRefused as refusal:
-        status = 429 if "limit" in str(refusal) else 422
-        return problem(status, "step-up refused", str(refusal))
+        return problem(refusal.status, "step-up refused", str(refusal))
     except Unavailable as error:
         return problem(503, "step-up unavailable", str(error))
     except Exception as error:  # the store: never half-made, the agent may retry

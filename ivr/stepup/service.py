@@ -27,7 +27,12 @@ Notify = Callable[[dict[str, Any]], None]
 
 
 class StepUpRefused(Exception):
-    """The request cannot be met (the message is safe to send back)."""
+    """The request cannot be met (the message is safe to send back); `status` is the HTTP
+    answer: 422 the customer cannot answer, 429 a limit is reached for now."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class AlreadyUsed(TokenError):

@@ -133,7 +133,7 @@ async def _prepare(codes: OneTimeCodes, customer_id: str, method: str, channel: 
     except ProviderError as error:
         raise Unavailable(f"code provider {error.reason}") from None
     if sent is SendResult.LIMITED:
-        raise StepUpRefused("resend limit reached for this customer")
+        raise StepUpRefused("resend limit reached for this customer", status=429)
     if sent is SendResult.NOT_ENROLLED:
         raise StepUpRefused("no mobile number or app on file for the customer")
 

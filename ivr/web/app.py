@@ -26,7 +26,7 @@ from ivr.web.adapters import default_adapters, jambonz_ws_adapter
 from ivr.web.calls import mount
 from ivr.web.drain import Drain
 from ivr.web.health import DIRECTORY_PROBE, JOURNAL_HEALTH, DirectoryProbe, readyz
-from ivr.web.keys import ADAPTERS, CALLS, DRAIN, RUNTIME, SETTINGS, STORE
+from ivr.web.keys import ADAPTERS, CALLS, DRAIN, GUARD, RUNTIME, SETTINGS, STORE
 from ivr.web.metrics import metrics_handler
 from ivr.web.openapi import openapi_handler
 from ivr.web.reload import Runtime
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 JOURNAL: web.AppKey[JournalSink | None] = web.AppKey("journal")
-GUARD = web.AppKey("abuse_guard", AbuseGuard)
 JOURNAL_STORE: web.AppKey[JournalStore] = web.AppKey("journal_store")
 Context = Callable[[web.Application], AsyncIterator[None]]
 
@@ -71,13 +70,12 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _limits(app: web.Application) -> AsyncIterator[None]:
-    """Rate-limit counters in Redis when the workers share calls there (opened once the
-    session store has checked the URL), so every worker counts the same attempts."""
+    """Rate-limit counters in Redis when the workers share calls there, whatever its topology
+    (standalone, Sentinel, Cluster; opened once the session store has checked the URL), so
+    every worker counts the same attempts."""
     settings = app[SETTINGS]
     guard = app[GUARD]
-    # Standalone Redis only for now: with Sentinel or Cluster the counters' client disturbed
-    # the failover tests (calls off their flow), so those keep per-process counters.
-    if settings.redis_url and settings.redis_url.startswith(("redis://", "rediss://")):
+    if settings.redis_url:
         guard.counters = RedisCounters.from_url(
             settings.redis_url, f"{settings.redis_prefix}limits:"
         )

@@ -3,14 +3,16 @@
 - `ready` (200): every dependency is ok.
 - `degraded` (200, still serving): calls are served but something is wrong that an operator must
   see: the journal spools records the store refuses (nothing is lost while the spool lasts) or
-  is down, the customer directory does not answer (callers are routed on without it).
+  is down, the customer directory does not answer (callers are routed on without it), the rate
+  limits' counters fail (attempts go on unlimited).
 - `unavailable` (503): calls cannot be served at all: the session store is down or refuses writes.
 - `draining` (503): the server is stopping and takes no new calls.
 
 The JSON names each dependency with its own `state`: `session_store` (and its role, from its
 `health()`), `directory`, `journal` (ok / spooling / down, with the records pending, spooled and
-what the store had lost and the migrations recreated), and what features add (`MORE_PROBES`:
-`otp_provider`, `step_ups`, the callback store `callbacks`).
+what the store had lost and the migrations recreated), `limits` (ok, or down while the rate
+limits' counters fail and attempts go on unlimited: degraded, still serving), and what features
+add (`MORE_PROBES`: `otp_provider`, `step_ups`, the callback store `callbacks`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 from aiohttp import web
 
 from ivr.directory.port import CustomerDirectory
-from ivr.web.keys import DRAIN, RUNTIME, STORE
+from ivr.web.keys import DRAIN, GUARD, RUNTIME, STORE
 
 _log = logging.getLogger(__name__)
 
@@ -92,6 +94,8 @@ async def readyz(request: web.Request) -> web.Response:
     }
     journal = app.get(JOURNAL_HEALTH)
     dependencies["journal"] = journal() if journal is not None else {"state": "off"}
+    guard = app.get(GUARD)
+    dependencies["limits"] = await guard.health() if guard is not None else {"state": "off"}
     for name, more in app.get(MORE_PROBES, {}).items():
         dependencies[name] = await more()
     if dependencies["session_store"]["state"] != "ok":

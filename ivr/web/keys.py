@@ -13,6 +13,7 @@ from ivr.web.settings import ServeSettings
 
 if TYPE_CHECKING:
     from ivr.calls import CallPipeline
+    from ivr.limits.guard import AbuseGuard
     from ivr.web.drain import Drain
     from ivr.web.reload import Runtime
 
@@ -21,5 +22,6 @@ STORE = web.AppKey("session_store", SessionStore)
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime")
 CALLS: web.AppKey[CallPipeline] = web.AppKey("calls")
 DRAIN: web.AppKey[Drain] = web.AppKey("drain")
+GUARD: web.AppKey[AbuseGuard] = web.AppKey("abuse_guard")  # rate limits and fair lockout
 ADAPTERS = web.AppKey("adapters", list[Adapter])
 SOCKETS: web.AppKey[weakref.WeakSet[web.WebSocketResponse]] = web.AppKey("sockets")  # jambonz WS

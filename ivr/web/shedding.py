@@ -5,9 +5,10 @@ header a byte at a time (slow-loris), or a body that never ends. Each such socke
 file descriptor; enough of them and real gateways cannot connect (and a full descriptor
 table makes `accept()` fail in a loop). What `ivr serve` does about it:
 
-- **Header deadline**: a connection must send its first complete request head within
-  `header_timeout_s`, or it is closed. Between requests a kept-alive connection may idle for
-  `keepalive_s` (aiohttp's keep-alive timer).
+- **Header deadline**: a connection must send each complete request head within
+  `header_timeout_s`, or it is closed: the first from when it opens, every later one from its
+  first byte. Between requests a kept-alive connection may idle for `keepalive_s` (aiohttp's
+  keep-alive timer), but a head trickled a byte at a time is late whichever request it is.
 - **Body deadline**: a request body must arrive whole within `body_timeout_s` (408, and the
   connection closes); a body over the size cap is refused (413) before it is read, when its
   length is declared, or as soon as it passes the cap.
@@ -77,7 +78,8 @@ class ShedLimits:
 
 class GuardedConnection(asyncio.Protocol):
     """Sits in front of aiohttp's protocol for one socket: passes everything on, and closes
-    the socket if its first request head is late."""
+    the socket if a request head is late (timed from the socket's opening for the first, from
+    its first byte for each later one: a kept-alive connection may idle, not trickle)."""
 
     def __init__(self, guard: ConnectionGuard, inner: asyncio.Protocol) -> None:
         self.guard = guard
@@ -98,13 +100,14 @@ class GuardedConnection(asyncio.Protocol):
             transport.close()
             return
         self.admitted = True
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(self.guard.limits.header_timeout_s, self._head_overdue)
+        self._arm()
         self.inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
         self.last_active = time.monotonic()
         if not self.head_seen:
+            if self._timer is None and not self.busy:  # the first byte of a later request
+                self._arm()
             seen = self._tail + data
             if HEAD_END in seen:
                 self.head_seen = True
@@ -134,9 +137,27 @@ class GuardedConnection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()  # no lingering: the descriptor is freed now
 
+    def request_started(self) -> None:
+        """aiohttp parsed a head (whatever this guard saw of it, as with pipelined requests)."""
+        self.head_seen = True
+        self._tail = b""
+        self._cancel_timer()
+        self.busy += 1
+
+    def request_done(self) -> None:
+        """The request is served: the next head, if any, is timed from its first byte."""
+        self.busy -= 1
+        self.last_active = time.monotonic()
+        if not self.busy:
+            self.head_seen = False
+
+    def _arm(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self.guard.limits.header_timeout_s, self._head_overdue)
+
     def _head_overdue(self) -> None:
         self._timer = None
-        if not self.head_seen:
+        if not self.head_seen and not self.busy:
             self.shed("header_timeout")
 
     def _cancel_timer(self) -> None:
@@ -213,6 +234,19 @@ async def read_body_in_time(request: web.Request, handler: Handler) -> web.Strea
     """Read the body (cached by aiohttp for the handler) under the body deadline and the size
     cap; mark the connection busy while the request is served."""
     shedding = request.app[SHEDDING]
+    connection = shedding.guard.connection_of(request)
+    if connection is None:
+        return await _read_then_handle(request, handler, shedding)
+    connection.request_started()
+    try:
+        return await _read_then_handle(request, handler, shedding)
+    finally:
+        connection.request_done()
+
+
+async def _read_then_handle(
+    request: web.Request, handler: Handler, shedding: Shedding
+) -> web.StreamResponse:
     if request.can_read_body:
         declared = request.content_length
         if declared is not None and declared > shedding.max_body:
@@ -224,15 +258,7 @@ async def read_body_in_time(request: web.Request, handler: Handler) -> web.Strea
             return _refuse(408, "body not received in time", "body_timeout")
         except web.HTTPRequestEntityTooLarge:
             return _refuse(413, "body too large", "too_large")
-    connection = shedding.guard.connection_of(request)
-    if connection is None:
-        return await handler(request)
-    connection.busy += 1
-    try:
-        return await handler(request)
-    finally:
-        connection.busy -= 1
-        connection.last_active = time.monotonic()
+    return await handler(request)
 
 
 def _refuse(status: int, reason: str, label: str) -> web.Response:

@@ -86,3 +86,18 @@ async def test_rekey_reseals_with_the_newest_key(callback_store: CallbackStore) 
     assert await rotated.rekey() == 1
     only_new = CallbackStore(callback_store.db, SecretBox.from_text(f"k2:{KEY_2}"))
     assert await only_new.standing_secret("C9") == "blue moon"
+
+
+async def test_book_from_a_call_when_every_slot_is_full(
+    callback_store: CallbackStore, queues: Queues, clock: Clock
+) -> None:
+    """callback.book's four-hour window on "cards" (16 slots of 4): full, the caller hears
+    `closed` and stays on the line's other options."""
+    operations = callback_operations(callback_store, queues, QueueStats(callback_store.db), clock)
+    book = operations["callback.book"]
+    for n in range(16 * 4):
+        taken = await book(_call(customer_id=f"C{n}", params={"queue": "cards"}))
+        assert taken.outcome == "booked"
+    full = await book(_call(params={"queue": "cards"}))
+    assert full.outcome == "closed"
+    assert full.detail == "every slot in the next hours is full"

@@ -18,7 +18,7 @@ from ivr.directory.csv_import import import_file
 from ivr.directory.sqlite_store import SqliteDirectory
 from ivr.engine.actions import Transfer
 from ivr.engine.events import CallStarted, DigitsCollected
-from ivr.engine.runtime import Engine
+from ivr.engine.runtime import Engine, EngineSettings
 from ivr.engine.turn import Turn
 from ivr.journal.records import JournalRecord, RecordKind
 from ivr.limits.counters import Counters
@@ -130,15 +130,60 @@ async def test_the_answer_to_a_limited_caller_does_not_depend_on_the_account(
     assert all(answer == answers[0] for answer in answers)  # found or not, the same answer
 
 
-async def test_one_account_named_from_many_numbers_is_limited(engine: Engine) -> None:
-    with_limits(engine, identify_per_account_per_hour=5, delay_s=0)
+async def test_one_account_named_from_many_numbers_slows_but_is_never_refused(
+    engine: Engine,
+) -> None:
+    """Naming someone's account from many numbers used to refuse it to everyone, its owner
+    included, for the hour: now those answers slow down and the owner still gets through."""
+    with_limits(engine, identify_per_account_per_hour=5, delay_s=0.05, max_delay_s=0.1)
     for account in (ALICE_ACCOUNT, "99999999#"):  # an existing and a missing account alike
-        seen = []
+        seen, took = [], []
         for n in range(7):
             call = await Call(engine, f"+4477009010{n:02d}{account[0]}", CARDS).start()
+            started = time.perf_counter()
             await call.press(account)
+            took.append(time.perf_counter() - started)
             seen.append(call.operations("account_number")[0][0])
-        assert seen[5:] == ["limited", "limited"], account
+        assert "limited" not in seen, account
+        assert took[0] < 0.05, account
+        assert took[5] >= 0.05, account  # the 6th naming of the account: slowed
+        assert took[6] >= 0.1, account  # doubled
+    owner = await Call(engine, ALICE, CARDS).start()
+    await owner.press(ALICE_ACCOUNT)
+    assert owner.operations("account_number") == [("found", "")]
+
+
+async def test_one_caller_naming_one_account_too_often_is_limited(engine: Engine) -> None:
+    """The hard limit per account is per (account, caller): only that caller is stopped."""
+    with_limits(engine, identify_per_account_per_hour=5, delay_s=0)
+    seen = []
+    for _ in range(6):
+        call = await Call(engine, STRANGER, CARDS).start()
+        await call.press(ALICE_ACCOUNT)
+        seen.append(call.operations("account_number")[0])
+    assert seen[:5] == [("found", "")] * 5
+    assert seen[5] == ("limited", "identify_per_account")
+    owner = await Call(engine, ALICE, CARDS).start()
+    await owner.press(ALICE_ACCOUNT)
+    assert owner.operations("account_number") == [("found", "")]
+
+
+async def test_a_customer_keying_their_own_account_spends_no_allowance(engine: Engine) -> None:
+    """Only failures count against a number: its owner identifying again and again is never
+    limited (every attempt counted before, found or not)."""
+    with_limits(engine, identify_per_number_per_hour=2, delay_s=0)
+    for _ in range(5):
+        call = await Call(engine, ALICE, CARDS).start()
+        await call.press(ALICE_ACCOUNT)
+        assert call.operations("account_number") == [("found", "")]
+    call = await Call(engine, ALICE, CARDS).start()
+    for digits in ("99999999#", "99999998#", "99999997#"):
+        await call.press(digits)
+    assert [o for o, _ in call.operations("account_number")] == [
+        "not_found",
+        "not_found",
+        "limited",
+    ]
 
 
 async def test_the_line_ceiling_stops_failures_from_every_number(engine: Engine) -> None:
@@ -229,8 +274,14 @@ async def test_guesses_from_many_numbers_lock_the_customer_briefly_then_longer(
     assert (await owner_calls(engine)).status == "identified_and_verified"
 
 
-async def test_withheld_callers_share_their_own_allowance(engine: Engine) -> None:
+async def test_withheld_callers_share_only_their_failures(engine: Engine) -> None:
+    """Each withheld call has its own allowance, and withheld failures of the line count
+    together: customers keying right numbers spend none of it, a sweep is stopped."""
     with_limits(engine, identify_withheld_per_hour=3, identify_per_number_per_hour=1, delay_s=0)
+    for _ in range(5):
+        customer = await Call(engine, None, CARDS).start()
+        await customer.press(ALICE_ACCOUNT)
+        assert customer.operations("account_number") == [("found", "")]
     seen = []
     for ani in (None, "anonymous", "withheld", None):
         call = await Call(engine, ani, CARDS).start()
@@ -240,25 +291,72 @@ async def test_withheld_callers_share_their_own_allowance(engine: Engine) -> Non
     assert seen[3] == ("limited", "identify_withheld")
 
 
-async def test_counters_that_fail_let_the_attempt_through_counted(
-    loaded: Loaded, tmp_path: Path
+async def test_a_withheld_stranger_cannot_lock_a_withheld_owner_out(engine: Engine) -> None:
+    """Wrong answers from a withheld call count against that call, not against every withheld
+    caller (one shared key locked the owner calling withheld too)."""
+    with_limits(engine, verify_failures_per_number=2)
+    (stranger,) = await stranger_guesses(engine, None, 1)
+    assert stranger.operations("date_of_birth")[-1] == ("locked", "locked for this calling number")
+    owner = await Call(engine, None, CARDS).start()
+    await owner.press(ALICE_ACCOUNT)
+    await owner.press("01021980#")
+    assert owner.status == "identified_and_verified"
+
+
+async def test_the_delay_is_clamped_inside_the_operation_deadline(
+    loaded: Loaded, counters: Counters, clock: Clock, tmp_path: Path
 ) -> None:
-    """Redis gone (or failing over): the call goes on as without limits, the failure counted;
-    the directory's own lockout still caps wrong answers."""
-    from ivr.limits.counters import RedisCounters
+    """A delay longer than the operation's deadline allows would turn the attempt into a
+    deadline error: it is cut to half of what is left, and the directory still answers."""
+    db = tmp_path / "directory.db"
+    await import_file(ROOT / "config" / "demo-customers.csv", db)
+    directory = await SqliteDirectory.open(db, policy=BACKSTOP)
+    guard = AbuseGuard(counters, b"test-key", clock)
+    settings = EngineSettings(operation_deadline_s=0.5)
+    built, _ = await build_engine(loaded, directory, settings=settings, guard=guard)
+    with_limits(built, delay_after_failures=0, delay_s=1.0, max_delay_s=1.5)
+    try:
+        call = await Call(built, STRANGER, CARDS).start()
+        started = time.perf_counter()
+        await call.press("99999999#")
+        took = time.perf_counter() - started
+    finally:
+        await directory.close()
+    assert call.operations("account_number") == [("not_found", "")]  # not ("error", "deadline")
+    assert 0.2 <= took < 0.5
+
+
+async def test_counters_that_fail_let_the_attempt_through_counted(
+    loaded: Loaded, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis gone (or failing over): the call goes on as without limits, the failure counted,
+    logged once, and the guard's health (in /readyz) says so until the counters answer."""
+    from ivr.limits.counters import MemoryCounters, RedisCounters
 
     db = tmp_path / "directory.db"
     await import_file(ROOT / "config" / "demo-customers.csv", db)
     directory = await SqliteDirectory.open(db, policy=BACKSTOP)
     broken = RedisCounters.from_url("redis://127.0.0.1:1/0", "nowhere:")
-    built, _ = await build_engine(loaded, directory, guard=AbuseGuard(broken, b"k"))
+    guard = AbuseGuard(broken, b"k")
+    built, _ = await build_engine(loaded, directory, guard=guard)
     before = REGISTRY.get_sample_value("ivr_limits_unavailable_total") or 0.0
     call = await Call(built, STRANGER, CARDS).start()
     await call.press(ALICE_ACCOUNT)
     owner = await Call(built, ALICE, DEMO).start()
     await owner.press("01021980#")
+    health = await guard.health()
     await broken.close()
+    guard.counters = MemoryCounters()
+    guard.probe_every_s = 0  # the next /readyz probes again at once
+    back = await guard.health()
     await directory.close()
     assert call.operations("account_number") == [("found", "")]
     assert owner.status == "identified_and_verified"
     assert (REGISTRY.get_sample_value("ivr_limits_unavailable_total") or 0.0) > before
+    assert health == {"state": "down", "detail": "failing open: ConnectionError"}
+    assert back == {"state": "ok"}
+    logged = [r.getMessage() for r in caplog.records if r.name == "ivr.limits.guard"]
+    assert logged == [
+        "rate limits unavailable (failing open): ConnectionError",
+        "rate limits available again",
+    ]

@@ -3,7 +3,10 @@
 
 Every call here is Alice identified by her number and verified by her date of birth: a call
 "finishes on its flow" when its last answer is the flow's transfer with that status, not the
-fallback "to an agent, state lost" that a store failure gives.
+fallback "to an agent, state lost" that a store failure gives. Concurrent callers each call
+from a number of their own (all Alice's): concurrent verifications of one customer from one
+number are what the fair lockout counts as parallel guessing (ivr.limits.guard), and the
+limits' counters live in the same Redis as the calls.
 """
 
 from __future__ import annotations
@@ -20,15 +23,16 @@ import pytest
 from aiohttp.test_utils import TestClient
 from redis.crc import key_slot
 
+from bench import local_redis
 from ivr.bootstrap import Project
 from ivr.directory.port import Customer, LookupResult, LookupStatus, VerifyStatus
-from ivr.sessions import local_redis
+from ivr.limits.counters import RedisCounters
 from ivr.sessions.redis_store import RedisSessionStore
 from ivr.tokens import TokenIssuer
 from ivr.web.app import create_app
-from ivr.web.keys import RUNTIME
+from ivr.web.keys import GUARD, RUNTIME
 from ivr.web.settings import ServeSettings
-from tests.web.conftest import ALICE, DEMO_LINE, SECRET, Caller
+from tests.web.conftest import ALICE, CARDS_LINE, DEMO_LINE, SECRET, Caller
 
 ROOT = Path(__file__).resolve().parents[2]
 WEBHOOK_LIMIT_S = 4.0
@@ -36,6 +40,8 @@ WEBHOOK_LIMIT_S = 4.0
 # the epoch) 1.3-1.8 % of these calls lost their state; with it none did in repeated runs,
 # bar a rare call whose webhook ran out of deadline on a machine loaded by other work.
 ON_FLOW_TARGET = 0.99
+STRANGER = "+447700900555"
+ALICE_LINES = "+44770090020"  # +447700900200..209: Alice's other numbers, one per caller
 Serve = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 
@@ -45,7 +51,7 @@ class Alice:
     subject.)"""
 
     async def lookup_by_phone(self, e164: str) -> LookupResult:
-        if e164 == ALICE:
+        if e164 == ALICE or e164.startswith(ALICE_LINES):
             return LookupResult.found(Customer("C1001", "Alice Example"))
         return LookupResult(LookupStatus.NOT_FOUND)
 
@@ -101,8 +107,8 @@ class Timed:
         self.slowest = max(self.slowest, time.monotonic() - started)
         return doc
 
-    async def call(self, caller: Caller, pause_s: float = 0.05) -> None:
-        await self.send(caller, "call.started", ani=ALICE, dnis=DEMO_LINE)
+    async def call(self, caller: Caller, pause_s: float = 0.05, ani: str = ALICE) -> None:
+        await self.send(caller, "call.started", ani=ani, dnis=DEMO_LINE)
         await asyncio.sleep(pause_s)
         done = await self.send(caller, "digits", digits="01021980#")
         self.finished.append(on_flow(done))
@@ -128,11 +134,11 @@ async def calls_during(
     timed = Timed()
     stop = asyncio.Event()
 
-    async def keep_calling() -> None:
+    async def keep_calling(ani: str) -> None:
         while not stop.is_set():
-            await timed.call(Caller(client, call_id() if call_id else None))
+            await timed.call(Caller(client, call_id() if call_id else None), ani=ani)
 
-    tasks = [asyncio.create_task(keep_calling()) for _ in range(callers)]
+    tasks = [asyncio.create_task(keep_calling(f"{ALICE_LINES}{n}")) for n in range(callers)]
     try:
         await asyncio.sleep(before_s)
         await asyncio.to_thread(fault)
@@ -199,6 +205,31 @@ async def test_calls_finish_on_their_flow_across_a_cluster_primary_failover(
     assert timed.slowest <= WEBHOOK_LIMIT_S
     health = (await (await client.get("/readyz")).json())["dependencies"]["session_store"]
     assert (health["state"], health["kind"], health["role"]) == ("ok", "cluster", "master")
+
+
+@pytest.mark.parametrize("topology", ["sentinel_set", "cluster"])
+async def test_two_workers_share_the_rate_limits_on_sentinel_and_cluster(
+    serve: Serve, request: pytest.FixtureRequest, topology: str
+) -> None:
+    """The limits' counters live in the same Redis as the calls, whatever its topology
+    (they were per process with Sentinel and Cluster): failed identifications on two workers
+    add up, and the caller is limited on both."""
+    url = request.getfixturevalue(topology).url
+    prefix = f"ivr-limits-{uuid.uuid4().hex[:8]}:"
+    workers = [await serve(url, redis_prefix=prefix) for _ in range(2)]
+    for worker in workers:
+        assert isinstance(worker.app[GUARD].counters, RedisCounters)
+    told = []
+    for n in range(16):  # 12 failures allowed per number and hour, then limited on both
+        caller = Caller(workers[n % 2])
+        await caller.start(ani=STRANGER, dnis=CARDS_LINE)
+        doc = await caller.press("99999999#")
+        told.append(doc["call"]["idv_status"] if doc["call"]["ended"] else "asked again")
+    assert told == ["asked again"] * 12 + ["not_identified"] * 4
+    for worker in workers:
+        assert (await (await worker.get("/readyz")).json())["dependencies"]["limits"] == {
+            "state": "ok"
+        }
 
 
 def _slots_of(cluster: local_redis.Cluster, primary: local_redis.Node) -> set[int]:

@@ -23,7 +23,7 @@ from ivr.directory.csv_import import import_file
 from ivr.stepup.openapi import AnswerReply, RedeemReply, StepUpView, document
 from ivr.web.app import create_app
 from ivr.web.settings import ServeSettings
-from tests.stepup.provider_server import TOKEN, free_port
+from tests.stepup.provider_server import TOKEN, LoopbackProvider, free_port
 from tests.web.conftest import SECRET, Caller
 
 from .conftest import ROOT, code, settings_for
@@ -230,3 +230,21 @@ async def test_the_served_and_committed_documents_are_the_code(
     assert set(served["paths"]) == {
         "/step-ups", "/step-ups/{id}", "/step-ups/{id}/answer", "/step-ups/tokens/verify",
     }  # fmt: skip
+
+
+async def test_codes_pushed_for_step_ups_obey_the_resend_limit(
+    aiohttp_client: Any, tmp_path: Path, provider: LoopbackProvider
+) -> None:
+    client = await _client(aiohttp_client, tmp_path, None, provider.url)
+    body = {"customer_id": "C1002", "method": "sent"}
+    for _ in range(3):  # IVR_OTP_MAX_SENDS
+        assert (await client.post("/step-ups", json=body, headers=agent())).status == 201
+    limited = await client.post("/step-ups", json=body, headers=agent())
+    assert limited.status == 429
+    assert (await limited.json())["detail"] == "resend limit reached for this customer"
+    assert len(provider.codes_for("C1002")) == 3
+    provider.mode = "not_enrolled"
+    nothing = await client.post(
+        "/step-ups", json={"customer_id": "C1005", "method": "sent"}, headers=agent()
+    )
+    assert nothing.status == 422

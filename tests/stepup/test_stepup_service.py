@@ -3,9 +3,9 @@ once, a token spendable once and only for its audience, the keypad operation."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -21,15 +21,19 @@ from ivr.stepup.tokens import ValidationTokens
 from ivr.stepup.wiring import one_time_codes
 from ivr.tokens import AUDIENCE as VISUAL_IVR
 from ivr.tokens import TokenError, TokenIssuer
+from tests.journal.conftest import pg_url, sqlite_url, store_url
 
 from .conftest import code, settings_for
+
+__all__ = ["pg_url", "sqlite_url", "store_url"]
 
 KEY = "step-up-test-token-key-of-32-bytes-or-more"
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[StepUpStore]:
-    db = await open_database(f"sqlite:///{tmp_path / 'journal.db'}")
+async def store(store_url: str) -> AsyncIterator[StepUpStore]:
+    """The journal database on SQLite and on PostgreSQL (migration 5 on both)."""
+    db = await open_database(store_url)
     yield StepUpStore(db)
     await db.close()
 
@@ -151,3 +155,21 @@ async def test_the_keypad_answers_the_calls_step_up(
     settled = await store.get(step_up.id)
     assert settled is not None
     assert settled.answered_by == "keypad"
+
+
+async def test_an_app_and_a_keypad_answer_together_settle_once(
+    store: StepUpStore, registry: OperationRegistry
+) -> None:
+    notes: list[dict] = []
+    service = service_for(store, registry, notes)
+    step_up = await service.start("C1001", "call-5", "totp", "agent-desktop", None)
+    right = code(time.time())
+    first, second = await asyncio.gather(
+        service.answer(step_up, right, "app"), service.answer(step_up, right, "keypad")
+    )
+    assert {first.outcome, second.outcome} <= {"verified", "wrong"}
+    assert "verified" in (first.outcome, second.outcome)
+    assert len(notes) == 1  # one settlement, one webhook
+    settled = await store.get(step_up.id)
+    assert settled is not None
+    assert settled.status is Status.VERIFIED

@@ -6,10 +6,11 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -18,6 +19,9 @@ from ivr.bootstrap import Project
 from ivr.directory.csv_import import import_file
 from ivr.web.app import create_app
 from ivr.web.settings import ServeSettings
+
+if TYPE_CHECKING:
+    from tests.web.servers import Server
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "test-webhook-secret"
@@ -120,3 +124,19 @@ def transfer(doc: dict[str, Any]) -> dict[str, Any]:
     assert found, doc
     result: dict[str, Any] = found[-1]
     return result
+
+
+# Real `ivr serve` processes (tests.web.servers), shared by the process, shedding and limits tests.
+@pytest.fixture
+def servers() -> Iterator[list[Server]]:
+    """The servers a test starts; each is stopped after the test."""
+    started: list[Server] = []
+    yield started
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client:
+        yield client

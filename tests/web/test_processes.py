@@ -8,7 +8,7 @@ import json
 import shutil
 import signal
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,20 +31,6 @@ def workdir(tmp_path: Path, demo_db: str) -> Path:
 
 def _args(workdir: Path, demo_db: str, *extra: str) -> list[str]:
     return ["--db", demo_db, "--journal", "none", *extra]
-
-
-@pytest.fixture
-def servers() -> Iterator[list[Server]]:
-    started: list[Server] = []
-    yield started
-    for server in started:
-        server.stop()
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 async def test_two_workers_share_calls_through_redis(

@@ -13,7 +13,9 @@ from aiohttp.test_utils import TestClient
 
 from bench.journal_faults import set_read_only
 from ivr.journal.store import open_store
+from ivr.limits.counters import RedisCounters
 from ivr.settings import Settings
+from ivr.web.keys import GUARD
 from tests.web.conftest import Caller, MakeClient
 
 
@@ -137,3 +139,26 @@ async def test_records_dropped_over_the_spool_cap_show_in_readyz_and_metrics(
     finally:
         set_read_only(url, False)
     await client.close()
+
+
+async def test_limits_failing_open_are_degraded_in_readyz(make_client: MakeClient) -> None:
+    """The rate limits' counters unreachable while the session store works: calls go on
+    unlimited, and /readyz says so (degraded, 200) instead of "ready"; /metrics counts it."""
+    client = await make_client()
+    guard = client.server.app[GUARD]
+    working = guard.counters
+    guard.counters = RedisCounters.from_url("redis://127.0.0.1:1/0", "nowhere:")
+    guard.probe_every_s = 0
+    try:
+        code, body = await ready(client)
+        assert (code, body["status"]) == (200, "degraded")
+        assert body["dependencies"]["limits"]["state"] == "down"
+        await whole_call(client)  # still served
+        metrics = await (await client.get("/metrics")).text()
+        (line,) = [m for m in metrics.splitlines() if m.startswith("ivr_limits_unavailable_total")]
+        assert float(line.split()[-1]) > 0
+    finally:
+        await guard.counters.close()
+        guard.counters = working
+    code, body = await ready(client)
+    assert (code, body["status"], body["dependencies"]["limits"]) == (200, "ready", {"state": "ok"})

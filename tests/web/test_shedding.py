@@ -12,11 +12,9 @@ import resource
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from ivr.adapters.json_webhook import signature
 from tests.web.conftest import ALICE, DEMO_LINE, ROOT, SECRET
@@ -39,20 +37,6 @@ def args(demo_db: str, *extra: str) -> list[str]:
         str(ROOT / "prompts"),
         *extra,
     ]
-
-
-@pytest.fixture
-def servers() -> Iterator[list[Server]]:
-    started: list[Server] = []
-    yield started
-    for server in started:
-        server.stop()
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 def open_sockets(port: int, count: int, payload: bytes) -> list[socket.socket]:
@@ -131,6 +115,39 @@ async def test_a_connection_that_keeps_trickling_its_head_is_closed(
         return float("inf")
 
     assert await asyncio.to_thread(trickle) < 2.5
+
+
+async def test_a_later_request_head_trickled_on_a_kept_alive_connection_is_closed(
+    tmp_path: Path, demo_db: str, servers: list[Server]
+) -> None:
+    """The header deadline is per request: a first request served, then the second's head
+    sent a byte at a time is cut off at the deadline (it was only timed for the first)."""
+    server = Server(args(demo_db, "--header-timeout", "1"), tmp_path)
+    servers.append(server)
+    await server.ready()
+
+    def served_then_trickle() -> tuple[bytes, float]:
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        try:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            sock.settimeout(5)
+            first = b""
+            while b"\r\n\r\n" not in first:
+                first += sock.recv(4096)
+            time.sleep(1.5)  # idle between requests: allowed (keep-alive), not a late head
+            started = time.monotonic()
+            for byte in PARTIAL_HEAD * 10:
+                sock.send(bytes([byte]))
+                time.sleep(0.05)
+        except OSError:
+            return first, time.monotonic() - started
+        finally:
+            sock.close()
+        return first, float("inf")
+
+    first, took = await asyncio.to_thread(served_then_trickle)
+    assert first.startswith(b"HTTP/1.1 200")
+    assert took < 2.5
 
 
 def raw_request(port: int, head: bytes, body: bytes, wait_s: float) -> tuple[bytes, float]:

@@ -12,7 +12,7 @@ when the context ends:
 
 Faults: `Node.freeze()` / `thaw()` (SIGSTOP / SIGCONT), `kill()`, `restart()`,
 `SentinelSet.failover()`, `Cluster.failover(key)`, and demoting a node with `REPLICAOF`.
-Nothing here is used by the server itself.
+Nothing here is used by the server itself: it lives with the benchmarks, out of the product.
 """
 
 from __future__ import annotations
