@@ -9,18 +9,23 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ivr.config import AppConfig, load_config
+from ivr.callbacks.crypto import SecretBox
+from ivr.config import AppConfig, PaymentsConfig, load_config
 from ivr.directory.factory import open_directory
 from ivr.directory.hashing import KeyRing
 from ivr.directory.port import CustomerDirectory
 from ivr.engine.directory_ops import registry_for
+from ivr.engine.payment_step import PaymentRunner, PaymentSettings
 from ivr.engine.registry import FlowRegistry
 from ivr.engine.runtime import Engine, EngineSettings
 from ivr.flow.compiler import compile_flow
 from ivr.flow.loader import FlowLoadError, LoadedFlow, ValidationContext, load_flow, load_flows
 from ivr.limits.guard import BACKSTOP, AbuseGuard
+from ivr.payments.processor import PaymentProcessor
+from ivr.payments.test_processor import TestProcessor
+from ivr.payments.vault import PaymentVault
 from ivr.prompts.catalog import PromptCatalog
-from ivr.settings import Settings
+from ivr.settings import PAYMENT_KEYS_ENV, Settings
 from ivr.stepup.wiring import install_one_time_codes
 from ivr.tokens import TokenIssuer
 
@@ -99,6 +104,7 @@ async def build_engine(
     operations = registry_for(opened)
     install_one_time_codes(operations, opened, secrets)
     engine = Engine(
+        payments=payment_runner(loaded.config, secrets, (settings or EngineSettings())),
         flows=loaded.registry,
         config=loaded.config,
         catalog=loaded.catalog,
@@ -109,3 +115,26 @@ async def build_engine(
     if guard is not None:
         guard.wrap(operations, lambda: engine.config, engine.settings.operation_deadline_s)
     return engine, opened
+
+
+def payment_processor(config: PaymentsConfig, secrets: Settings) -> PaymentProcessor:
+    """The processor config/payments.yaml names (the built-in test one by default)."""
+    if config.processor == "http":
+        from ivr.payments.http_processor import HttpProcessor
+
+        assert config.url is not None  # load_config refuses http without a url
+        return HttpProcessor(config.url, Settings.reveal(secrets.payment_processor_token))
+    return TestProcessor()
+
+
+def payment_runner(config: AppConfig, secrets: Settings, settings: EngineSettings) -> PaymentRunner:
+    """Payment steps' processor and the vault that seals card digits between webhooks."""
+    processor = payment_processor(config.payments, secrets)
+    box = SecretBox.from_text(secrets.payment_key_text(), PAYMENT_KEYS_ENV)
+    return PaymentRunner(
+        PaymentSettings(
+            vault=PaymentVault(box),
+            processor=processor,
+            deadline_s=settings.operation_deadline_s,
+        )
+    )

@@ -82,6 +82,22 @@ class RouteConfig(_Strict):
     jambonz: Literal["dial", "enqueue"] | None = None
 
 
+class LinePayments(_Strict):
+    """How a service line takes cards: in the engine (`capture`, the default), or by Twilio's
+    `<Pay>` (`twilio_pay`: Twilio collects the digits and charges through `connector`, so no
+    digit reaches this server; calls of that line arriving by another gateway are routed on)."""
+
+    mode: Literal["capture", "twilio_pay"] = "capture"
+    connector: str = Field(default="Default", min_length=1, max_length=64)
+
+
+class PaymentsConfig(_Strict):
+    """config/payments.yaml: the processor payment steps charge through."""
+
+    processor: Literal["test", "http"] = "test"
+    url: str | None = Field(default=None, pattern=r"^https?://")
+
+
 class ServiceLine(_Strict):
     name: str = Field(min_length=1)
     dnis: list[str] = Field(default_factory=list)
@@ -92,6 +108,7 @@ class ServiceLine(_Strict):
     # where national calling numbers are read (ISO 3166 code); unset: default_region
     region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     limits: dict[str, float | int] = Field(default_factory=dict)  # over the file's `limits`
+    payments: LinePayments = Field(default_factory=LinePayments)
 
 
 class _RoutesFile(_Strict):
@@ -120,6 +137,7 @@ class AppConfig(_Strict):
         return line.region or self.default_region
 
     limits: Limits = Field(default_factory=Limits)  # every line's, before its own keys
+    payments: PaymentsConfig = Field(default_factory=PaymentsConfig)
 
     def limits_for(self, line_name: str) -> Limits:
         """The limits of a service line: the file's, with the line's own keys over them."""
@@ -181,6 +199,19 @@ def _fields(path: Path) -> dict[str, FieldSpec]:
         raise ConfigError(str(error)) from error
 
 
+def _payments(path: Path, environ: Mapping[str, str] | None) -> PaymentsConfig:
+    """config/payments.yaml, or the built-in test processor when the file is absent."""
+    if not path.exists():
+        return PaymentsConfig()
+    try:
+        config = PaymentsConfig.model_validate(_read_yaml(path, environ) or {})
+    except ValidationError as error:
+        raise _describe(path, error) from error
+    if config.processor == "http" and config.url is None:
+        raise ConfigError(f"{path}: processor http needs url: (the processor's base URL)")
+    return config
+
+
 def load_config(config_dir: Path, environ: Mapping[str, str] | None = None) -> AppConfig:
     """Load `routes.yaml`, `service-lines.yaml` and (if present) `directory.yaml` from a config
     directory and cross-check them."""
@@ -201,6 +232,7 @@ def load_config(config_dir: Path, environ: Mapping[str, str] | None = None) -> A
         default_region=lines.default_region,
         fields=_fields(config_dir / "directory.yaml"),
         limits=lines.limits,
+        payments=_payments(config_dir / "payments.yaml", environ),
     )
     config.service_line(config.default_service_line)
     for region in {config.default_region, *(line.region for line in config.service_lines)}:

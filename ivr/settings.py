@@ -31,6 +31,14 @@ DEFAULT_SPOOL_MAX_BYTES = 256 * 2**20  # ~6 million journal records at ~45 bytes
 # Only for development and tests: anyone can read them here, so production sets its own.
 DEVELOPMENT_ANSWER_KEY = b"ivr-development-key-do-not-use-in-production"
 DEVELOPMENT_TOKEN_KEY = "ivr-development-token-key-do-not-use-in-production"
+# seals card digits between two webhooks of a call: `id:base64` of 32 public bytes
+DEVELOPMENT_PAYMENT_KEYS = (
+    "dev:"
+    + base64.b64encode(
+        hashlib.sha256(b"ivr development payment key - do not use in production").digest()
+    ).decode()
+)
+PAYMENT_KEYS_ENV = "IVR_PAYMENT_KEYS"
 _CPU_LIST = re.compile(r"^\s*\d+(\s*-\s*\d+)?(\s*,\s*\d+(\s*-\s*\d+)?)*\s*$")
 _log = logging.getLogger(__name__)
 _warned: set[str] = set()
@@ -93,6 +101,13 @@ class Settings(BaseSettings):
     )
     callback_keys: SecretStr | None = Field(
         None, description="seal callback secrets: id:base64 AES-256 keys, newest first"
+    )
+    payment_keys: SecretStr | None = Field(
+        None,
+        description="seal card digits between webhooks: id:base64 AES-256 keys, newest first",
+    )
+    payment_processor_token: SecretStr | None = Field(
+        None, description="bearer token for the HTTP payment processor"
     )
     jambonz_api_key: SecretStr | None = Field(
         None, description="bearer key of jambonz's REST API (dialling callbacks)"
@@ -182,6 +197,15 @@ class Settings(BaseSettings):
             SecretBox.from_text(value.get_secret_value())  # its error never shows a key
         return value
 
+    @field_validator("payment_keys")
+    @classmethod
+    def _payment_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from ivr.callbacks.crypto import SecretBox
+
+            SecretBox.from_text(value.get_secret_value(), PAYMENT_KEYS_ENV)  # never shows a key
+        return value
+
     @field_validator("otp_keys")
     @classmethod
     def _otp_keys(cls, value: SecretStr | None) -> SecretStr | None:
@@ -233,6 +257,18 @@ class Settings(BaseSettings):
         )
         return DEVELOPMENT_TOKEN_KEY
 
+    def payment_key_text(self) -> str:
+        """The keys card digits are sealed with between webhooks (`id:base64`, newest first),
+        or the public development key with a warning."""
+        if self.payment_keys is not None:
+            return self.payment_keys.get_secret_value()
+        _warn_once(
+            "payment_keys",
+            "IVR_PAYMENT_KEYS is not set: card digits between webhooks are sealed with the "
+            "PUBLIC development key. Set IVR_PAYMENT_KEYS before taking real payments.",
+        )
+        return DEVELOPMENT_PAYMENT_KEYS
+
     def otp_key_text(self) -> str:
         """The keys sealing TOTP secrets, or the public development key with a warning."""
         if self.otp_keys is not None:
@@ -272,7 +308,7 @@ class Settings(BaseSettings):
         if value is None:
             if name == "secret_key":
                 return "(not set: the PUBLIC development key is in use)"
-            if name in ("token_key", "otp_keys"):
+            if name in ("token_key", "payment_keys", "otp_keys"):
                 return "(not set: the PUBLIC development key is in use)"
             return "(not set)"
         if name == "journal_url":

@@ -29,6 +29,7 @@ class HeardPrompt:
 @dataclass(frozen=True, slots=True)
 class PressedKeys:
     keys: str
+    secure: bool = False  # card digits: a recording writes silence, never their tones
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +122,7 @@ async def play_call(
             transcript.append(Silence(collect.timeout_s))
             actions = await driver.no_input()
         else:
-            transcript.append(PressedKeys(step.keys))
+            transcript.append(PressedKeys(step.keys, collect.secure))
             actions = await driver.press(step.keys)
     else:
         took(await driver.hang_up())

@@ -33,7 +33,7 @@ def timeline_of(
                 and heard.barge_in
             ):
                 timeline[-1] = Heard(last.prompt, cut_at_ms=barge_in_ms)
-            timeline.append(Pressed(item.keys))
+            timeline.append(Pressed(item.keys, masked=item.secure))
         else:
             timeline.append(Silence(item.seconds))
     return timeline

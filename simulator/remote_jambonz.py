@@ -167,6 +167,7 @@ class VerbReader:
             barge_in=bool(prompts),
             step=step,
             attempt=attempt,
+            secure=query.get("secure") == "1",
         )
 
     def _transfer(self, tag: Mapping[str, Any], target: str) -> Transfer:

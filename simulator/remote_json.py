@@ -132,6 +132,7 @@ def to_action(item: Mapping[str, Any]) -> Action:
             dont_have_key=item.get("dont_have_key"),
             step=str(item.get("step", "")),
             attempt=int(item.get("attempt", 1)),
+            secure=bool(item.get("secure", False)),
         )
     if kind == "transfer":
         return Transfer(

@@ -111,6 +111,7 @@ class RemoteTwilioDriver:
         self._owns_session = session is None
         self._call: dict[str, str] = {}
         self._gather: ET.Element | None = None
+        self._pay: ET.Element | None = None
         self._attempts: dict[str, int] = {}
         self._handoff: dict[str, Any] = {}
 
@@ -172,6 +173,20 @@ class RemoteTwilioDriver:
 
     # -- HTTP --------------------------------------------------------------------------------
 
+    async def pay(self, result: str, **fields: str) -> Sequence[Action]:
+        """Play Twilio's part of a pending `<Pay>`: post its action callback as Twilio does
+        (Result, PaymentCardNumber masked, PaymentCardType, PaymentConfirmationCode,
+        PaymentToken... as `fields`), signed."""
+        if self._pay is None:
+            raise RuntimeError("no <Pay> is waiting")
+        action, self._pay = self._pay.get("action", ""), None
+        return await self._post(action, {"Result": result, **fields})
+
+    @property
+    def pending_pay(self) -> ET.Element | None:
+        """The `<Pay>` the last document asked for, if any."""
+        return self._pay
+
     def _pending(self) -> ET.Element:
         if self._gather is None:
             raise RuntimeError("no <Gather> is waiting for keys")
@@ -198,7 +213,7 @@ class RemoteTwilioDriver:
         actions: list[Action] = []
         for _ in range(20):
             root = ET.fromstring(await self._send(public, extra))
-            self._gather = None
+            self._gather = self._pay = None
             redirect = self._read(root, actions)
             if redirect is None:
                 return actions
@@ -217,6 +232,8 @@ class RemoteTwilioDriver:
                 self._gather = element
             elif element.tag == "Hangup":
                 actions.append(Hangup())
+            elif element.tag == "Pay":
+                self._pay = element
             elif element.tag in ("Enqueue", "Dial"):
                 actions.append(self._transfer(element))
             elif element.tag == "Redirect":
@@ -250,6 +267,7 @@ class RemoteTwilioDriver:
             barge_in=bool(prompts),
             step=step,
             attempt=attempt,
+            secure=query.get("secure") == "1",
         )
 
     def _transfer(self, element: ET.Element) -> Transfer:

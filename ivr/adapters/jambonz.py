@@ -32,7 +32,7 @@ from ivr.adapters.jambonz_verbs import DEFAULT_TRANSFERS, JambonzTransfer, rende
 from ivr.adapters.outbound import outbound_context
 from ivr.adapters.signatures import verify_timestamped
 from ivr.adapters.wire import JSON_TYPE, TERMINAL_CALL_STATUSES, loads_json, positive_int
-from ivr.engine.actions import Action, RouteKind, Transfer
+from ivr.engine.actions import Action, RouteKind, SecurePayment, Transfer
 from ivr.engine.events import (
     CallerIdTrust,
     CallEvent,
@@ -180,6 +180,8 @@ class JambonzAdapter(Adapter):
     # -- outbound ----------------------------------------------------------------------------
 
     def render(self, actions: Sequence[Action], context: RenderContext) -> Document:
+        if any(isinstance(action, SecurePayment) for action in actions):
+            return self.render_to_agent(context)  # only Twilio takes cards itself (<Pay>)
         call_id = context.call_id
         verbs = render_verbs(
             actions,

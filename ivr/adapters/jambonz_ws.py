@@ -36,7 +36,7 @@ from ivr.adapters.base import (
 from ivr.adapters.jambonz import action_event, call_started, status_event
 from ivr.adapters.jambonz_verbs import DEFAULT_TRANSFERS, JambonzTransfer, render_verbs
 from ivr.adapters.wire import JSON_TYPE, digest, loads_json
-from ivr.engine.actions import Action, RouteKind, Transfer
+from ivr.engine.actions import Action, RouteKind, SecurePayment, Transfer
 
 SUBPROTOCOL = "ws.jambonz.org"
 PATH = "/jambonz/ws"  # where jambonz opens the socket (the application's call hook)
@@ -181,6 +181,8 @@ class JambonzWsAdapter(Adapter):
 
     def render(self, actions: Sequence[Action], context: RenderContext) -> Document:
         """The verb array, for an `ack` or a `command`."""
+        if any(isinstance(action, SecurePayment) for action in actions):
+            return self.render_to_agent(context)  # only Twilio takes cards itself (<Pay>)
         verbs = render_verbs(
             actions,
             dataclasses.replace(context, action_url=HOOK),

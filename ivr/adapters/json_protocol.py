@@ -121,6 +121,10 @@ class CollectAction(_Out):
     dont_have_key: str | None
     step: str
     attempt: int
+    secure: bool = Field(
+        default=False,
+        description="card digits: do not record, log or echo these keys (a payment step)",
+    )
 
 
 class TransferAction(_Out):

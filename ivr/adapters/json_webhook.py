@@ -33,7 +33,15 @@ from ivr.adapters.json_protocol import PROTOCOL_VERSION, SIGNATURE_HEADER
 from ivr.adapters.outbound import outbound_context
 from ivr.adapters.signatures import timestamped_header, verify_timestamped
 from ivr.adapters.wire import JSON_TYPE
-from ivr.engine.actions import Action, CollectDigits, Hangup, Play, PromptRef, Transfer
+from ivr.engine.actions import (
+    Action,
+    CollectDigits,
+    Hangup,
+    Play,
+    PromptRef,
+    SecurePayment,
+    Transfer,
+)
 from ivr.engine.events import (
     CallerIdTrust,
     CallEvent,
@@ -93,6 +101,8 @@ class JsonWebhookAdapter(Adapter):
 
     def render(self, actions: Sequence[Action], context: RenderContext) -> Document:
         """The actions and the call summary the pipeline puts in the context."""
+        if any(isinstance(action, SecurePayment) for action in actions):
+            return self.render_to_agent(context)  # only Twilio takes cards itself (<Pay>)
         document = {
             "protocol": PROTOCOL_VERSION,
             "call_id": context.call_id,
@@ -176,6 +186,7 @@ def _action(action: Action, context: RenderContext) -> dict[str, Any]:
             "dont_have_key": action.dont_have_key,
             "step": action.step,
             "attempt": action.attempt,
+            "secure": action.secure,
         }
     if isinstance(action, Transfer):
         return {

@@ -1,7 +1,8 @@
 """Twilio Programmable Voice: form-encoded webhooks in, TwiML out.
 
 Request kinds (each mounted as /twilio/<kind>): `voice` (incoming call), `gather` (the
-`<Gather>` action URL, carrying step/attempt in its query), `status` (call status callback).
+`<Gather>` action URL, carrying step/attempt in its query; also `<Pay>`'s, with `event=pay`),
+`status` (call status callback).
 Every request must carry a valid X-Twilio-Signature made with the account's auth token
 (IVR_TWILIO_AUTH_TOKEN); it covers the URL, query included.
 """
@@ -33,6 +34,7 @@ from ivr.engine.events import (
     DigitsTermination,
     HungUp,
     NoInput,
+    PaymentResult,
     PromptFinished,
     TransferResult,
 )
@@ -63,6 +65,25 @@ def caller_id_trust(verstat: str | None) -> CallerIdTrust:
         if level in _ATTESTATION and (not rest or rest.startswith("-")):
             return _ATTESTATION[level]
     return CallerIdTrust.UNKNOWN
+
+
+def _pay_result(call_id: str, form: Mapping[str, str], query: Mapping[str, str]) -> CallEvent:
+    """`<Pay>`'s action callback: the result and what identifies the charge. The masked card
+    number gives its last four only; the digits never come here."""
+    result = form.get("Result", "")
+    if not result:
+        raise BadRequest("Result missing from the <Pay> callback")
+    masked = form.get("PaymentCardNumber", "")
+    return PaymentResult(
+        call_id=call_id,
+        step=query.get("step", ""),
+        result=result,
+        card_type=form.get("PaymentCardType", ""),
+        last4=masked[-4:] if masked[-4:].isdigit() else "",
+        reference=form.get("PaymentConfirmationCode", ""),
+        token=form.get("PaymentToken") or form.get("ProfileId", ""),
+        error=form.get("PaymentError") or form.get("ConnectorError", ""),
+    )
 
 
 class TwilioAdapter(Adapter):
@@ -130,6 +151,8 @@ class TwilioAdapter(Adapter):
         """Empty Digits (actionOnEmptyResult) is no input; `event=played` ends a prompt-only doc."""
         if query.get("event") == "played":
             return PromptFinished(call_id)
+        if query.get("event") == "pay":
+            return _pay_result(call_id, form, query)
         digits = form.get("Digits", "")
         if not digits:
             return NoInput(call_id)

@@ -18,7 +18,16 @@ from urllib.parse import quote, urlencode
 from ivr.adapters.base import RenderContext
 from ivr.adapters.wire import collect_query, handoff_headers, handoff_text, played_query, with_query
 from ivr.adapters.xmltext import element
-from ivr.engine.actions import Action, CollectDigits, Hangup, Play, PromptRef, RouteKind, Transfer
+from ivr.engine.actions import (
+    Action,
+    CollectDigits,
+    Hangup,
+    Play,
+    PromptRef,
+    RouteKind,
+    SecurePayment,
+    Transfer,
+)
 
 _WORKFLOW_SID = re.compile(r"^WW[0-9a-fA-F]{32}$")
 
@@ -66,6 +75,9 @@ def render_twiml(
         elif isinstance(action, Hangup):
             parts.append("<Hangup />")
             waits = True
+        elif isinstance(action, SecurePayment):
+            parts.append(_pay(action, context))
+            waits = True
     if actions and not waits:
         # prompts only: ask the engine what comes next once they have played
         url = with_query(context.action_url, played_query())
@@ -106,6 +118,40 @@ def _gather(action: CollectDigits, context: RenderContext) -> str:
         actionOnEmptyResult="true",
     )
     return gather if action.barge_in else prompts + gather
+
+
+# the card brands a payment step accepts (ivr.payments.cards), in <Pay>'s words
+PAY_CARD_TYPES = "visa mastercard amex discover"
+
+
+def pay_query(step: str) -> list[tuple[str, str]]:
+    """What the `<Pay>` action URL carries: that it is a payment's result, and for which step."""
+    return [("event", "pay"), ("step", step)]
+
+
+def _pay(action: SecurePayment, context: RenderContext) -> str:
+    """`<Pay>`: Twilio collects the card and charges it through the configured Pay Connector;
+    its action URL gets the result (Result, PaymentCardNumber masked, PaymentToken,
+    PaymentConfirmationCode...), never the digits."""
+    prompts = "".join(
+        element("Prompt", inner=_prompt(prompt, context), **{"for": field})
+        for field, prompt in action.prompts
+    )
+    attributes = {
+        "input": "dtmf",
+        "action": with_query(context.action_url, pay_query(action.step)),
+        "paymentConnector": action.connector,
+        "chargeAmount": action.amount,
+        "currency": action.currency.lower(),
+        "postalCode": "true" if action.postal_code else "false",
+        "securityCode": "true",
+        "maxAttempts": str(action.max_attempts),
+        "timeout": str(max(1, math.ceil(action.timeout_s))),
+        "validCardTypes": PAY_CARD_TYPES,
+    }
+    if action.description:
+        attributes["description"] = action.description
+    return element("Pay", inner=prompts, **attributes)
 
 
 def _transfer(

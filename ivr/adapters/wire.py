@@ -64,12 +64,16 @@ def with_query(url: str, params: Iterable[tuple[str, str]]) -> str:
 
 
 def collect_query(action: CollectDigits) -> list[tuple[str, str]]:
-    """What an action URL carries so the answer can be matched to its step and attempt."""
-    return [
+    """What an action URL carries so the answer can be matched to its step and attempt, and
+    whether the keys are card digits (the simulator's recordings then write silence)."""
+    query = [
         ("step", action.step),
         ("attempt", str(action.attempt)),
         ("max", str(action.max_digits)),
     ]
+    if action.secure:
+        query.append(("secure", "1"))
+    return query
 
 
 def played_query() -> list[tuple[str, str]]:

@@ -34,6 +34,8 @@ class CollectDigits:
     attempt: int = 1
     # a partial answer: the positions (1-based) the prompt asks for; spoken, so not secret
     positions: tuple[int, ...] = ()
+    # card digits: recordings write silence for these keys, and nothing echoes them
+    secure: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,4 +53,22 @@ class Hangup:
     reason: str = "flow"
 
 
-Action = Play | CollectDigits | Transfer | Hangup
+@dataclass(frozen=True, slots=True)
+class SecurePayment:
+    """Let the gateway take the card itself (Twilio `<Pay>`): the caller keys the digits into
+    the gateway, which charges through its own connector; only the result comes back, so no
+    digit reaches this server. `prompts` are said for each field (`payment-card-number`,
+    `expiration-date`, `security-code`, `postal-code`)."""
+
+    amount: str  # "25.00": in the currency's major unit, as the gateway takes it
+    currency: str  # ISO 4217
+    connector: str
+    step: str
+    description: str = ""
+    postal_code: bool = False
+    max_attempts: int = 3
+    timeout_s: float = 5.0
+    prompts: tuple[tuple[str, PromptRef], ...] = ()
+
+
+Action = Play | CollectDigits | Transfer | Hangup | SecurePayment

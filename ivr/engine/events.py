@@ -74,4 +74,27 @@ class TransferResult:
     result: str
 
 
-CallEvent = CallStarted | DigitsCollected | NoInput | PromptFinished | HungUp | TransferResult
+@dataclass(frozen=True, slots=True)
+class PaymentResult:
+    """What a gateway that took the card itself (Twilio `<Pay>`) says about the payment:
+    never the card, only its type, the last four and the processor's token and reference."""
+
+    call_id: str
+    step: str
+    result: str  # the gateway's own word: success, payment-connector-error, ...
+    card_type: str = ""
+    last4: str = ""
+    reference: str = ""  # the charge's confirmation code
+    token: str = ""
+    error: str = ""  # the gateway's error code, if any
+
+
+CallEvent = (
+    CallStarted
+    | DigitsCollected
+    | NoInput
+    | PromptFinished
+    | HungUp
+    | TransferResult
+    | PaymentResult
+)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ivr.engine.state import CallState
+from ivr.flow.model import PAYMENT_VARIABLES
 
 IDENTIFIED_AND_VERIFIED = "identified_and_verified"
 IDENTIFIED_ONLY = "identified_only"
@@ -53,6 +54,11 @@ def build_handoff(state: CallState, fields: Sequence[str], token: str | None) ->
         value = values.get(name)
         if value is not None and (name not in ("customer_id", "customer_name") or identified):
             handoff[name] = value
+    if "payment" in fields:  # what a payment step left: never more than brand and last four
+        for name in PAYMENT_VARIABLES:
+            value = state.variables.get(name)
+            if value:
+                handoff[name] = value
     if state.locked:
         handoff["locked"] = True
     if token is not None:

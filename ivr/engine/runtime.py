@@ -22,6 +22,7 @@ from ivr.engine.events import (
     DigitsCollected,
     HungUp,
     NoInput,
+    PaymentResult,
     TransferResult,
 )
 from ivr.engine.handoff import build_handoff, consistent_status, status_when_unrouted
@@ -34,6 +35,7 @@ from ivr.engine.keys import (
 )
 from ivr.engine.operate import run_operation
 from ivr.engine.operations import OperationRegistry
+from ivr.engine.payment_step import PaymentRunner
 from ivr.engine.scope import call_scope, usable_number
 from ivr.engine.state import CallState, Frame
 from ivr.engine.turn import Turn as Turn  # re-exported: callers take turns from here
@@ -45,6 +47,7 @@ from ivr.flow.model import (
     CallFlowStep,
     HangupStep,
     MenuStep,
+    PaymentStep,
     PlayStep,
     ReturnStep,
     RouteStep,
@@ -94,8 +97,10 @@ class Engine:
         tokens: TokenIssuer | None = None,
         settings: EngineSettings | None = None,
         clock: Callable[[], float] = time.time,
+        payments: PaymentRunner | None = None,
     ) -> None:
         self.flows = flows
+        self.payments = payments
         self.config = config
         self.catalog = catalog
         self.operations = operations
@@ -157,6 +162,8 @@ class Engine:
             self._end_by_hangup(turn, by="caller")
         elif isinstance(event, DigitsCollected | NoInput):
             await self._guarded(turn, self._on_input(turn, event))
+        elif isinstance(event, PaymentResult):
+            await self._guarded(turn, self._on_payment_result(turn, event))
         return turn
 
     def route_to_agent(self, state: CallState, reason: str) -> Turn:
@@ -241,6 +248,23 @@ class Engine:
                 state.positions[plan.step_id] = sorted(chosen)
             turn.actions.append(self._collect(state, plan, attempt=1))
             return None
+        if isinstance(step, PaymentStep):
+            if self.payments is None:
+                raise _Leave("no payment processor configured")
+            state.attempts[plan.step_id] = 1
+            prompts = self._prompt_source(state)
+            line = self.config.service_line(state.service_line)
+            if line.payments.mode == "twilio_pay":  # the gateway takes the card itself
+                handed = self.payments.enter_gateway(
+                    turn, plan, prompts, line.payments.connector, line.settings
+                )
+                if isinstance(handed, str):
+                    turn.step_outcome(plan.step_id, handed)
+                    return handed
+                turn.actions.append(handed)
+                return None
+            turn.actions.append(self.payments.enter(turn, plan, flow.flow, prompts))
+            return None
         if isinstance(step, CallFlowStep):
             return self._call_flow(turn, flow, step)
         if isinstance(step, RouteStep):
@@ -263,6 +287,9 @@ class Engine:
         plan = flow.plan_for_state(state.state)
         if plan is None or plan.input is None:
             return  # not waiting for keys: a late or duplicate event changes nothing
+        if isinstance(plan.model, PaymentStep):
+            await self._on_payment_keys(turn, flow, plan, event)
+            return
         attempt = state.attempts.get(plan.step_id, 1)
         keys = event.digits if isinstance(event, DigitsCollected) else ""
         outcome, failure = await self._interpret(
@@ -278,6 +305,38 @@ class Engine:
             outcome = "max_attempts"
         turn.step_outcome(plan.step_id, outcome, attempt)
         await self._advance(turn, flow, outcome)
+
+    async def _on_payment_keys(
+        self, turn: Turn, flow: CompiledFlow, plan: StepPlan, event: DigitsCollected | NoInput
+    ) -> None:
+        if self.payments is None:
+            raise _Leave("no payment processor configured")
+        state = turn.state
+        keys = (
+            without_terminator(plan, event.digits) if isinstance(event, DigitsCollected) else None
+        )
+        settings = self.config.service_line(state.service_line).settings
+        prompts = self._prompt_source(state)
+        outcome = await self.payments.on_keys(turn, plan, flow.flow, prompts, keys, settings)
+        if outcome is None:
+            return
+        turn.step_outcome(plan.step_id, outcome)
+        await self._advance(turn, flow, outcome)
+
+    async def _on_payment_result(self, turn: Turn, event: PaymentResult) -> None:
+        """The gateway took the card (Twilio <Pay>): route the outcome it reports."""
+        flow = self._flow(turn.state)
+        plan = flow.plan_for_state(turn.state.state)
+        if plan is None or not isinstance(plan.model, PaymentStep) or self.payments is None:
+            return  # not waiting for a payment: a late or duplicate callback changes nothing
+        outcome = self.payments.on_gateway_result(turn, plan, event)
+        if outcome is None:
+            return
+        turn.step_outcome(plan.step_id, outcome)
+        await self._advance(turn, flow, outcome)
+
+    def _prompt_source(self, state: CallState) -> Callable[[Sequence[str]], tuple[PromptRef, ...]]:
+        return lambda ids: self._prompts(state, ids)
 
     async def _interpret(
         self, turn: Turn, plan: StepPlan, digits: str, attempt: int

@@ -49,6 +49,9 @@ class CallState:
     started_at: float = 0.0
     step_started_at: float = 0.0
     stack: list[Frame] = field(default_factory=list)
+    # a payment step's visit: the field asked, its attempt, and the card entry so far, sealed
+    # (ivr.payments.vault); None outside a payment step and once the call has ended
+    payment: dict[str, Any] | None = None
     # exactly once per delivery: every gateway delivery applied to the call (its delivery key)
     # with the answer it got, as the pipeline stores it; a redelivery gets that answer again
     answers: dict[str, Any] = field(default_factory=dict)

@@ -80,6 +80,7 @@ class Turn:
 
     def ended(self) -> None:
         state = self.state
+        state.payment = None  # an ended call keeps no card entry, not even sealed
         self.record(
             RecordKind.CALL_ENDED,
             outcome=state.ended_by,

@@ -8,6 +8,7 @@ can spin without waiting for the caller. Each problem points at the YAML node at
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,8 @@ class _Checker:
             if isinstance(step, m.SetStep)
             for name in step.set
         }
+        if any(isinstance(step, m.PaymentStep) for _, _, step in flow.all_steps()):
+            self.variables |= set(m.PAYMENT_VARIABLES)
 
     def add(
         self,
@@ -355,6 +358,8 @@ class _Checker:
             return (set(spec.outcomes), set(spec.retry_outcomes)) if spec else None
         if isinstance(step, m.MenuStep):
             return {"max_attempts"}, set()
+        if isinstance(step, m.PaymentStep):
+            return set(m.PAYMENT_OUTCOMES), set()
         if isinstance(step, m.CallFlowStep):
             called = self.context.flows.get(step.call_flow)
             if called is None:
@@ -420,6 +425,25 @@ class _Checker:
             for name, value in step.set.items():
                 if isinstance(value, str):
                     self.check_expression(value, (*base, "set", name))
+        if isinstance(step, m.PaymentStep):
+            self.check_payment(step, base)
+
+    def check_payment(self, step: m.PaymentStep, base: DataPath) -> None:
+        """The amount and currency: a value, or an expression over what the call knows."""
+        spec = step.payment
+        if isinstance(spec.amount, str):
+            self.check_expression(spec.amount, (*base, "payment", "amount"))
+        currency = spec.currency
+        if not re.fullmatch(m.CURRENCY_PATTERN, currency):
+            if currency.isalpha() and len(currency) == 3:
+                self.add(
+                    (*base, "payment", "currency"),
+                    "bad-currency",
+                    f"'{currency}' is not an ISO 4217 code",
+                    f"write it in capitals: {currency.upper()}",
+                )
+            else:
+                self.check_expression(currency, (*base, "payment", "currency"))
 
     def check_expression(self, source: str, path: DataPath) -> None:
         line, column = self.doc.position(path)
@@ -504,7 +528,7 @@ class _Checker:
         waiting = {
             step.step
             for _, _, step in self.flow.all_steps()
-            if isinstance(step, m.AskStep | m.MenuStep) and step.skip_if is None
+            if isinstance(step, m.AskStep | m.MenuStep | m.PaymentStep) and step.skip_if is None
         }
         positions = {step.step: (section, index) for section, index, step in self.flow.all_steps()}
         for loop in loops_without_wait(self.edges, waiting):

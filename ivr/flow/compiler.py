@@ -44,6 +44,7 @@ from ivr.flow.machine import CompileError as CompileError
 from ivr.flow.machine import choice_outcome as choice_outcome
 from ivr.flow.machine import outcome_event as outcome_event
 from ivr.flow.model import (
+    PAYMENT_OUTCOMES,
     AnyStep,
     AskStep,
     CallFlowStep,
@@ -53,6 +54,7 @@ from ivr.flow.model import (
     HangupStep,
     MenuStep,
     OperationStep,
+    PaymentStep,
     PlayStep,
     ReturnStep,
     RouteStep,
@@ -103,6 +105,8 @@ def _outcomes_of(flow: FlowFile, step: AnyStep, specs: Mapping[str, OperationSpe
         return [choice_outcome(key) for key in step.menu.choices] + ["max_attempts"]
     if isinstance(step, PlayStep):
         return ["done"]
+    if isinstance(step, PaymentStep):
+        return sorted(PAYMENT_OUTCOMES)
     if isinstance(step, CallFlowStep):
         return list(step.outcomes)
     if isinstance(step, AskStep | OperationStep):
@@ -134,7 +138,7 @@ def _route_table(
         written = {choice_outcome(k): v for k, v in step.menu.choices.items()} | step.outcomes
     elif isinstance(step, PlayStep):
         written = {"done": step.next}
-    elif isinstance(step, AskStep | OperationStep | CallFlowStep):
+    elif isinstance(step, AskStep | OperationStep | CallFlowStep | PaymentStep):
         written = step.outcomes
     else:
         written = {}
@@ -350,11 +354,13 @@ def _input_of(flow: FlowFile, step: AnyStep) -> EffectiveInput | None:
         return flow.effective_input(step.ask)
     if isinstance(step, MenuStep):
         return flow.effective_input(step.menu)
+    if isinstance(step, PaymentStep):
+        return flow.effective_input(step.payment)
     return None
 
 
 def _max_attempts(flow: FlowFile, step: AnyStep) -> int:
-    if isinstance(step, AskStep | MenuStep) and step.max_attempts is not None:
+    if isinstance(step, AskStep | MenuStep | PaymentStep) and step.max_attempts is not None:
         return step.max_attempts
     return flow.defaults.max_attempts
 

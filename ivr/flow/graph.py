@@ -52,6 +52,15 @@ def prompt_refs(flow: m.FlowFile) -> Iterator[tuple[str, DataPath]]:
             for key in ("retry_prompts", *m.RETRY_EVENTS):
                 for number, prompt in enumerate(getattr(spec, key, ())):
                     yield prompt, (*base, kind, key, number)
+        elif isinstance(step, m.PaymentStep):
+            pay = step.payment
+            for key in ("card_number_prompt", "expiry_prompt", "cvv_prompt", "postcode_prompt"):
+                prompt_id = getattr(pay, key)
+                if prompt_id is not None:
+                    yield prompt_id, (*base, "payment", key)
+            for key in ("no_input", "invalid"):
+                for number, prompt in enumerate(getattr(pay, key)):
+                    yield prompt, (*base, "payment", key, number)
         elif isinstance(step, m.PlayStep):
             for number, prompt in enumerate(step.play):
                 yield prompt, (*base, "play", number)

@@ -39,6 +39,7 @@ HANDOFF_FIELDS = (
     "service_line",
     "callback_id",
     "reverse_idv",
+    "payment",
 )
 
 
@@ -81,6 +82,7 @@ HandoffField = Literal[
     "service_line",
     "callback_id",
     "reverse_idv",
+    "payment",
 ]
 IdvStatus = Literal["identified_and_verified", "identified_only", "not_identified"]
 
@@ -214,6 +216,56 @@ class RouteStep(StepBase):
     handoff: list[HandoffField] = Field(default_factory=_status_only)
 
 
+PAYMENT_OUTCOMES = ("paid", "declined", "cancelled", "error")
+# what a payment step leaves in `vars` (prompts say "{card_last4}"; conditions read them)
+PAYMENT_VARIABLES = (
+    "payment_outcome",
+    "payment_reference",
+    "card_brand",
+    "card_last4",
+    "card_masked",
+    "payment_amount",
+    "payment_currency",
+)
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
+
+
+class PaymentSpec(InputSettings):
+    """Take a card payment: card number, expiry (MMYY), CVV, optionally the postcode digits.
+
+    `amount` and `currency` are values or expressions (`vars.amount_due`); each field has its
+    prompt; after a refused entry (a bad check digit, a past expiry) or silence the caller
+    hears the event's prompts, then the field's prompt again. `*` cancels at any field.
+    """
+
+    amount: str | int | float
+    currency: str = Field(min_length=1)
+    description: str | None = Field(default=None, max_length=120)
+    card_number_prompt: PromptId
+    expiry_prompt: PromptId
+    cvv_prompt: PromptId
+    postcode_prompt: PromptId | None = None
+    no_input: list[PromptId] = Field(default_factory=list)
+    invalid: list[PromptId] = Field(default_factory=list)
+
+    @field_validator("amount")
+    @classmethod
+    def _positive(cls, value: str | int | float) -> str | int | float:
+        if isinstance(value, bool):
+            raise ValueError("amount is a number or an expression, not true/false")
+        if isinstance(value, int | float) and value <= 0:
+            raise ValueError(f"amount must be above 0 (got {value})")
+        return value
+
+
+class PaymentStep(StepBase):
+    """Take a card payment; outcomes `paid`, `declined`, `cancelled` and `error`."""
+
+    payment: PaymentSpec
+    max_attempts: int | None = Field(default=None, ge=1, le=10)  # per field
+    outcomes: dict[str, Target] = Field(default_factory=dict)
+
+
 class CallFlowStep(StepBase):
     """Run another flow and come back: its `return` values are this step's outcomes."""
 
@@ -245,6 +297,7 @@ STEP_KINDS: dict[str, str] = {
     "call_flow": "call_flow",
     "return": "return",
     "hangup": "hangup",
+    "payment": "payment",
 }
 
 
@@ -270,13 +323,14 @@ Step = Annotated[
     | Annotated[RouteStep, Tag("route")]
     | Annotated[CallFlowStep, Tag("call_flow")]
     | Annotated[ReturnStep, Tag("return")]
-    | Annotated[HangupStep, Tag("hangup")],
+    | Annotated[HangupStep, Tag("hangup")]
+    | Annotated[PaymentStep, Tag("payment")],
     Discriminator(
         step_kind,
         custom_error_type="step_kind",
         custom_error_message=(
             "a step needs exactly one kind key: ask, uses, play, menu, decide, set, route, "
-            "call_flow, return or hangup"
+            "call_flow, return, hangup or payment"
         ),
     ),
 ]
@@ -292,6 +346,7 @@ _MODEL_KINDS: dict[type[BaseModel], str] = {
     CallFlowStep: "call_flow",
     ReturnStep: "return",
     HangupStep: "hangup",
+    PaymentStep: "payment",
 }
 
 AnyStep = (
@@ -305,6 +360,7 @@ AnyStep = (
     | CallFlowStep
     | ReturnStep
     | HangupStep
+    | PaymentStep
 )
 
 

@@ -56,6 +56,7 @@ CODES: dict[str, str] = {
     "digits-mismatch": "the digits an ask takes do not fit the answers of its field",
     "prompt-positions": "a partial answer's prompt does not read {positions}, or a full one does",
     "dont-have-digit": "a dont_have_key that is a digit can begin an answer (warning)",
+    "bad-currency": "a payment's currency is not an ISO 4217 code in capitals",
     "internal-error": "the validator itself failed; please report it",
 }
 

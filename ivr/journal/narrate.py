@@ -56,8 +56,12 @@ OPERATIONS = {
     "directory.lookup_by_ani": "looked the caller up by the number they called from",
     "directory.lookup_by_account": "looked up the account number",
     "verify.answer": "checked the security answer",
+    "payment.charge": "took a card payment",
 }
 OUTCOMES = {
+    "paid": "the payment was approved",
+    "declined": "the card issuer declined it",
+    "cancelled": "the caller stopped it, or ran out of attempts",
     "found": "found one customer",
     "not_found": "found no customer",
     "many": "found several customers",

@@ -5,7 +5,9 @@ The simulator describes the call as a timeline:
 
 - `Heard(prompt, cut_at_ms)`: a prompt as played; barge-in cuts it where a key was pressed.
 - `Pressed(keys)`: DTMF tones (the standard frequency pairs), `tone_ms` of tone and `gap_ms`
-  of silence per key, so the keys can be decoded from the recording.
+  of silence per key, so the keys can be decoded from the recording. Card digits
+  (`masked=True`) are written as `MASKED_KEYS_MS` of silence whatever their number: neither
+  the keys nor how many were pressed can be read back.
 - `Silence(seconds)`: the caller saying nothing, e.g. until a timeout.
 
 Parts are laid end to end with nothing added between them, so the recording's length is the
@@ -28,6 +30,7 @@ from ivr.prompts.render import PromptAudio
 TONE_MS = 100
 GAP_MS = 60
 TONE_DBFS = -12.0  # level of each of the two frequencies
+MASKED_KEYS_MS = 1000
 
 # ITU-T Q.23 keypad: key -> (row frequency, column frequency), in Hz.
 _ROWS = (697, 770, 852, 941)
@@ -49,6 +52,7 @@ class Heard:
 @dataclass(frozen=True, slots=True)
 class Pressed:
     keys: str
+    masked: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +131,8 @@ def render_call(
             segment = audio.for_ref(item.prompt)
             if item.cut_at_ms is not None:
                 segment = segment[: max(0, item.cut_at_ms)]
+        elif isinstance(item, Pressed) and item.masked:
+            segment = silence(MASKED_KEYS_MS)
         elif isinstance(item, Pressed):
             segment = dtmf_tones(item.keys, tone_ms, gap_ms)
         else:

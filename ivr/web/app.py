@@ -25,7 +25,14 @@ from ivr.web import admin, tokens
 from ivr.web.adapters import default_adapters, jambonz_ws_adapter
 from ivr.web.calls import mount
 from ivr.web.drain import Drain
-from ivr.web.health import DIRECTORY_PROBE, JOURNAL_HEALTH, DirectoryProbe, readyz
+from ivr.web.health import (
+    DIRECTORY_PROBE,
+    JOURNAL_HEALTH,
+    PROCESSOR_PROBE,
+    DirectoryProbe,
+    ProcessorProbe,
+    readyz,
+)
 from ivr.web.keys import ADAPTERS, CALLS, DRAIN, GUARD, RUNTIME, SETTINGS, STORE
 from ivr.web.metrics import metrics_handler
 from ivr.web.openapi import openapi_handler
@@ -130,6 +137,7 @@ def create_app(settings: ServeSettings) -> web.Application:
     shed_abuse(app, shed_limits(settings), settings.max_body)
     app[SETTINGS] = settings
     app[DIRECTORY_PROBE] = DirectoryProbe()
+    app[PROCESSOR_PROBE] = ProcessorProbe()
     adapters = (
         list(settings.adapters) if settings.adapters is not None else default_adapters(settings)
     )

@@ -10,9 +10,10 @@
 
 The JSON names each dependency with its own `state`: `session_store` (and its role, from its
 `health()`), `directory`, `journal` (ok / spooling / down, with the records pending, spooled and
-what the store had lost and the migrations recreated), `limits` (ok, or down while the rate
-limits' counters fail and attempts go on unlimited: degraded, still serving), and what features
-add (`MORE_PROBES`: `otp_provider`, `step_ups`, the callback store `callbacks`).
+what the store had lost and the migrations recreated), `payment_processor` (ok / down),
+`limits` (ok, or down while the rate limits' counters fail and attempts go on unlimited:
+degraded, still serving), and what features add (`MORE_PROBES`: `otp_provider`, `step_ups`,
+the callback store `callbacks`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from ivr.directory.port import CustomerDirectory
+from ivr.payments.processor import PaymentProcessor
 from ivr.web.keys import DRAIN, GUARD, RUNTIME, STORE
 
 _log = logging.getLogger(__name__)
@@ -70,6 +72,35 @@ class DirectoryProbe:
 DIRECTORY_PROBE: web.AppKey[DirectoryProbe] = web.AppKey("directory_probe")
 
 
+class ProcessorProbe:
+    """Asks the payment processor whether it answers, at most every DIRECTORY_CACHE_S; a
+    processor that is down degrades the server (payment steps route callers on)."""
+
+    def __init__(self) -> None:
+        self._at = 0.0
+        self._state: dict[str, Any] = {"state": "ok"}
+
+    async def state(self, processor: PaymentProcessor) -> dict[str, Any]:
+        now = time.monotonic()
+        if now - self._at < DIRECTORY_CACHE_S:
+            return self._state
+        self._at = now
+        try:
+            up = await asyncio.wait_for(processor.ready(), DIRECTORY_PROBE_S)
+            state: dict[str, Any] = {"state": "ok" if up else "down", "processor": processor.name}
+        except TimeoutError:
+            state = {"state": "down", "detail": "no answer within the probe's deadline"}
+        except Exception as error:
+            state = {"state": "down", "detail": type(error).__name__}
+        if state["state"] != self._state["state"]:
+            _log.warning("payment processor: %s -> %s", self._state["state"], state["state"])
+        self._state = state
+        return state
+
+
+PROCESSOR_PROBE: web.AppKey[ProcessorProbe] = web.AppKey("processor_probe")
+
+
 async def session_store_state(app: web.Application) -> dict[str, Any]:
     """The session store's own health (state, kind, role) where it reports one, else a ping."""
     store = app[STORE]
@@ -92,6 +123,11 @@ async def readyz(request: web.Request) -> web.Response:
         "session_store": await session_store_state(app),
         "directory": await probe.state(runtime.directory),
     }
+    payments = runtime.engine.payments
+    if payments is not None:
+        dependencies["payment_processor"] = await app[PROCESSOR_PROBE].state(
+            payments.settings.processor
+        )
     journal = app.get(JOURNAL_HEALTH)
     dependencies["journal"] = journal() if journal is not None else {"state": "off"}
     guard = app.get(GUARD)

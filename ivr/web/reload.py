@@ -239,3 +239,5 @@ class Runtime:
 
     async def close(self) -> None:
         await self.directory.close()
+        if self.engine.payments is not None:
+            await self.engine.payments.settings.processor.close()

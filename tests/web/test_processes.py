@@ -185,7 +185,7 @@ async def test_hot_reload_keeps_running_calls_on_their_version(
     assert result == {
         "ok": True,
         "errors": [],
-        "flows": {"callback": "1", "cards": "1", "idv": "2", "stepup": "1"},
+        "flows": {"callback": "1", "cards": "1", "idv": "2", "payments": "1", "stepup": "1"},
     }
 
     new_call = HttpCaller(session, f"new-{uuid.uuid4().hex}")
@@ -202,7 +202,13 @@ async def test_hot_reload_keeps_running_calls_on_their_version(
     assert status == 422
     assert result["errors"]
     assert "nowhere_at_all" in " ".join(result["errors"])
-    assert result["flows"] == {"callback": "1", "cards": "1", "idv": "2", "stepup": "1"}
+    assert result["flows"] == {
+        "callback": "1",
+        "cards": "1",
+        "idv": "2",
+        "payments": "1",
+        "stepup": "1",
+    }
 
     _set_flow(workdir, "2", max_attempts=2)  # same version, different content: refused
     status, result = await _reload(session, server, ADMIN_KEY)
@@ -211,7 +217,7 @@ async def test_hot_reload_keeps_running_calls_on_their_version(
 
     _set_flow(workdir, "4")
     server.signal(signal.SIGHUP)
-    reloaded = {"callback": "1", "cards": "1", "idv": "4", "stepup": "1"}
+    reloaded = {"callback": "1", "cards": "1", "idv": "4", "payments": "1", "stepup": "1"}
     for _ in range(100):
         if await _flows(session, server) == reloaded:
             break

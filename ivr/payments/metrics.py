@@ -1,0 +1,16 @@
+"""Payment metrics: what was charged and how it ended, never what was keyed in."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+PAYMENTS = Counter(
+    "ivr_payments_total",
+    "Card payments finished, by processor and outcome (paid, declined, cancelled, error)",
+    ["processor", "outcome"],
+)
+PROCESSOR_ERRORS = Counter(
+    "ivr_payment_processor_errors_total",
+    "Payment processor calls that failed, by kind (timeout, unreachable, bad_answer...)",
+    ["processor", "kind"],
+)
