@@ -5,9 +5,10 @@ fails, and what came of them.
 
 For each fault: calls started, calls that finished on their flow (the caller identified by
 number, verified by date of birth and transferred as verified, not sent to an agent by an
-error), the slowest webhook, and what else the fault's scenario counts (a journal fault:
-records acknowledged against stored after recovery). Targets: >= 99 % of calls on their flow
-across a Redis failover; every webhook <= 4 s; 0 acknowledged journal records lost.
+error), the slowest webhook, and what else the fault's scenario counts (a journal fault: the
+calls acknowledged, i.e. both webhooks answered, and how many of them are not whole in the store
+once the journal has recovered and drained; PostgreSQL at --pg). Targets: >= 99 % of calls on
+their flow across a Redis failover; every webhook <= 4 s; 0 acknowledged journal records lost.
 
 The faults are a registry: a scenario is an async function decorated with
 `@fault("name", "what it does")` that returns an `Outcome`; `Load` places calls against a
@@ -26,6 +27,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -43,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-faults-webhook-secret"
 DEMO_LINE = "+441134960000"
 WEBHOOK_LIMIT_S = 4.0
+PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 @dataclass
@@ -82,6 +85,7 @@ def fault(name: str, what: str) -> Callable[[Scenario], Scenario]:
 class Options:
     callers: int = 8  # calls in progress at once
     gap_s: float = 0.2  # between a call's two webhooks (a caller typing)
+    pg: str = PG_DSN  # PostgreSQL for the journal faults (a schema each, dropped after)
 
 
 # -- the server and the load ------------------------------------------------------------------
@@ -140,6 +144,9 @@ class Load:
         self.started = 0
         self.on_flow = 0
         self.slowest_s = 0.0
+        # calls whose every webhook was answered (their journal records acknowledged), with the
+        # time the last answer came
+        self.answered: list[tuple[str, float]] = []
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
@@ -171,6 +178,8 @@ class Load:
                 continue
             await asyncio.sleep(self.options.gap_s)
             done = await self._send(call_id, 2, type="digits", digits="01021980#")
+            if done is not None:
+                self.answered.append((call_id, time.time()))
             if done is not None and _on_flow(done):
                 self.on_flow += 1
 
@@ -267,6 +276,154 @@ async def redis_killed(options: Options) -> Outcome:
             server.stop()
 
 
+# -- journal faults ---------------------------------------------------------------------------
+#
+# The journal is written by the server's journal worker; a store it cannot reach sends records to
+# the local spool, replayed when the store is back. A call is acknowledged when both its webhooks
+# were answered; after recovery (spool and queue empty) every acknowledged call must be whole in
+# the store (its row ended). A fault that destroys the store (file deleted, table dropped) takes
+# what was stored before it with it: calls answered before the strike are not counted as lost.
+
+
+async def _journal_idle(server: Server, timeout_s: float = 60.0) -> None:
+    """Wait for the server's journal queue and spool to drain (its /metrics say so)."""
+    end = time.monotonic() + timeout_s
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < end:
+            async with session.get(f"{server.url}/metrics") as response:
+                text = await response.text()
+            waiting = [
+                float(line.split()[-1])
+                for line in text.splitlines()
+                if line.startswith(("ivr_journal_spool_records ", "ivr_journal_queue_depth "))
+            ]
+            if waiting and not any(waiting):
+                return
+            await asyncio.sleep(0.25)
+    raise TimeoutError("the journal did not drain")
+
+
+async def _whole_calls(url: str) -> set[str]:
+    from ivr.journal.store import open_store
+
+    store = await open_store(url)
+    try:
+        rows = await store.fetch("SELECT call_id FROM calls WHERE ended_at IS NOT NULL", {})
+    finally:
+        await store.close()
+    return {str(row[0]) for row in rows}
+
+
+async def journal_fault(
+    url: str,
+    options: Options,
+    strike: Callable[[], Awaitable[None]],
+    heal: Callable[[], Awaitable[None]],
+    *,
+    destroys: bool,
+) -> Outcome:
+    """Load on a journalled server; strike after a while, heal a while later, drain, count."""
+    server = Server(journal_url=url)
+    try:
+        await server.ready()
+        async with Load(server, options) as load:
+            await asyncio.sleep(1.5)
+            struck_at = time.time()
+            await strike()
+            await asyncio.sleep(2.0)
+            await heal()
+            await asyncio.sleep(1.5)
+        await _journal_idle(server)
+    finally:
+        server.stop()
+    whole = await _whole_calls(url)
+    counted = [call for call, at in load.answered if not (destroys and at < struck_at + 0.5)]
+    lost = sum(1 for call in counted if call not in whole)
+    return load.outcome(
+        **{"calls acknowledged": str(len(counted)), "lost from the journal": str(lost)}
+    )
+
+
+def _pg_url(name: str, options: Options) -> str:
+    return (
+        f"{options.pg}?schema=bench_faults_{name.replace('-', '_')}_{uuid.uuid4().hex[:6]}"
+        "&application_name=bench-faults"
+    )
+
+
+async def _drop_pg_schema(url: str) -> None:
+    from bench.journal_faults import admin_connection
+
+    conn, schema = await admin_connection(url)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+async def _nothing() -> None:
+    """The journal heals itself."""
+
+
+@fault("journal-sqlite-deleted", "the SQLite journal file deleted under the server")
+async def sqlite_deleted(options: Options) -> Outcome:
+    from bench.journal_faults import delete_sqlite
+
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{folder}/journal.db"
+
+        async def delete() -> None:
+            delete_sqlite(url)
+
+        return await journal_fault(url, options, delete, _nothing, destroys=True)
+
+
+@fault("journal-sqlite-read-only", "the SQLite journal made read-only for 2 s")
+async def sqlite_read_only(options: Options) -> Outcome:
+    from bench.journal_faults import set_read_only
+
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{folder}/journal.db"
+
+        async def freeze() -> None:
+            set_read_only(url, True)
+
+        async def thaw() -> None:
+            set_read_only(url, False)
+
+        return await journal_fault(url, options, freeze, thaw, destroys=False)
+
+
+@fault("journal-postgresql-table-dropped", "the PostgreSQL journal's records table dropped")
+async def pg_table_dropped(options: Options) -> Outcome:
+    from bench.journal_faults import drop_pg_table
+
+    url = _pg_url("dropped", options)
+
+    async def drop() -> None:
+        await drop_pg_table(url)
+
+    try:
+        return await journal_fault(url, options, drop, _nothing, destroys=True)
+    finally:
+        await _drop_pg_schema(url)
+
+
+@fault("journal-postgresql-killed", "every PostgreSQL journal connection terminated, twice")
+async def pg_connections_killed(options: Options) -> Outcome:
+    from bench.journal_faults import kill_pg_connections
+
+    url = _pg_url("killed", options)
+
+    async def kill() -> None:
+        await kill_pg_connections(url)
+
+    try:
+        return await journal_fault(url, options, kill, kill, destroys=False)
+    finally:
+        await _drop_pg_schema(url)
+
+
 # -- reporting and entry points ---------------------------------------------------------------
 
 
@@ -275,7 +432,7 @@ def report(name: str, outcome: Outcome) -> str:
     slow = "ok" if outcome.slowest_s <= WEBHOOK_LIMIT_S else "OVER 4 s"
     notes = "".join(f"; {key} {value}" for key, value in outcome.notes.items())
     return (
-        f"  {name:26} calls started {outcome.started:5}, on their flow {outcome.on_flow:5} "
+        f"  {name:34} calls started {outcome.started:5}, on their flow {outcome.on_flow:5} "
         f"({share:5.1f} %), slowest webhook {outcome.slowest_s:5.2f} s ({slow}){notes}"
     )
 
@@ -321,19 +478,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--redis", default=None)
     parser.add_argument("--journal", default=None)
+    parser.add_argument("--pg", default=PG_DSN, help="PostgreSQL for the journal faults")
     args = parser.parse_args(argv)
     if args.role == "server":
         server_role(args.port, args.redis, args.journal)
         return
     if args.list:
         for item in FAULTS.values():
-            print(f"{item.name:26} {item.what}")
+            print(f"{item.name:34} {item.what}")
         return
     names = [name.strip() for name in args.only.split(",")] if args.only else list(FAULTS)
     unknown = sorted(set(names) - set(FAULTS))
     if unknown:
         raise SystemExit(f"--only: unknown {unknown}; choose from {sorted(FAULTS)}")
-    asyncio.run(run(names, Options(args.callers, args.gap)))
+    asyncio.run(run(names, Options(args.callers, args.gap, args.pg)))
 
 
 if __name__ == "__main__":

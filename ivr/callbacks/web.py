@@ -22,10 +22,10 @@ from ivr.callbacks import settings as callback_settings
 from ivr.callbacks.api import CallbackApi, add_routes, authorised
 from ivr.callbacks.auth import SECRET_ENV, AppIdentity
 from ivr.callbacks.availability import RETRY_AFTER_S, StoreHealth, guarded
-from ivr.callbacks.db import open_database
 from ivr.callbacks.dial_status import status_handler
 from ivr.callbacks.dialers.base import Dialer
 from ivr.callbacks.history import interactions_handler
+from ivr.callbacks.lazy_db import LazyDatabase
 from ivr.callbacks.operations import callback_operations
 from ivr.callbacks.queue_stats import QUEUE_API, QueueApi, QueueStats, get_wait, push_stats
 from ivr.callbacks.reveal import revealer
@@ -140,7 +140,8 @@ def callback_contexts(app: web.Application, serve: ServeSettings) -> list[Contex
     url = serve.journal_url
 
     async def callbacks(app: web.Application) -> AsyncIterator[None]:
-        db = await open_database(url)
+        db = LazyDatabase(url)  # a database down at startup opens later (503s till then)
+        await db.open()
         store = CallbackStore(db, config.box)
         stats = QueueStats(db)
         app[STORE], app[STATS] = store, stats

@@ -32,6 +32,10 @@ SPOOL_DAMAGED = Counter(
 )
 SPOOL_RECORDS = Gauge("ivr_journal_spool_records", "Journal records waiting in the local spool")
 SPOOL_BYTES = Gauge("ivr_journal_spool_bytes", "Bytes of journal records in the local spool")
+READS_FAILED = Counter(
+    "ivr_journal_read_failures",
+    "Times the server's journal store for reports and the dashboard could not be opened or used",
+)
 STORE_REBUILT = Counter(
     "ivr_journal_store_rebuilt",
     "Journal tables found missing (or the whole schema: `schema`) and recreated by the migrations",

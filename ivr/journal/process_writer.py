@@ -19,6 +19,7 @@ import contextlib
 import logging
 import sys
 import time
+from pathlib import Path
 from types import TracebackType
 
 from ivr.journal.hub import JournalHub
@@ -36,6 +37,7 @@ from ivr.journal.metrics import (
     WRITE_ERRORS,
     watch,
 )
+from ivr.journal.spool import check_directory
 from ivr.journal.store import URL_ENV
 from ivr.journal.wire import READY, Ack, Status, encode_batch
 from ivr.journal.writer import RecordQueue
@@ -70,6 +72,7 @@ class ProcessJournalWriter(RecordQueue):
         self.spooled = 0  # records acknowledged as spooled (stored later, from the spool)
         self.spool_dropped = 0  # records the store refused and the full spool could not take
         self.spool_damaged_bytes = 0  # damaged spool frames the worker skipped
+        self.spool_refused: str | None = None  # why the spool directory is not to be trusted
         self.rebuilt: list[str] = []  # what the store had lost and the migrations recreated
         self._started_at = 0.0
         self.interval = interval
@@ -99,8 +102,11 @@ class ProcessJournalWriter(RecordQueue):
         the store nor the spool takes them, or no worker runs: records wait in memory)."""
         running = self._acks is not None and not self._acks.done()
         state = self.status.state if running else "down"
+        if state == "ok" and self.spool_refused:
+            state = "no_spool"  # stores now, but a store outage would have nowhere to go
         return {
             "state": state,
+            "spool_refused": self.spool_refused,
             "pending_records": self.queued,
             "spooled_records": self.status.spooled_records,
             "spooled_bytes": self.status.spooled_bytes,
@@ -118,8 +124,20 @@ class ProcessJournalWriter(RecordQueue):
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
         if self._task is None:
+            self._check_spool()
             watch(self)
             self._task = asyncio.get_running_loop().create_task(self._run(), name="journal-sender")
+
+    def _check_spool(self) -> None:
+        """The worker refuses a spool directory others could write to (ivr.journal.spool):
+        say so here too, where /readyz and the log see it."""
+        if self.spool_dir is None:
+            return
+        try:
+            check_directory(Path(self.spool_dir))
+        except OSError as error:
+            self.spool_refused = str(error)
+            log.error("journal: no spool: %s", error)
 
     async def wait_ready(self) -> None:
         """Start, and wait until the worker runs and has tried to open the store (benchmarks)."""

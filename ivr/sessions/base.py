@@ -89,8 +89,10 @@ class SessionStore(Protocol):
 
     async def get(self, call_id: str) -> dict[str, Any] | None: ...
 
-    async def claim(self, key: str, ttl_s: float) -> bool:
-        """Remember `key` for `ttl_s`; True only the first time (token replay protection)."""
+    async def claim(self, key: str, ttl_s: float, *, since: float | None = None) -> bool:
+        """Remember `key` for `ttl_s`; True only the first time (token replay protection).
+        `since`: when the claimed thing was made (unix time); a store that cannot have seen
+        claims made before then (in memory, started later) refuses it as possibly used."""
         ...
 
     async def ping(self) -> bool: ...

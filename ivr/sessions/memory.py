@@ -25,13 +25,19 @@ SWEEP_EVERY_S = 60.0
 class MemorySessionStore:
     shared = False
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self._clock = clock
         # call id -> (keys, pickle of the values, expires at)
         self._calls: dict[str, tuple[tuple[str, ...], bytes, float]] = {}
         self._shapes: dict[tuple[str, ...], tuple[str, ...]] = {}  # one keys tuple per shape
         self._claims: dict[str, float] = {}
         self._next_sweep = 0.0
+        # claims are remembered from this second on (whole seconds: a token's `iat`)
+        self._remembers_since = float(int(wall_clock()))
 
     async def acquire(
         self, call_id: str, wait_s: float = 3.0, *, deadline: float | None = None
@@ -61,7 +67,9 @@ class MemorySessionStore:
         keys, values, _ = entry
         return dict(zip(keys, pickle.loads(values), strict=True))  # our own bytes, never input
 
-    async def claim(self, key: str, ttl_s: float) -> bool:
+    async def claim(self, key: str, ttl_s: float, *, since: float | None = None) -> bool:
+        if since is not None and since < self._remembers_since:
+            return False  # made before this process: its claims died with the last one
         self._sweep()
         now = self._clock()
         if self._claims.get(key, 0.0) > now:

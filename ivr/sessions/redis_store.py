@@ -195,7 +195,8 @@ class RedisSessionStore:
         raw = await self._command("GET", self._keys(call_id)[1])
         return orjson.loads(raw) if isinstance(raw, bytes) and raw else None
 
-    async def claim(self, key: str, ttl_s: float) -> bool:
+    async def claim(self, key: str, ttl_s: float, *, since: float | None = None) -> bool:
+        # Redis outlives the workers: a claim made before any of them started is still there
         ms = max(int(ttl_s * 1000), 1000)
         done = await self._command("SET", f"{self.prefix}once:{key}", "1", "NX", "PX", ms)
         return done in ("OK", b"OK", True)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ivr.callbacks import settings as callback_settings
-from ivr.callbacks.db import open_database
+from ivr.callbacks.lazy_db import LazyDatabase
 from ivr.config import ConfigError
 from ivr.engine.events import CallerIdTrust
 from ivr.engine.operations import OperationCall
@@ -78,7 +78,8 @@ def stepup_contexts(app: web.Application, serve: ServeSettings) -> list[Context]
     url = serve.journal_url
 
     async def step_ups(app: web.Application) -> AsyncIterator[None]:
-        db = await open_database(url)
+        db = LazyDatabase(url)  # a database down at startup opens later (503s till then)
+        await db.open()
         store = StepUpStore(db)
         runtime = app[RUNTIME]
         engine = runtime.engine

@@ -196,8 +196,10 @@ def _journal_context(app: web.Application, settings: ServeSettings) -> Context |
         return None
     from ivr.journal.hub import JournalHub
     from ivr.journal.process_writer import ProcessJournalWriter
-    from ivr.journal.store import open_store
+    from ivr.journal.reconnecting import ReconnectingStore
+    from ivr.web.journal_unavailable import journal_unavailable
 
+    app.middlewares.append(journal_unavailable)
     hub = JournalHub()
     if settings.reports_key:
         from ivr.journal.http import add_journal_routes
@@ -209,7 +211,12 @@ def _journal_context(app: web.Application, settings: ServeSettings) -> Context |
     url = settings.journal_url
 
     async def context(app: web.Application) -> AsyncIterator[None]:
-        store = await open_store(url)  # reports read here; it also creates or migrates the schema
+        # reports read here; opening also creates or migrates the schema. A store that is down
+        # does not stop the server: calls are taken, their records spooled by the worker, and
+        # the store opens on a later read (docs/journal.md)
+        store = ReconnectingStore(url)
+        if not await store.open():
+            _log.error("starting without the journal store: records are spooled until it is back")
         app[JOURNAL_STORE] = store
         # Writes go through a worker process: folding and inserts stay off the engine's GIL.
         writer = ProcessJournalWriter(

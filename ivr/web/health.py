@@ -9,9 +9,9 @@
 - `draining` (503): the server is stopping and takes no new calls.
 
 The JSON names each dependency with its own `state`: `session_store` (and its role, from its
-`health()`), `directory`, `journal` (ok / spooling / down, with the records pending, spooled and
-what the store had lost and the migrations recreated), `payment_processor` (ok / down),
-`limits` (ok, or down while the rate limits' counters fail and attempts go on unlimited:
+`health()`), `directory`, `journal` (ok / spooling / down / no_spool, with the records pending,
+spooled and what the store had lost and the migrations recreated), `payment_processor` (ok /
+down), `limits` (ok, or down while the rate limits' counters fail and attempts go on unlimited:
 degraded, still serving), and what features add (`MORE_PROBES`: `otp_provider`, `step_ups`,
 the callback store `callbacks`).
 """

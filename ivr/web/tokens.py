@@ -5,7 +5,9 @@ Answers 200 {valid: true, claims} or 4xx {valid: false, reason} with reason one 
 `malformed_request` (400). By default each token is accepted once: its `jti` is claimed in
 the session store (memory or Redis, so every worker agrees) until the token expires. When the
 store cannot say whether a token was used (Redis down), the answer is 503 `store_unavailable`
-(try again), never 500 and never a second use.
+(try again), never 500 and never a second use. With the in-memory store, claims die with the
+process: a token issued before the server's last start is refused as `replayed`, since its use
+cannot be ruled out.
 """
 
 from __future__ import annotations
@@ -46,7 +48,9 @@ async def verify_token(request: web.Request) -> web.Response:
     if request.app[SETTINGS].tokens_once:
         ttl = float(claims["exp"]) - time.time()
         try:
-            first = await request.app[STORE].claim(f"jti:{claims['jti']}", ttl)
+            first = await request.app[STORE].claim(
+                f"jti:{claims['jti']}", ttl, since=float(claims["iat"])
+            )
         except SessionError:
             return _refuse("store_unavailable", 503)
         if not first:

@@ -162,3 +162,22 @@ async def test_limits_failing_open_are_degraded_in_readyz(make_client: MakeClien
         guard.counters = working
     code, body = await ready(client)
     assert (code, body["status"], body["dependencies"]["limits"]) == (200, "ready", {"state": "ok"})
+
+
+async def test_a_spool_directory_others_can_write_is_refused_and_shown(
+    make_client: MakeClient, tmp_path: Path
+) -> None:
+    """The worker will not replay files from a directory anyone can write to: it runs without a
+    spool, and /readyz says so (degraded) instead of "ready"."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    spool.chmod(0o777)
+    client = await make_client(
+        journal_url=f"sqlite:///{tmp_path}/j.db",
+        env=Settings.defaults().model_copy(update={"journal_spool_dir": spool}),
+    )
+    await whole_call(client)
+    code, body = await ready(client)
+    journal = body["dependencies"]["journal"]
+    assert (code, body["status"], journal["state"]) == (200, "degraded", "no_spool")
+    assert "writable by others" in journal["spool_refused"]

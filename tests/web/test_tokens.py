@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Any
@@ -95,3 +96,21 @@ async def test_replay_is_refused_across_workers_with_redis(make_client: MakeClie
     await one.close()
     await two.close()
     await delete_keys(prefix)
+
+
+async def test_a_token_used_before_a_restart_of_the_memory_store_is_refused(
+    make_client: MakeClient,
+) -> None:
+    """In memory the claims die with the process: a token issued before this server started
+    cannot be known unused, so it is refused; one issued after the start is accepted once."""
+    before = await make_client()
+    token = issuer(before).issue("c1", "C1001", "identified_and_verified")
+    assert (await check(before, token))[0] == 200
+    await before.close()
+    await asyncio.sleep(1.1)  # the next whole second: `iat` is in whole seconds
+
+    after = await make_client()
+    assert await check(after, token) == (409, {"valid": False, "reason": "replayed"})
+    fresh = issuer(after).issue("c2", "C1001", "identified_and_verified")
+    assert (await check(after, fresh))[0] == 200
+    assert await check(after, fresh) == (409, {"valid": False, "reason": "replayed"})
