@@ -25,6 +25,7 @@ from ivr.retry import Backoff
 
 log = logging.getLogger(__name__)
 REOPEN_BACKOFF = Backoff(first_s=0.5, cap_s=10.0)  # between tries of a store that will not open
+CLOSE_TIMEOUT_S = 2.0  # closing a broken store: what a failed read may cost before its 503
 T = TypeVar("T")
 
 
@@ -94,8 +95,10 @@ class ReconnectingStore:
         store, self._store = self._store, None
         self._down(error)
         if store is not None:
+            # a pool whose connections were cut may never close gracefully: bounded
             with contextlib.suppress(Exception):
-                await store.close()
+                async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                    await store.close()
         return JournalUnavailable(f"journal store unavailable ({self.outage})")
 
     async def _call(self, operation: Callable[[JournalStore], Awaitable[T]]) -> T:
