@@ -75,6 +75,8 @@ class Given(_Strict):
     trust: Literal["A", "B", "C", "failed", "unknown"] = "unknown"
     operations: dict[str, StubSpec] = Field(default_factory=dict)
     callback: CallbackFixture | None = None  # the call is a callback the company places
+    # flow values the call starts with (`vars.NAME`), as an agent's secure session gives them
+    vars: dict[str, str] = Field(default_factory=dict)
 
 
 class Step(_Strict):
@@ -247,7 +249,7 @@ async def run_case(loaded: Loaded, cases: CaseFile, case: Case) -> CaseResult:
                 registry.implementations[name] = _stub(spec, registry.implementations.get(name))
             engine.operations = registry
             sink = _ListSink()
-            context = played.context if played is not None else None
+            context = played.context if played is not None else dict(case.given.vars) or None
             driver = LocalDriver(engine, flow_id=cases.flow, journal=sink, context=context)
             result = await _play_case(driver, case)
             result.records = sink.records
@@ -301,6 +303,8 @@ def remote_blocker(case: Case, cases: CaseFile | None = None) -> str | None:
         return "needs operation stubs, which only run in process"
     if case.given.callback:
         return "plays a callback booked in a scratch database, which only runs in process"
+    if case.given.vars:
+        return "starts with flow values, which a gateway cannot give a call (an agent's API does)"
     if any(step.answer_positions_of is not None for step in case.steps):
         return "keys a partial answer: the gateway protocols do not carry the positions asked"
     if any(step.totp_code_of is not None for step in case.steps):

@@ -2,7 +2,8 @@
 
 Request kinds (each mounted as /twilio/<kind>): `voice` (incoming call), `gather` (the
 `<Gather>` action URL, carrying step/attempt in its query; also `<Pay>`'s, with `event=pay`),
-`status` (call status callback).
+`status` (call status callback). A call redirected by the REST API for an agent's secure
+session requests `gather` with `event=secure_session`.
 Every request must carry a valid X-Twilio-Signature made with the account's auth token
 (IVR_TWILIO_AUTH_TOKEN); it covers the URL, query included.
 """
@@ -42,6 +43,8 @@ from ivr.engine.events import (
 TOKEN_ENV = "IVR_TWILIO_AUTH_TOKEN"
 SIGNATURE_HEADER = "X-Twilio-Signature"
 TWIML_TYPE = "text/xml; charset=utf-8"
+# the query of the URL a call is redirected to for an agent's secure session (REST update)
+SECURE_EVENT = "secure_session"
 
 _ATTESTATION = {"A": CallerIdTrust.FULL, "B": CallerIdTrust.PARTIAL, "C": CallerIdTrust.GATEWAY}
 
@@ -149,8 +152,8 @@ class TwilioAdapter(Adapter):
     @staticmethod
     def _gather_event(call_id: str, form: Mapping[str, str], query: Mapping[str, str]) -> CallEvent:
         """Empty Digits (actionOnEmptyResult) is no input; `event=played` ends a prompt-only doc."""
-        if query.get("event") == "played":
-            return PromptFinished(call_id)
+        if query.get("event") in ("played", SECURE_EVENT):
+            return PromptFinished(call_id)  # SECURE_EVENT: the engine brought the caller over
         if query.get("event") == "pay":
             return _pay_result(call_id, form, query)
         digits = form.get("Digits", "")

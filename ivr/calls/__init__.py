@@ -7,6 +7,6 @@ a web framework.
 
 from __future__ import annotations
 
-from ivr.calls.pipeline import CallPipeline, Delivery, JournalSink, Reply
+from ivr.calls.pipeline import Amended, CallPipeline, Delivery, JournalSink, Reply
 
-__all__ = ["CallPipeline", "Delivery", "JournalSink", "Reply"]
+__all__ = ["Amended", "CallPipeline", "Delivery", "JournalSink", "Reply"]

@@ -17,7 +17,7 @@ import operator
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from ivr.adapters.base import (
     Adapter,
@@ -34,12 +34,14 @@ from ivr.engine.actions import Action, PromptRef
 from ivr.engine.events import CallStarted
 from ivr.engine.operate import within
 from ivr.engine.runtime import Engine, Turn
+from ivr.engine.secure_session import with_agent
 from ivr.engine.state import CallState
 from ivr.journal.faults import FAULT_OUTCOMES, fault_cause
 from ivr.journal.records import JournalRecord, RecordKind
 from ivr.sessions.base import COMMIT_RESERVE_S, ENDED_TTL_S, Lease, SessionError, SessionStore
 
 _log = logging.getLogger("ivr.calls")
+T = TypeVar("T")
 
 MAX_ANSWERS = 512  # deliveries remembered per call; far more than any flow's steps
 
@@ -85,6 +87,16 @@ class EngineSource(Protocol):
     """Where the current engine is (a hot reload swaps it between two deliveries)."""
 
     engine: Engine
+
+
+@dataclass(frozen=True, slots=True)
+class Amended(Generic[T]):
+    """What an amendment of a call gives: its answer, and the state and records to save
+    (state None: nothing changed, nothing saved)."""
+
+    answer: T
+    state: CallState | None = None
+    records: list[JournalRecord] = dataclasses.field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +169,8 @@ class CallPipeline:
         self.active: set[str] = set()  # calls started here and not ended (drain waits on them)
         self.in_flight = 0
         self.flow_versions: FlowVersions | None = None  # fetches versions other workers publish
+        # told of each secure session that ends, once its call is saved (the agent's webhook)
+        self.secure_settled: Callable[[str, dict[str, Any]], None] | None = None
         self._metrics: dict[str, metrics.GatewayMetrics] = {}  # by adapter name
         self._urls: dict[tuple[str, str, str], tuple[str, Callable[[PromptRef], str | None]]] = {}
 
@@ -297,7 +311,7 @@ class CallPipeline:
             _log.warning("event for an unknown or lost call", extra={"call_id": event.call_id})
             context = self._context(adapter, base_url, event.call_id, "")
             return adapter.render_to_agent(context), False
-        elif state.ended:
+        elif state.ended and not engine.wants_after_end(state, event):
             log["result"] = "after_end"
             return self._render(adapter, [], base_url, state), False
         else:
@@ -328,14 +342,69 @@ class CallPipeline:
         answers[key] = document.stored()
         if len(answers) > MAX_ANSWERS:  # a runaway call: forget its oldest delivery
             del answers[next(iter(answers))]
-        ttl = ENDED_TTL_S if turn.state.ended else self.ttl_s
-        if not await self.store.commit(lease, state_dict(turn.state), ttl):
+        if not turn.state.gateway:
+            turn.state.gateway = adapter.name  # so an agent API knows how to reach the call
+        if not await self.store.commit(lease, state_dict(turn.state), self._ttl(turn.state)):
             log["result"] = "lease_lost"
             metrics.child(metrics.FALLBACKS, "session_store").inc()
             _log.error("lost the call's lease; answer not saved", extra={"call_id": event.call_id})
             context = self._context(adapter, base_url, event.call_id, turn.state.language)
             return adapter.render_to_agent(context), True
+        self._settled(turn)
         return document, True
+
+    def _ttl(self, state: CallState) -> int:
+        """An ended call is kept a while for late duplicates; one with an agent as long as a
+        live call, so the agent can still send its caller into a secure session."""
+        if not state.ended or with_agent(state):
+            return self.ttl_s
+        return ENDED_TTL_S
+
+    def _settled(self, turn: Turn) -> None:
+        """Tell `secure_settled` of a secure session that ended with this turn (once saved)."""
+        hook = self.secure_settled
+        session = turn.state.secure
+        if hook is None or session is None:
+            return
+        for record in turn.records:
+            if record.data.get("operation") == "secure_session.end":
+                hook(turn.state.call_id, session)
+
+    async def amend(
+        self, call_id: str, change: Callable[[CallState | None], Awaitable[Amended[T]]]
+    ) -> Amended[T]:
+        """Change a call from outside its gateway's deliveries (an agent's API), held exactly as
+        a delivery holds it: its lock here, the store's lease across processes. `change` gets
+        the saved state (None: unknown) and says what to save and journal; a refusal it
+        raises leaves the call as it was. SessionError when the store fails."""
+        deadline = asyncio.get_running_loop().time() + self.deadline_s + COMMIT_RESERVE_S
+        locks = self.locks
+        waiter = locks.take(call_id)
+        if waiter is not None:
+            try:
+                await waiter
+            except BaseException:
+                locks.abandon(call_id, waiter)
+                raise
+        try:
+            lease = await self.store.acquire(call_id, self.lock_wait_s, deadline=deadline)
+            committed = False
+            try:
+                state = CallState.from_dict(lease.data) if lease.data is not None else None
+                amended = await change(state)
+                if amended.state is not None:
+                    data = state_dict(amended.state)
+                    if not await self.store.commit(lease, data, self._ttl(amended.state)):
+                        raise SessionError("lost the call's lease")
+                    committed = True
+                    if self.journal is not None and amended.records:
+                        self.journal.write(amended.records)
+            finally:
+                if not committed:
+                    await self.store.release(lease)
+        finally:
+            locks.release(call_id)
+        return amended
 
     def _account(self, turn: Turn, log: dict[str, Any]) -> None:
         """Metrics and the log line's step and outcome, from the turn's journal records."""
@@ -349,7 +418,10 @@ class CallPipeline:
                 outcome = metrics.outcome_label(record.outcome)
                 metrics.child(metrics.OUTCOMES, record.step, outcome).inc()
                 log["step"], log["outcome"] = record.step, outcome
-            elif record.kind is RecordKind.CALL_STARTED:
+            elif record.kind is RecordKind.CALL_STARTED or (
+                record.kind is RecordKind.OPERATION
+                and record.data.get("operation") == "secure_session.start"
+            ):  # a call, or one back from an agent for a secure session
                 self.active.add(state.call_id)
                 metrics.ACTIVE_CALLS.inc()
             elif record.kind is RecordKind.CALL_ENDED:

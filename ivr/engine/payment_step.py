@@ -20,6 +20,7 @@ from ivr.engine.actions import CollectDigits, PromptRef, SecurePayment
 from ivr.engine.events import PaymentResult
 from ivr.engine.operate import within
 from ivr.engine.scope import call_scope
+from ivr.engine.state import CallState
 from ivr.engine.turn import Turn
 from ivr.flow.expressions import parse_expression
 from ivr.flow.machine import StepPlan
@@ -177,7 +178,7 @@ class PaymentRunner:
             currency=currency,
             connector=connector,
             step=plan.step_id,
-            description=step.payment.description or "",
+            description=_description(state, step),
             postal_code=step.payment.postcode_prompt is not None,
             max_attempts=min(plan.max_attempts, 3),  # <Pay> allows at most 3
             timeout_s=plan.input.timeout_s,
@@ -282,7 +283,7 @@ class PaymentRunner:
             amount_minor=minor,
             currency=currency,
             idempotency_key=f"{state.call_id}:{plan.step_id}:{(state.payment or {}).get('visit')}",
-            description=step.payment.description or "",
+            description=_description(state, step),
         )
         rule = brand_of(entry.pan)
         started = time.perf_counter()
@@ -354,6 +355,14 @@ class PaymentRunner:
             processor = name
         metrics.PAYMENTS.labels(processor, outcome).inc()
         return outcome
+
+
+def _description(state: CallState, step: PaymentStep) -> str:
+    """The charge's description: an agent's for their secure session, else the flow's."""
+    session = state.secure or {}
+    if session.get("status") == "active" and session.get("description"):
+        return str(session["description"])
+    return step.payment.description or ""
 
 
 def flow_postcode(plan: StepPlan) -> bool:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ivr.config import AppConfig, ConfigError
+from ivr.engine import secure_session
 from ivr.engine.actions import CollectDigits, Hangup, Play, PromptRef, RouteKind, Transfer
 from ivr.engine.events import (
     CallEvent,
@@ -156,7 +157,13 @@ class Engine:
     async def handle(self, state: CallState, event: CallEvent) -> Turn:
         """Apply one event to a call; an event for an ended call changes nothing."""
         turn = Turn(state, clock=self.clock)
-        if state.ended or isinstance(event, TransferResult):
+        if state.ended:
+            if isinstance(event, HungUp):
+                self._left(turn)
+            elif secure_session.starts_on(state, event):
+                await self._guarded(turn, self._begin_secure(turn))
+            return turn
+        if isinstance(event, TransferResult):
             return turn
         if isinstance(event, HungUp):
             self._end_by_hangup(turn, by="caller")
@@ -166,14 +173,47 @@ class Engine:
             await self._guarded(turn, self._on_payment_result(turn, event))
         return turn
 
+    @staticmethod
+    def wants_after_end(state: CallState, event: CallEvent) -> bool:
+        """Whether an event of an ended call changes it: the hang-up of a caller who is with an
+        agent (no secure session can reach them after), or the event that brings the caller
+        of a pending secure session over."""
+        if isinstance(event, HungUp):
+            return secure_session.with_agent(state)
+        return secure_session.starts_on(state, event)
+
     def route_to_agent(self, state: CallState, reason: str) -> Turn:
         """End the call now with the fallback route (e.g. an event overran the webhook's
         budget); synchronous, so it cannot itself overrun."""
         turn = Turn(state, clock=self.clock)
+        if state.ended and state.secure and state.secure.get("status") == secure_session.PENDING:
+            secure_session.activate(turn, self.clock())  # back to the agent, the result an error
         if state.seq == 0:  # the first event's records were lost with it: the call still began
             turn.record(RecordKind.CALL_STARTED, data={"service_line": state.service_line})
         self._fallback(turn, reason)
         return turn
+
+    # -- agent-assisted payment (ivr.engine.secure_session) -----------------------------------
+
+    async def _begin_secure(self, turn: Turn) -> None:
+        """The caller of a pending secure session comes over: run the `secure_payment` flow;
+        wherever it routes, the caller goes back to the session's route (`_transfer`)."""
+        state = turn.state
+        secure_session.activate(turn, self.clock())
+        flow = self.flows.current(secure_session.SECURE_FLOW)
+        state.flow_id, state.flow_version = flow.flow_id, flow.version
+        state.state = flow.initial_state
+        state.steps_taken = 0  # the session's own step budget
+        await self._advance(turn, flow, None)
+
+    def _left(self, turn: Turn) -> None:
+        """The caller hung up after leaving the IVR for an agent: a pending session is over."""
+        state = turn.state
+        state.gone = True
+        session = state.secure
+        if session is not None and session.get("status") == secure_session.PENDING:
+            session["status"] = secure_session.ACTIVE
+            secure_session.close(turn, self.clock(), hung_up=True)
 
     # -- running steps ------------------------------------------------------------------------
 
@@ -424,12 +464,19 @@ class Engine:
     ) -> None:
         state = turn.state
         line = self.config.service_line(state.service_line)
+        session = state.secure if secure_session.is_active(state) else None
+        if session is not None:  # whatever the flow names, back to the agent's route
+            route_name = session["route"]
         try:
             resolved, route = self.config.resolve_route(route_name, line)
         except ConfigError as error:
             raise _Leave(str(error)) from error
         self._settle_status(turn)
         handoff = build_handoff(state, fields, token)
+        if session is not None:
+            closed = secure_session.close(turn, self.clock())
+            if closed is not None:
+                handoff.update(secure_session.handoff_fields(closed))
         turn.actions.append(Transfer(route.kind, route.target, resolved, handoff))
         state.route = {"kind": route.kind.value, "name": resolved, "target": route.target}
         state.ended_by = "route"
@@ -450,6 +497,9 @@ class Engine:
         except _Leave:  # not even the fallback route resolves: a bare agent transfer
             self._settle_status(turn)
             handoff = build_handoff(state, [], None)
+            closed = secure_session.close(turn, self.clock())
+            if closed is not None:
+                handoff.update(secure_session.handoff_fields(closed))
             turn.actions.append(Transfer(RouteKind.AGENT, "agent", "fallback", handoff))
             state.route = {"kind": "agent", "name": "fallback", "target": "agent"}
             state.ended_by = "route"
@@ -461,6 +511,7 @@ class Engine:
 
     def _end_by_hangup(self, turn: Turn, by: str) -> None:
         self._settle_status(turn)
+        secure_session.close(turn, self.clock(), hung_up=True)
         turn.state.ended_by = "hangup"
         turn.record(RecordKind.HANGUP, step=turn.state.step, data={"by": by})
         turn.ended()

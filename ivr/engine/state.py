@@ -52,6 +52,14 @@ class CallState:
     # a payment step's visit: the field asked, its attempt, and the card entry so far, sealed
     # (ivr.payments.vault); None outside a payment step and once the call has ended
     payment: dict[str, Any] | None = None
+    # the gateway the call came in by (the adapter's name), so an agent API can reach it
+    gateway: str = ""
+    # an agent-assisted payment (ivr.engine.secure_session): what the agent asked for, where
+    # the caller goes back to, and the result; never a digit of the card
+    secure: dict[str, Any] | None = None
+    # the caller's leg has ended after the call left the IVR for an agent (the gateway's
+    # hang-up of an ended call): no agent can send it anywhere any more
+    gone: bool = False
     # exactly once per delivery: every gateway delivery applied to the call (its delivery key)
     # with the answer it got, as the pipeline stores it; a redelivery gets that answer again
     answers: dict[str, Any] = field(default_factory=dict)

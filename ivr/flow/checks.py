@@ -69,7 +69,7 @@ class _Checker:
             for name in step.set
         }
         if any(isinstance(step, m.PaymentStep) for _, _, step in flow.all_steps()):
-            self.variables |= set(m.PAYMENT_VARIABLES)
+            self.variables |= set(m.PAYMENT_VARIABLES) | set(m.SECURE_SESSION_VARIABLES)
 
     def add(
         self,

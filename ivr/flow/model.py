@@ -227,6 +227,8 @@ PAYMENT_VARIABLES = (
     "payment_amount",
     "payment_currency",
 )
+# what an agent's secure session gives a flow with a payment step (ivr.engine.secure_session)
+SECURE_SESSION_VARIABLES = ("secure_amount", "secure_currency", "secure_reference")
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
 
 

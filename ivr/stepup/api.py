@@ -66,18 +66,25 @@ class StepUpApi:
 API: web.AppKey[StepUpApi] = web.AppKey("step_up_api")
 
 
-def _agent(request: web.Request) -> web.Response | None:
-    """None when the request carries the agent key, else the 401 to send."""
+def agent_refusal(
+    request: web.Request, agent_key: str, realm: str = "step-ups"
+) -> web.Response | None:
+    """None when the request carries the agent key (`IVR_AGENT_KEY`), else the 401 to send:
+    the one check of every agent API."""
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-    wanted = request.app[API].agent_key.encode()
+    wanted = agent_key.encode()
     if scheme.lower() != "bearer" or not hmac.compare_digest(key.strip().encode(), wanted):
         response = problem(401, "unauthorised", "send Authorization: Bearer <agent key>")
-        response.headers["WWW-Authenticate"] = 'Bearer realm="step-ups"'
+        response.headers["WWW-Authenticate"] = f'Bearer realm="{realm}"'
         return response
     return None
 
 
-async def _body(request: web.Request) -> Any:
+def _agent(request: web.Request) -> web.Response | None:
+    return agent_refusal(request, request.app[API].agent_key)
+
+
+async def json_body(request: web.Request) -> Any:
     if request.content_type != "application/json":
         raise web.HTTPUnsupportedMediaType(text="send application/json")
     try:
@@ -92,7 +99,7 @@ async def start(request: web.Request) -> web.StreamResponse:
         return refused
     api = request.app[API]
     try:
-        body = StartRequest.model_validate(await _body(request))
+        body = StartRequest.model_validate(await json_body(request))
     except ValidationError as error:
         return invalid(error)
     customer = body.customer_id
@@ -148,7 +155,7 @@ async def answer(request: web.Request) -> web.StreamResponse:
         response.headers["WWW-Authenticate"] = 'Bearer realm="step-ups"'
         return response
     try:
-        body = AnswerRequest.model_validate(await _body(request))
+        body = AnswerRequest.model_validate(await json_body(request))
     except ValidationError as error:
         return invalid(error)
     service = api.service()
@@ -172,7 +179,7 @@ async def redeem(request: web.Request) -> web.StreamResponse:
     if refused is not None:
         return refused
     try:
-        body = RedeemRequest.model_validate(await _body(request))
+        body = RedeemRequest.model_validate(await json_body(request))
     except ValidationError as error:
         return invalid(error)
     try:
@@ -194,10 +201,11 @@ async def redeem(request: web.Request) -> web.StreamResponse:
 
 
 def add_routes(app: web.Application, api: StepUpApi) -> None:
-    from ivr.stepup.openapi import openapi_handler
+    from ivr.stepup.openapi import OPENAPI_PATH, openapi_handler
 
     app[API] = api
-    app.router.add_get("/step-ups/openapi.json", openapi_handler)
+    if not any(r.resource and r.resource.canonical == OPENAPI_PATH for r in app.router.routes()):
+        app.router.add_get(OPENAPI_PATH, openapi_handler)
     app.router.add_post("/step-ups", start)
     app.router.add_post("/step-ups/tokens/verify", redeem)
     app.router.add_get("/step-ups/{id}", read)

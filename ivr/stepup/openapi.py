@@ -17,6 +17,7 @@ from pydantic.json_schema import models_json_schema
 
 from ivr.callbacks.model import Problem
 from ivr.stepup.api import AnswerRequest, RedeemRequest, StartRequest
+from ivr.stepup.secure_sessions import SecureSessionRequest, Status
 
 
 class StepUpView(BaseModel):
@@ -45,6 +46,33 @@ class AnswerReply(BaseModel):
     tries_left: int
 
 
+class SecureResult(BaseModel):
+    """How a secure session's payment ended: never more of the card than its last four."""
+
+    payment_outcome: Literal["paid", "declined", "cancelled", "error", "abandoned"]
+    card_brand: str | None = None
+    card_last4: str | None = None
+    payment_reference: str | None = None
+
+
+class SecureSessionView(BaseModel):
+    """An agent-assisted payment as the agent desktop sees it."""
+
+    call_id: str
+    id: str
+    status: Status
+    amount: str
+    currency: str
+    reference: str | None
+    route: str
+    requested_at: float
+    started_at: float | None
+    ended_at: float | None
+    result: SecureResult | None
+    reason: str | None = None  # why a session `failed`
+    delivery: Literal["pushed", "next_event"] | None = None  # in the answer to POST only
+
+
 class RedeemReply(BaseModel):
     valid: bool
     reason: str | None = None
@@ -54,8 +82,16 @@ class RedeemReply(BaseModel):
     result: str | None = None
 
 
-_REQUESTS = (StartRequest, AnswerRequest, RedeemRequest)
-_MODELS: tuple[type[BaseModel], ...] = (*_REQUESTS, StepUpView, AnswerReply, RedeemReply, Problem)
+OPENAPI_PATH = "/step-ups/openapi.json"
+_REQUESTS = (StartRequest, AnswerRequest, RedeemRequest, SecureSessionRequest)
+_MODELS: tuple[type[BaseModel], ...] = (
+    *_REQUESTS,
+    StepUpView,
+    AnswerReply,
+    RedeemReply,
+    SecureSessionView,
+    Problem,
+)
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -72,6 +108,7 @@ def _body(model: type[BaseModel]) -> dict[str, Any]:
 
 
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+_CALL_ID = {"name": "call_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _AGENT: list[dict[str, list[str]]] = [{"agent": []}]
 _CUSTOMER: list[dict[str, list[str]]] = [{"customer": []}]
 
@@ -90,7 +127,9 @@ def document() -> dict[str, Any]:
             "version": "1",
             "description": "Agent-initiated step-up: the customer answers with a one-time code "
             "in the app or by keypad; the agent desktop gets the result and a single-use, "
-            "audience-bound validation token. See docs/step-up-api.md.",
+            "audience-bound validation token. Agent-assisted payment: the agent sends the "
+            "caller into the IVR's payment step and gets the result, never the card. See "
+            "docs/step-up-api.md.",
         },
         "components": {
             "schemas": defs.get("$defs", {}),
@@ -147,6 +186,46 @@ def document() -> dict[str, Any]:
                         "503": unavailable,
                     },
                 }
+            },
+            "/calls/{call_id}/secure-session": {
+                "post": {
+                    "summary": "Send a caller who is with an agent into a card payment",
+                    "description": "The caller is brought over at once where the gateway lets "
+                    "the engine reach the call (Twilio's REST API: `delivery` is `pushed`), "
+                    "else at the call's next gateway event (`next_event`); after the payment "
+                    "they go back to the agent route with the result in the hand-off.",
+                    "security": _AGENT,
+                    "parameters": [_CALL_ID],
+                    "requestBody": _body(SecureSessionRequest),
+                    "responses": {
+                        "201": _answer(
+                            "pending (Location: /calls/{call_id}/secure-session)",
+                            SecureSessionView,
+                        ),
+                        "400": _answer("the body is not JSON: nothing changed"),
+                        "401": unauthorised,
+                        "404": _answer("no such call"),
+                        "409": _answer(
+                            "the call has ended, is already in a secure session, is still in "
+                            "the IVR or was handed on elsewhere than to an agent"
+                        ),
+                        "415": _answer("not application/json"),
+                        "422": _answer("invalid body (amount, currency, route): nothing changed"),
+                        "502": _answer("the gateway did not bring the caller over: `failed`"),
+                        "503": _answer("the call state store failed (shown in /readyz)"),
+                    },
+                },
+                "get": {
+                    "summary": "The call's latest secure session, with its result once over",
+                    "security": _AGENT,
+                    "parameters": [_CALL_ID],
+                    "responses": {
+                        "200": _answer("the session", SecureSessionView),
+                        "401": unauthorised,
+                        "404": _answer("no such call, or no secure session on it"),
+                        "503": _answer("the call state store failed (shown in /readyz)"),
+                    },
+                },
             },
             "/step-ups/tokens/verify": {
                 "post": {

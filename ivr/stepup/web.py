@@ -19,6 +19,7 @@ from ivr.callbacks.lazy_db import LazyDatabase
 from ivr.config import ConfigError
 from ivr.engine.events import CallerIdTrust
 from ivr.engine.operations import OperationCall
+from ivr.payments.metrics import SECURE_SESSION_WEBHOOK_FAILURES
 from ivr.settings import Settings
 from ivr.stepup.api import StepUpApi, Unavailable, add_routes
 from ivr.stepup.challenges import StepUpStore
@@ -26,13 +27,16 @@ from ivr.stepup.keypad import keypad_operation
 from ivr.stepup.operations import OneTimeCodes
 from ivr.stepup.provider import HttpCodeProvider, ProviderError
 from ivr.stepup.readiness import ProviderProbe
+from ivr.stepup.secure_sessions import SecureSessionApi
+from ivr.stepup.secure_sessions import add_routes as add_secure_routes
 from ivr.stepup.sent_codes import SendResult
 from ivr.stepup.service import StepUpRefused, StepUpService
 from ivr.stepup.tokens import ValidationTokens
+from ivr.stepup.twilio_redirect import TwilioRedirect
 from ivr.stepup.webhook import WebhookNotifier
 from ivr.stepup.wiring import one_time_codes
 from ivr.web.health import MORE_PROBES
-from ivr.web.keys import RUNTIME, STORE
+from ivr.web.keys import CALLS, RUNTIME, STORE
 
 if TYPE_CHECKING:
     from ivr.web.settings import ServeSettings
@@ -52,11 +56,12 @@ def stepup_contexts(app: web.Application, serve: ServeSettings) -> list[Context]
         probes["otp_provider"] = ProviderProbe(HttpCodeProvider(env.otp_provider_url, token))
     agent_key = Settings.reveal(env.agent_key)
     if not agent_key:
-        _log.info("step-up API not served: set IVR_AGENT_KEY")
+        _log.info("step-up and secure-session APIs not served: set IVR_AGENT_KEY")
         return []
+    secure = secure_session_context(app, serve, agent_key)
     if not serve.journal_url:
         _log.info("step-up API off: step-ups are stored in the journal (--journal none)")
-        return []
+        return [secure]
     notify = _notifier(env)
     auth = callback_settings.load(
         serve.project.config, env, webhook_secret=serve.webhook_secret
@@ -108,15 +113,57 @@ def stepup_contexts(app: web.Application, serve: ServeSettings) -> list[Context]
             await notify.close()
         await db.close()
 
-    return [step_ups]
+    return [secure, step_ups]
 
 
-def _notifier(env: Settings) -> WebhookNotifier | None:
+def secure_session_context(app: web.Application, serve: ServeSettings, agent_key: str) -> Context:
+    """Mount the secure-session API now; its context tells the call pipeline where to report
+    sessions that end (the agent desktop's webhook, the step-ups' URL and key)."""
+    env = serve.env
+    notify = _notifier(env, event="secure_session.settled", key="secure_session")
+    api = SecureSessionApi(
+        agent_key,
+        lambda: app[CALLS],
+        lambda: app[RUNTIME].engine.config,
+        redirect=_twilio_redirect(serve),
+        public_url=serve.public_url,
+        notify=notify,
+    )
+    add_secure_routes(app, api)
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        app[CALLS].secure_settled = api.settled
+        yield
+        if notify is not None:
+            await notify.close()
+
+    return context
+
+
+def _twilio_redirect(serve: ServeSettings) -> TwilioRedirect | None:
+    """Twilio calls are brought over by its REST API when the account is configured
+    (config/callbacks.yaml's `dispatch.twilio`: IVR_TWILIO_ACCOUNT_SID, IVR_TWILIO_API_BASE)."""
+    env = serve.env
+    token = Settings.reveal(env.twilio_auth_token)
+    if not token:
+        return None
+    twilio = callback_settings.load(
+        serve.project.config, env, webhook_secret=serve.webhook_secret
+    ).dispatch.twilio
+    if not twilio.account_sid:
+        _log.info("secure sessions: Twilio calls come over at their next event (no account SID)")
+        return None
+    return TwilioRedirect(twilio.account_sid, token, twilio.api_base)
+
+
+def _notifier(env: Settings, **kinds: Any) -> WebhookNotifier | None:
     secret = Settings.reveal(env.stepup_webhook_secret)
     if env.stepup_webhook_url and not secret:
         raise ConfigError("IVR_STEPUP_WEBHOOK_URL needs IVR_STEPUP_WEBHOOK_SECRET to sign with")
     if env.stepup_webhook_url and secret:
-        return WebhookNotifier(env.stepup_webhook_url, secret)
+        if kinds:
+            kinds.setdefault("failures", SECURE_SESSION_WEBHOOK_FAILURES)
+        return WebhookNotifier(env.stepup_webhook_url, secret, **kinds)
     return None
 
 

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import aiohttp
+from prometheus_client import Counter
 
 from ivr.adapters.json_webhook import signature
 from ivr.retry import Backoff
@@ -27,10 +28,22 @@ BACKOFF = Backoff(first_s=0.5, cap_s=4.0)
 
 
 class WebhookNotifier:
-    def __init__(self, url: str, secret: str, attempts: int = ATTEMPTS) -> None:
+    def __init__(
+        self,
+        url: str,
+        secret: str,
+        attempts: int = ATTEMPTS,
+        event: str = "step_up.settled",
+        key: str = "step_up",
+        failures: Counter = STEP_UP_WEBHOOK_FAILURES,
+    ) -> None:
+        """Each body is posted as `{"event": event, key: body}`; `failures` counts the ones
+        never accepted."""
         self.url = url
         self._secret = secret
         self.attempts = attempts
+        self.event, self.key = event, key
+        self.failures = failures
         self._tasks: set[asyncio.Task[bool]] = set()
 
     def __call__(self, body: dict[str, Any]) -> None:
@@ -40,7 +53,7 @@ class WebhookNotifier:
         task.add_done_callback(self._tasks.discard)
 
     async def deliver(self, body: dict[str, Any]) -> bool:
-        raw = json.dumps({"event": "step_up.settled", "step_up": body}).encode()
+        raw = json.dumps({"event": self.event, self.key: body}).encode()
         timeout = aiohttp.ClientTimeout(total=TIMEOUT_S)
         for attempt in range(1, self.attempts + 1):
             headers = {
@@ -59,8 +72,10 @@ class WebhookNotifier:
                 reason = type(error).__name__
             if attempt < self.attempts:
                 await asyncio.sleep(BACKOFF.delay(attempt))
-        STEP_UP_WEBHOOK_FAILURES.inc()
-        _log.warning("step-up webhook not accepted after %d attempts (%s)", self.attempts, reason)
+        self.failures.inc()
+        _log.warning(
+            "%s webhook not accepted after %d attempts (%s)", self.event, self.attempts, reason
+        )
         return False
 
     async def close(self) -> None:

@@ -7,6 +7,10 @@ MachineDetection) answers 201 with the call resource, then "places" the call: th
 answers (or not), Twilio requests Url with the call's parameters (AnsweredBy when machine
 detection was asked), reads the TwiML (<Say>, <Play>, <Gather>, <Redirect>, <Enqueue>,
 <Hangup>), presses the callee's keys at each <Gather>, and posts the status callbacks.
+
+`POST /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json` (the same auth, form-encoded Url
+and Method) redirects a call in progress: for an inbound call the test registered
+(`answer_inbound`), Twilio requests Url and runs the TwiML with the caller's keys.
 """
 
 from __future__ import annotations
@@ -55,8 +59,21 @@ class TwilioFake:
         self._tasks: set[asyncio.Task[None]] = set()
         self.app = web.Application()
         self.app.router.add_post("/2010-04-01/Accounts/{sid}/Calls.json", self.create)
+        self.app.router.add_post("/2010-04-01/Accounts/{sid}/Calls/{call}.json", self.update)
+        # calls that came in (driven by the test): their caller's keys after a redirect
+        self.inbound: dict[str, PlacedCall] = {}
+        self.inbound_keys: dict[str, list[str]] = {}
+        self.updates: list[dict[str, str]] = []
 
-    async def create(self, request: web.Request) -> web.Response:
+    def answer_inbound(self, sid: str, from_: str, to: str, keys: list[str]) -> PlacedCall:
+        """An inbound call the test drove so far; a REST update redirects it, and its caller
+        then presses `keys`, one per <Gather>."""
+        call = PlacedCall(sid, {"From": from_, "To": to, "Direction": "inbound"})
+        self.inbound[sid] = call
+        self.inbound_keys[sid] = list(keys)
+        return call
+
+    def _authorised(self, request: web.Request) -> web.Response | None:
         expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
         if request.headers.get("Authorization") != f"Basic {expected}":
             return web.json_response(
@@ -66,6 +83,68 @@ class TwilioFake:
             return web.json_response(
                 {"code": 20404, "message": "not found", "status": 404}, status=404
             )
+        return None
+
+    async def update(self, request: web.Request) -> web.Response:
+        """`POST .../Calls/{CallSid}.json` with Url (and Method): Twilio leaves what the call
+        was doing (a queue, a bridge to an agent) and asks Url for TwiML."""
+        refused = self._authorised(request)
+        if refused is not None:
+            return refused
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        self.updates.append(form)
+        sid = request.match_info["call"]
+        call = self.inbound.get(sid)
+        if call is None:
+            return web.json_response(
+                {"code": 20404, "message": f"Call {sid} not found", "status": 404}, status=404
+            )
+        if self.refusals:
+            status = self.refusals.pop(0)
+            return web.json_response(
+                {"code": 21220, "message": "Call is not in-progress", "status": status},
+                status=status,
+            )
+        if form.get("Method", "POST") != "POST" or not form.get("Url"):
+            return web.json_response(
+                {"code": 21205, "message": "Invalid url", "status": 400}, status=400
+            )
+        task = asyncio.create_task(self._follow(call, form["Url"], self.inbound_keys[sid]))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        body = {
+            "sid": sid, "account_sid": self.account_sid, "to": call.form["To"],
+            "from": call.form["From"], "status": "in-progress", "direction": "inbound",
+            "api_version": "2010-04-01",
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Calls/{sid}.json",
+            "subresource_uris": {},
+        }  # fmt: skip
+        return web.json_response(body, status=200)
+
+    async def _follow(self, call: PlacedCall, url: str, keys: list[str]) -> None:
+        """Run the call from `url` as Twilio would, the caller pressing `keys`."""
+        params = {
+            "CallSid": call.sid, "AccountSid": self.account_sid, "From": call.form["From"],
+            "To": call.form["To"], "CallStatus": "in-progress", "Direction": "inbound",
+            "ApiVersion": "2010-04-01", "Called": call.form["To"], "Caller": call.form["From"],
+        }  # fmt: skip
+        async with aiohttp.ClientSession() as session:
+            try:
+                document = await self._post(session, url, params)
+                for _ in range(20):
+                    call.documents.append(document)
+                    next_request = self._run(call, document, keys)
+                    if next_request is None:
+                        break
+                    next_url, extra = next_request
+                    document = await self._post(session, next_url, {**params, **extra})
+            finally:
+                call.done.set()
+
+    async def create(self, request: web.Request) -> web.Response:
+        refused = self._authorised(request)
+        if refused is not None:
+            return refused
         form = dict((await request.post()).items())
         for name in ("To", "From", "Url"):
             if not form.get(name):

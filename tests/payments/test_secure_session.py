@@ -1,0 +1,461 @@
+"""Agent-assisted payment end to end, over real HTTP on loopback: a caller verified in the IVR
+is handed to an agent; the agent asks for a payment (`POST /calls/{id}/secure-session`); the
+caller is brought over (at the call's next event on the JSON protocol, at once through
+Twilio's REST API on Twilio), keys the card into the `secure_payment` flow, and goes back to
+the same agent queue with the outcome, brand, last four and reference in the hand-off. The
+agent desktop reads the result by polling and by the signed webhook; bad requests change no
+call."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from pydantic import SecretStr
+
+from ivr.adapters.json_webhook import check_signature, signature
+from ivr.bootstrap import Project
+from ivr.directory.csv_import import import_file
+from ivr.settings import Settings
+from ivr.stepup.openapi import SecureSessionView, document
+from ivr.web.app import create_app
+from ivr.web.keys import STORE
+from ivr.web.settings import ServeSettings
+from simulator.remote_twilio import RemoteTwilioDriver
+from tests.callbacks.servers import free_port, serving
+from tests.callbacks.twilio_fake import TwilioFake
+
+ROOT = Path(__file__).resolve().parents[2]
+AGENT_KEY = "agent-desk-key-for-secure-sessions"
+WEBHOOK_SECRET = "secure-session-webhook-secret"
+HOOK_SECRET = "desktop-hook-secret"
+TWILIO_TOKEN = "secure-session-twilio-token"
+ACCOUNT = "AC" + "5" * 32
+CARDS_LINE = "+441134960001"  # account number, date of birth, then an agent
+DEMO_LINE = "+441134960000"  # verified callers go to self-service
+ALICE = "+447700900123"
+PAID, DECLINED = "4111111111111111", "4000000000000002"
+
+
+class Desktop:
+    """The agent desktop's webhook receiver: keeps what arrives with a valid signature."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.arrived = asyncio.Event()
+        self.app = web.Application()
+        self.app.router.add_post("/hooks", self.hook)
+
+    async def hook(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        check_signature(HOOK_SECRET, request.headers.get("X-IVR-Signature"), raw, time.time())
+        self.received.append(json.loads(raw))
+        self.arrived.set()
+        return web.Response(status=204)
+
+
+@dataclass
+class Running:
+    url: str
+    app: web.Application
+    http: aiohttp.ClientSession
+    desktop: Desktop
+    twilio: TwilioFake
+    journal: Path
+    log: list[str] = field(default_factory=list)
+
+    async def agent(
+        self, method: str, call_id: str, body: Any = None, key: str | None = AGENT_KEY, **kw: Any
+    ) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
+        url = f"{self.url}/calls/{call_id}/secure-session"
+        async with self.http.request(method, url, json=body, headers=headers, **kw) as response:
+            text = await response.text()
+            try:
+                return response.status, json.loads(text)
+            except ValueError:
+                return response.status, text
+
+    async def state(self, call_id: str) -> dict[str, Any] | None:
+        return await self.app[STORE].get(call_id)
+
+
+@pytest.fixture
+async def running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Running]:
+    desktop = Desktop()
+    twilio = TwilioFake(ACCOUNT, TWILIO_TOKEN)
+    async with serving(desktop.app) as desktop_url, serving(twilio.app) as twilio_url:
+        monkeypatch.setenv("IVR_TWILIO_ACCOUNT_SID", ACCOUNT)
+        monkeypatch.setenv("IVR_TWILIO_API_BASE", twilio_url)
+        db = tmp_path / "directory.db"
+        await import_file(ROOT / "config" / "demo-customers.csv", db)
+        port = free_port()
+        journal = tmp_path / "journal.db"
+        settings = ServeSettings(
+            project=Project(ROOT / "flows", ROOT / "config", ROOT / "prompts"),
+            prompts_build=tmp_path / "prompts-build",
+            directory=str(db),
+            journal_url=f"sqlite:///{journal}",
+            public_url=f"http://127.0.0.1:{port}",
+            webhook_secret=WEBHOOK_SECRET,
+            env=Settings.model_construct(
+                agent_key=SecretStr(AGENT_KEY),
+                twilio_auth_token=SecretStr(TWILIO_TOKEN),
+                stepup_webhook_url=f"{desktop_url}/hooks",
+                stepup_webhook_secret=SecretStr(HOOK_SECRET),
+            ),
+        )
+        app = create_app(settings)
+        async with serving(app, port) as url, aiohttp.ClientSession() as http:
+            yield Running(url, app, http, desktop, twilio, journal)
+        await twilio.settle()
+
+
+class JsonCaller:
+    """Signed JSON-protocol events for one call."""
+
+    def __init__(self, running: Running) -> None:
+        self.running = running
+        self.call_id = f"ss-{uuid.uuid4().hex[:12]}"
+        self.events = itertools.count(1)
+
+    async def send(self, kind: str, **fields: Any) -> dict[str, Any]:
+        body = json.dumps(
+            {"type": kind, "event_id": f"e{next(self.events)}", "call_id": self.call_id, **fields}
+        ).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-IVR-Signature": signature(WEBHOOK_SECRET, body, int(time.time())),
+        }
+        url = f"{self.running.url}/json/events"
+        async with self.running.http.post(url, data=body, headers=headers) as response:
+            assert response.status == 200
+            doc: dict[str, Any] = await response.json()
+            return doc
+
+    async def to_agent(self) -> dict[str, Any]:
+        """Identified and verified on the cards line, then handed to the agent queue."""
+        await self.send("call.started", ani=ALICE, dnis=CARDS_LINE)
+        await self.send("digits", digits="12345678#")
+        done = await self.send("digits", digits="01021980#")
+        moved = transfer(done)
+        assert (moved["kind"], moved["target"]) == ("agent", "general")
+        assert done["call"]["ended"] is True
+        return moved
+
+    async def pay(self, card: str) -> dict[str, Any]:
+        """Keys the card, expiry and code; the last answer."""
+        await self.send("digits", digits=f"{card}#")
+        await self.send("digits", digits="1235#")
+        return await self.send("digits", digits="123#")
+
+
+def transfer(doc: dict[str, Any]) -> dict[str, Any]:
+    found = [a for a in doc["actions"] if a["type"] == "transfer"]
+    assert found, doc
+    moved: dict[str, Any] = found[-1]
+    return moved
+
+
+def collect(doc: dict[str, Any]) -> dict[str, Any]:
+    found = [a for a in doc["actions"] if a["type"] == "collect"]
+    assert found, doc
+    asked: dict[str, Any] = found[-1]
+    return asked
+
+
+async def journal_rows(path: Path, call_id: str) -> list[tuple[Any, ...]]:
+    import sqlite3
+
+    for _ in range(100):  # the journal worker writes in the background
+        connection = sqlite3.connect(path)
+        try:
+            rows = connection.execute(
+                "SELECT kind, outcome, data FROM records WHERE call_id = ? ORDER BY seq",
+                (call_id,),
+            ).fetchall()
+        finally:
+            connection.close()
+        if any('"secure_session.end"' in str(row[2]) for row in rows):
+            return rows
+        await asyncio.sleep(0.05)
+    return rows
+
+
+async def test_json_caller_pays_and_goes_back_to_the_agent_queue_with_the_result(
+    running: Running,
+) -> None:
+    caller = JsonCaller(running)
+    await caller.to_agent()
+    status, started = await running.agent(
+        "POST", caller.call_id, {"amount": "49.99", "currency": "GBP", "reference": "INV-1042"}
+    )
+    assert status == 201, started
+    SecureSessionView.model_validate(started)
+    assert (started["status"], started["delivery"], started["route"]) == (
+        "pending",
+        "next_event",
+        "agent",
+    )
+    assert started["amount"] == "49.99"
+    status, polled = await running.agent("GET", caller.call_id)
+    assert (status, polled["status"]) == (200, "pending")
+
+    # the call's next event (the desktop's telephony sends the caller back) enters the payment
+    entered = await caller.send("transfer_result", result="returned")
+    assert [p["id"] for p in entered["actions"][0]["prompts"]] == ["secure_payment_intro"]
+    assert "49.99 GBP" in entered["actions"][0]["prompts"][0]["text"]
+    asked = collect(entered)
+    assert (asked["step"], asked["secure"]) == ("take_payment", True)
+    assert entered["call"]["ended"] is False
+    status, polled = await running.agent("GET", caller.call_id)
+    assert polled["status"] == "active"
+
+    done = await caller.pay(PAID)
+    moved = transfer(done)
+    assert (moved["kind"], moved["target"], moved["route"]) == ("agent", "general", "agent")
+    handoff = moved["handoff"]
+    assert handoff["payment_outcome"] == "paid"
+    assert (handoff["card_brand"], handoff["card_last4"]) == ("visa", "1111")
+    assert handoff["payment_reference"]
+    assert handoff["secure_session"] == started["id"]
+    assert handoff["secure_reference"] == "INV-1042"
+    assert (handoff["idv_status"], handoff["customer_id"]) == ("identified_and_verified", "C1001")
+    assert PAID not in json.dumps(done)
+
+    status, polled = await running.agent("GET", caller.call_id)
+    assert status == 200
+    SecureSessionView.model_validate(polled)
+    assert polled["status"] == "paid"
+    assert polled["result"] == {
+        "payment_outcome": "paid",
+        "card_brand": "visa",
+        "card_last4": "1111",
+        "payment_reference": handoff["payment_reference"],
+    }
+    await asyncio.wait_for(running.desktop.arrived.wait(), 10)
+    hook = running.desktop.received[0]
+    assert hook["event"] == "secure_session.settled"
+    assert hook["secure_session"]["result"] == polled["result"]
+
+    # back with the agent: the agent may take a second payment
+    status, again = await running.agent("POST", caller.call_id, {"amount": 5, "currency": "GBP"})
+    assert (status, again["amount"]) == (201, "5.00")
+
+    rows = await journal_rows(running.journal, caller.call_id)
+    operations = [json.loads(data)["operation"] for kind, _, data in rows if kind == "operation"]
+    assert "secure_session.request" in operations
+    assert "secure_session.start" in operations
+    assert "secure_session.end" in operations
+    assert PAID not in repr(rows)
+    async with running.http.get(f"{running.url}/metrics") as response:
+        metrics = await response.text()
+    assert 'ivr_secure_sessions_total{event="paid"}' in metrics
+    assert 'ivr_secure_sessions_total{event="started"}' in metrics
+
+
+@pytest.mark.parametrize(
+    ("keys", "outcome", "last4"),
+    [([DECLINED + "#", "1235#", "123#"], "declined", "0002"), (["*"], "cancelled", None)],
+)
+async def test_json_declined_and_cancelled_go_back_to_the_agent_too(
+    running: Running, keys: list[str], outcome: str, last4: str | None
+) -> None:
+    caller = JsonCaller(running)
+    await caller.to_agent()
+    status, _ = await running.agent("POST", caller.call_id, {"amount": 20, "currency": "GBP"})
+    assert status == 201
+    await caller.send("prompt_finished")  # any event the gateway waits an answer to
+    for key in keys:
+        done = await caller.send("digits", digits=key)
+    moved = transfer(done)
+    assert (moved["kind"], moved["target"]) == ("agent", "general")
+    assert moved["handoff"]["payment_outcome"] == outcome
+    assert moved["handoff"].get("card_last4") == last4
+    _, polled = await running.agent("GET", caller.call_id)
+    assert polled["status"] == outcome
+
+
+async def test_twilio_caller_is_brought_over_at_once_and_queued_again_with_the_result(
+    running: Running,
+) -> None:
+    project = Project(ROOT / "flows", ROOT / "config", ROOT / "prompts")
+    driver = RemoteTwilioDriver(running.url, TWILIO_TOKEN, project=project)
+    sid = "CA" + uuid.uuid4().hex
+    try:
+        await driver.start(sid, ALICE, CARDS_LINE, "A")
+        await driver.press("12345678")
+        queued = await driver.press("01021980#")
+    finally:
+        await driver.close()
+    assert any(getattr(a, "target", None) == "general" for a in queued)
+    call = running.twilio.answer_inbound(sid, ALICE, CARDS_LINE, [PAID, "1235", "123"])
+    status, started = await running.agent(
+        "POST", sid, {"amount": "12.50", "currency": "GBP", "description": "Arrears"}
+    )
+    assert status == 201, started
+    assert started["delivery"] == "pushed"
+    update = running.twilio.updates[0]
+    assert update["Url"] == f"{running.url}/twilio/gather?event=secure_session"
+    assert update["Method"] == "POST"
+    await asyncio.wait_for(call.done.wait(), 20)
+    assert "<Error" not in "".join(call.documents), call.documents
+    assert any("secure keypad" in heard for heard in call.heard)
+    assert call.handoff is not None  # <Enqueue> again, to the same queue, with the result
+    assert "<Enqueue>general<Task>" in call.documents[-1]
+    assert call.handoff["payment_outcome"] == "paid"
+    assert (call.handoff["card_brand"], call.handoff["card_last4"]) == ("visa", "1111")
+    assert call.handoff["payment_reference"]
+    assert call.handoff["secure_session"] == started["id"]
+    assert PAID not in "".join(call.documents)
+    status, polled = await running.agent("GET", sid)
+    assert (status, polled["status"]) == (200, "paid")
+
+
+async def test_twilio_refusing_the_redirect_ends_the_session_as_failed(running: Running) -> None:
+    project = Project(ROOT / "flows", ROOT / "config", ROOT / "prompts")
+    driver = RemoteTwilioDriver(running.url, TWILIO_TOKEN, project=project)
+    sid = "CA" + uuid.uuid4().hex
+    try:
+        await driver.start(sid, ALICE, CARDS_LINE, "A")
+        await driver.press("12345678")
+        await driver.press("01021980#")
+    finally:
+        await driver.close()
+    running.twilio.answer_inbound(sid, ALICE, CARDS_LINE, [])
+    running.twilio.refusals.append(400)
+    status, refused = await running.agent("POST", sid, {"amount": "1.00", "currency": "GBP"})
+    assert status == 502, refused
+    assert refused["session"]["status"] == "failed"
+    assert refused["session"]["reason"] == "twilio 400 21220"
+    status, polled = await running.agent("GET", sid)
+    assert polled["status"] == "failed"
+    status, again = await running.agent("POST", sid, {"amount": "1.00", "currency": "GBP"})
+    assert (status, again["delivery"]) == (201, "pushed")  # the agent may ask again
+
+
+async def test_without_the_agent_key_nothing_happens(running: Running) -> None:
+    caller = JsonCaller(running)
+    await caller.to_agent()
+    before = await running.state(caller.call_id)
+    body = {"amount": "10.00", "currency": "GBP"}
+    for key in (None, "wrong-key"):
+        status, refused = await running.agent("POST", caller.call_id, body, key=key)
+        assert status == 401
+        assert refused["status"] == 401
+        status, _ = await running.agent("GET", caller.call_id, key=key)
+        assert status == 401
+    assert await running.state(caller.call_id) == before
+    status, _ = await running.agent("GET", caller.call_id)
+    assert status == 404  # no session on the call
+
+
+async def test_unknown_ended_busy_and_elsewhere_calls_are_refused(running: Running) -> None:
+    body = {"amount": "10.00", "currency": "GBP"}
+    status, refused = await running.agent("POST", "no-such-call", body)
+    assert (status, refused["detail"]) == (404, "no such call")
+    assert await running.state("no-such-call") is None
+
+    in_ivr = JsonCaller(running)
+    await in_ivr.send("call.started", ani=ALICE, dnis=CARDS_LINE)
+    status, refused = await running.agent("POST", in_ivr.call_id, body)
+    assert status == 409
+    assert "still in the IVR" in refused["detail"]
+
+    self_service = JsonCaller(running)
+    await self_service.send("call.started", ani=ALICE, dnis=DEMO_LINE)
+    await self_service.send("digits", digits="01021980#")  # verified: to self-service
+    status, refused = await running.agent("POST", self_service.call_id, body)
+    assert status == 409
+    assert "not to an agent" in refused["detail"]
+
+    busy = JsonCaller(running)
+    await busy.to_agent()
+    status, _ = await running.agent("POST", busy.call_id, body)
+    assert status == 201
+    status, refused = await running.agent("POST", busy.call_id, body)
+    assert (status, refused["detail"]) == (409, "the call is already in a secure session")
+
+    gone = JsonCaller(running)
+    await gone.to_agent()
+    await gone.send("hangup")  # the caller hung up while with the agent
+    status, refused = await running.agent("POST", gone.call_id, body)
+    assert (status, refused["detail"]) == (409, "the call has ended")
+
+    # a pending session whose caller hangs up ends as abandoned
+    await busy.send("hangup")
+    status, polled = await running.agent("GET", busy.call_id)
+    assert (status, polled["status"]) == (200, "abandoned")
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"amount": "10.00"}, 422),  # no currency
+        ({"amount": "10.00", "currency": "gbp"}, 422),
+        ({"amount": "0", "currency": "GBP"}, 422),
+        ({"amount": "-5", "currency": "GBP"}, 422),
+        ({"amount": "1.005", "currency": "GBP"}, 422),
+        ({"amount": "ten", "currency": "GBP"}, 422),
+        ({"amount": True, "currency": "GBP"}, 422),
+        ({"amount": "10", "currency": "GBP", "pan": PAID}, 422),
+        ({"amount": "10", "currency": "GBP", "description": f"card {PAID}"}, 422),
+        ({"amount": "10", "currency": "GBP", "description": "card 4111 1111 1111 1111"}, 422),
+        ({"amount": "10", "currency": "GBP", "reference": "bad reference!"}, 422),
+        ({"amount": "10", "currency": "GBP", "route": "no_such_route"}, 422),
+        ({"amount": "10", "currency": "GBP", "route": "self_service"}, 422),
+        ([1, 2], 422),
+    ],
+)
+async def test_a_bad_body_changes_no_call(running: Running, body: Any, status: int) -> None:
+    caller = JsonCaller(running)
+    await caller.to_agent()
+    before = await running.state(caller.call_id)
+    answered, refused = await running.agent("POST", caller.call_id, body)
+    assert answered == status, refused
+    assert PAID not in json.dumps(refused)
+    assert await running.state(caller.call_id) == before
+
+
+async def test_not_json_and_the_wrong_media_type_change_no_call(running: Running) -> None:
+    caller = JsonCaller(running)
+    await caller.to_agent()
+    before = await running.state(caller.call_id)
+    headers = {"Authorization": f"Bearer {AGENT_KEY}"}
+    url = f"{running.url}/calls/{caller.call_id}/secure-session"
+    sent = [
+        ({**headers, "Content-Type": "application/json"}, b"{not json", 400),
+        ({**headers, "Content-Type": "text/plain"}, b'{"amount": 1, "currency": "GBP"}', 415),
+    ]
+    for headers_sent, raw, status in sent:
+        async with running.http.post(url, data=raw, headers=headers_sent) as response:
+            assert response.status == status
+    assert await running.state(caller.call_id) == before
+
+
+async def test_another_agent_route_can_be_named(running: Running) -> None:
+    caller = JsonCaller(running)
+    await caller.to_agent()
+    status, started = await running.agent(
+        "POST", caller.call_id, {"amount": "10", "currency": "GBP", "route": "agent"}
+    )
+    assert (status, started["route"]) == (201, "agent")
+
+
+def test_the_openapi_document_describes_the_secure_session_api() -> None:
+    paths = document()["paths"]
+    operations = paths["/calls/{call_id}/secure-session"]
+    assert set(operations) == {"post", "get"}
+    assert {"201", "401", "404", "409", "422"} <= set(operations["post"]["responses"])
+    committed = json.loads((ROOT / "docs" / "step-up-openapi.json").read_text())
+    assert committed == json.loads(json.dumps(document()))
