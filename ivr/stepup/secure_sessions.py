@@ -92,6 +92,8 @@ class SecureSessionApi:
     notify: Callable[[dict[str, Any]], None] | None = None
 
     def settled(self, call_id: str, session: dict[str, Any]) -> None:
+        extra = {"call_id": call_id, "secure_session": session["id"], "result": session["status"]}
+        _log.info("secure session ended", extra=extra)
         if self.notify is not None:
             self.notify(secure_session.view(call_id, session))
 
@@ -155,6 +157,8 @@ async def start(request: web.Request) -> web.StreamResponse:
         except RedirectFailed as error:
             return await _push_failed(api, pipeline, call_id, view["id"], error.reason)
         view["delivery"] = "pushed"
+    extra = {"call_id": call_id, "secure_session": view["id"], "delivery": view["delivery"]}
+    _log.info("secure session requested", extra=extra)
     headers = {"Location": f"/calls/{call_id}/secure-session", **NO_STORE}
     return web.json_response(view, status=201, headers=headers)
 

@@ -160,7 +160,15 @@ async def test_health_readiness_and_openapi(client: TestClient[Any, Any]) -> Non
     assert (await client.get("/healthz")).status == 200
     ready = await client.get("/readyz")
     assert ready.status == 200
-    flows = {"callback": "1", "cards": "1", "idv": "1", "payments": "1", "stepup": "1", "wait": "1"}
+    flows = {
+        "callback": "1",
+        "cards": "1",
+        "idv": "1",
+        "payments": "1",
+        "secure_payment": "1",
+        "stepup": "1",
+        "wait": "1",
+    }
     assert (await ready.json())["flows"] == flows
     spec = await (await client.get("/openapi.json")).json()
     assert spec["openapi"].startswith("3.1")

@@ -190,6 +190,7 @@ async def test_hot_reload_keeps_running_calls_on_their_version(
             "cards": "1",
             "idv": "2",
             "payments": "1",
+            "secure_payment": "1",
             "stepup": "1",
             "wait": "1",
         },
@@ -214,6 +215,7 @@ async def test_hot_reload_keeps_running_calls_on_their_version(
         "cards": "1",
         "idv": "2",
         "payments": "1",
+        "secure_payment": "1",
         "stepup": "1",
         "wait": "1",
     }
@@ -230,6 +232,7 @@ async def test_hot_reload_keeps_running_calls_on_their_version(
         "cards": "1",
         "idv": "4",
         "payments": "1",
+        "secure_payment": "1",
         "stepup": "1",
         "wait": "1",
     }
