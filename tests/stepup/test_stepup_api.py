@@ -229,6 +229,7 @@ async def test_the_served_and_committed_documents_are_the_code(
     assert committed == document(), "run: python -m ivr.stepup.openapi docs/step-up-openapi.json"
     assert set(served["paths"]) == {
         "/step-ups", "/step-ups/{id}", "/step-ups/{id}/answer", "/step-ups/tokens/verify",
+        "/calls/{call_id}/secure-session",
     }  # fmt: skip
 
 
