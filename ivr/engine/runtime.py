@@ -210,10 +210,7 @@ class Engine:
         """The caller hung up after leaving the IVR for an agent: a pending session is over."""
         state = turn.state
         state.gone = True
-        session = state.secure
-        if session is not None and session.get("status") == secure_session.PENDING:
-            session["status"] = secure_session.ACTIVE
-            secure_session.close(turn, self.clock(), hung_up=True)
+        secure_session.close(turn, self.clock(), hung_up=True)
 
     # -- running steps ------------------------------------------------------------------------
 

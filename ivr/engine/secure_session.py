@@ -151,16 +151,20 @@ def activate(turn: Turn, now: float) -> dict[str, Any]:
 
 
 def close(turn: Turn, now: float, hung_up: bool = False) -> dict[str, Any] | None:
-    """End an active session with the flow's result (`abandoned` when the caller hung up
-    before one); the result goes into the session for the agent."""
+    """End an open session with the flow's result (`abandoned` when the caller hung up
+    before one, or before they came over); the result goes into the session for the agent."""
     state = turn.state
     session = state.secure
-    if session is None or session.get("status") != ACTIVE:
+    if session is None or session.get("status") not in OPEN:
         return None
-    outcome = state.variables.get("payment_outcome")
-    if outcome not in OUTCOMES:
-        outcome = ABANDONED if hung_up else "error"
-    result = {name: state.variables.get(name) or None for name in RESULT_FIELDS}
+    if session["status"] == PENDING:  # the variables hold the IVR's own payment, if any
+        outcome: Any = ABANDONED
+        result: dict[str, Any] = dict.fromkeys(RESULT_FIELDS)
+    else:
+        outcome = state.variables.get("payment_outcome")
+        if outcome not in OUTCOMES:
+            outcome = ABANDONED if hung_up else "error"
+        result = {name: state.variables.get(name) or None for name in RESULT_FIELDS}
     result["payment_outcome"] = outcome
     session.update(status=outcome, ended_at=now, result=result)
     _record(turn, "secure_session.end", "ended", session)

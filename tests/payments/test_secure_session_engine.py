@@ -8,7 +8,13 @@ import pytest
 from ivr.calls.pipeline import CallPipeline
 from ivr.engine import secure_session
 from ivr.engine.actions import Transfer
-from ivr.engine.events import CallStarted, DigitsCollected, PromptFinished, TransferResult
+from ivr.engine.events import (
+    CallStarted,
+    DigitsCollected,
+    HungUp,
+    PromptFinished,
+    TransferResult,
+)
 from ivr.engine.runtime import Engine, Turn
 from ivr.engine.secure_session import SecureRequest
 from ivr.engine.state import CallState
@@ -128,3 +134,29 @@ def test_a_call_with_an_agent_is_kept_as_long_as_a_live_call() -> None:
     assert pipeline._ttl(state) == ENDED_TTL_S  # hung up
     state.gone, state.route = False, {"kind": "self_service", "name": "x", "target": "y"}
     assert pipeline._ttl(state) == ENDED_TTL_S  # handed on elsewhere
+
+
+async def test_a_pending_session_abandoned_never_reports_the_ivrs_own_payment(
+    make_engine: EngineFactory,
+) -> None:
+    engine = make_engine()
+    turn = await engine.start_call(CallStarted("c1", None, "+441134960003"))  # flows/payments
+    for keys in ("4111111111111111#", "1235#", "123#"):
+        turn = await engine.handle(turn.state, DigitsCollected("c1", keys))
+    assert transfer(turn).handoff["payment_outcome"] == "paid"  # paid in the IVR, to an agent
+    state = turn.state
+    asked = SecureRequest("12.00", "GBP", "agent")
+    secure_session.request_session(Turn(state), asked, 1.0)
+    assert engine.wants_after_end(state, HungUp("c1"))
+    turn = await engine.handle(state, HungUp("c1"))
+    assert turn.state.gone
+    assert turn.state.secure is not None
+    assert turn.state.secure["status"] == "abandoned"
+    assert turn.state.secure["result"] == {
+        "payment_outcome": "abandoned",
+        "card_brand": None,
+        "card_last4": None,
+        "payment_reference": None,
+    }
+    with pytest.raises(secure_session.Refused, match="ended"):
+        secure_session.check_startable(turn.state)
