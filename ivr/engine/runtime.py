@@ -399,7 +399,15 @@ class Engine:
         state = turn.state
         region = self.config.region(self.config.service_line(state.service_line))
         positions = state.positions.get(plan.step_id, ())
-        return await run_operation(turn, plan, digits, self.operations, deadline, region, positions)
+        languages = self._languages(state)
+        return await run_operation(
+            turn, plan, digits, self.operations, deadline, region, positions, languages
+        )
+
+    def _languages(self, state: CallState) -> list[str]:
+        """The languages this call's flow can be spoken in: its own, where prompts exist."""
+        have = self.catalog.entries
+        return [language for language in self._flow(state).flow.flow.languages if language in have]
 
     def _partial_field(self, plan: StepPlan) -> FieldSpec | None:
         """The directory field a step asks in part ("the 2nd and 5th digits"), if any."""
@@ -462,10 +470,12 @@ class Engine:
         state = turn.state
         line = self.config.service_line(state.service_line)
         session = state.secure if secure_session.is_active(state) else None
-        if session is not None:  # whatever the flow names, back to the agent's route
-            route_name = session["route"]
+        # a secure session's caller goes back to its agent route, whatever the flow names;
+        # otherwise a name may be set for this call (callback_queue)
+        routes = {route_name: session["route"]} if session is not None else state.routes
+        name = routes.get(route_name, route_name)
         try:
-            resolved, route = self.config.resolve_route(route_name, line)
+            resolved, route = self.config.resolve_route(name, line)
         except ConfigError as error:
             raise _Leave(str(error)) from error
         self._settle_status(turn)
