@@ -50,6 +50,7 @@ class Loaded:
     catalog: PromptCatalog
     flows: dict[str, LoadedFlow]
     registry: FlowRegistry
+    config_dir: Path | None = None  # where config/ was read (callback queues for test cases)
 
 
 def load_project(project: Project, extra_flow: Path | None = None) -> Loaded:
@@ -74,7 +75,7 @@ def load_project(project: Project, extra_flow: Path | None = None) -> Loaded:
     registry = FlowRegistry()
     for flow in loaded.values():
         registry.add(compile_flow(flow.flow, flow.path, flow.step_lines))
-    return Loaded(config=config, catalog=catalog, flows=loaded, registry=registry)
+    return Loaded(config, catalog, loaded, registry, project.config)
 
 
 async def build_engine(

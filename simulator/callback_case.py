@@ -25,9 +25,20 @@ from ivr.callbacks.store import CallbackStore
 from ivr.engine.handoff import IDENTIFIED_AND_VERIFIED, IDENTIFIED_ONLY
 from ivr.engine.operations import OperationRegistry
 
-ALWAYS_OPEN = Queues(
-    {"general": Queue("general", ZoneInfo("UTC"), {d: ((day_time(0), None),) for d in range(7)})}
-)
+ALWAYS: dict[int, tuple[tuple[day_time, day_time | None], ...]] = {
+    day: ((day_time(0), None),) for day in range(7)
+}
+
+
+def always_open(configured: Queues, wanted: str) -> Queues:
+    """The project's queues (with their routes), staffed around the clock, so a case plays
+    whenever it runs; `wanted` is added when the project does not configure it."""
+    queues = {
+        name: Queue(name, ZoneInfo("UTC"), ALWAYS, route=queue.route)
+        for name, queue in configured.by_name.items()
+    }
+    queues.setdefault(wanted, Queue(wanted, ZoneInfo("UTC"), ALWAYS))
+    return Queues(queues)
 
 
 class CallbackFixture(BaseModel):
@@ -40,6 +51,8 @@ class CallbackFixture(BaseModel):
     secret: str | None = "anana"
     verified: bool = True  # booked from the app, whose login verified the customer
     answered_by: str | None = None  # e.g. machine_start: an answering machine picked up
+    queue: str = "general"  # the queue booked into: its route is where pressing 1 goes
+    language: str | None = None  # the language booked in (None: the service line's)
 
 
 @dataclass
@@ -60,18 +73,26 @@ class PlayedCallback:
 
 
 async def booked_callback(
-    fixture: CallbackFixture, operations: OperationRegistry, flow: str, folder: Path
+    fixture: CallbackFixture,
+    operations: OperationRegistry,
+    flow: str,
+    folder: Path,
+    configured: Queues | None = None,
 ) -> PlayedCallback:
     db = await open_database(f"sqlite:///{folder}/callbacks.db")
     store = CallbackStore(db, SecretBox([("case", os.urandom(32))]))
     now = time.time()
     start = datetime.fromtimestamp(now, UTC)
     window = Window(start=start, end=start + timedelta(hours=2))
-    request = Booking(number=fixture.number, queue="general", window=window, secret=fixture.secret)
+    request = Booking(
+        number=fixture.number, queue=fixture.queue, window=window, secret=fixture.secret,
+        language=fixture.language,
+    )  # fmt: skip
     status = IDENTIFIED_AND_VERIFIED if fixture.verified else IDENTIFIED_ONLY
     who = AppIdentity(fixture.customer_id, fixture.name, status)
-    callback, _ = await book(store, ALWAYS_OPEN, who, request, now)
-    console = await play_callback(store, ALWAYS_OPEN, operations, callback.id, flow)
+    queues = always_open(configured or Queues(), fixture.queue)
+    callback, _ = await book(store, queues, who, request, now)
+    console = await play_callback(store, queues, operations, callback.id, flow)
     if fixture.answered_by:
         console.context["answered_by"] = fixture.answered_by
     return PlayedCallback(console, db)

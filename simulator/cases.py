@@ -31,6 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ivr.bootstrap import Loaded, build_engine
+from ivr.callbacks.queues import Queues
 from ivr.directory.csv_import import enrol_totp
 from ivr.directory.sqlite_store import CustomerRecord, SqliteDirectory
 from ivr.engine.actions import CollectDigits
@@ -238,8 +239,9 @@ async def run_case(loaded: Loaded, cases: CaseFile, case: Case) -> CaseResult:
             registry = OperationRegistry(implementations=dict(real))
             played = None
             if case.given.callback is not None:  # real callback operations, stubs may follow
+                configured = Queues.load(loaded.config_dir) if loaded.config_dir else None
                 played = await booked_callback(
-                    case.given.callback, registry, cases.flow, Path(folder)
+                    case.given.callback, registry, cases.flow, Path(folder), configured
                 )
             for name, spec in case.given.operations.items():
                 if name not in registry.specs:

@@ -134,13 +134,18 @@ class PgDatabase:
         await self._pool.close()
 
 
+def sqlite_path(url: str) -> str:
+    """The file of a `sqlite:///path` URL."""
+    path = url.removeprefix("sqlite://")
+    return path[1:] if path.startswith("/") else path
+
+
 async def open_database(url: str) -> SqliteDatabase | PgDatabase:
     """The journal database at `url`, migrated (callback tables included)."""
     journal = await open_store(url)
     await journal.close()
     if url.startswith("sqlite://"):
-        path = url.removeprefix("sqlite://")
-        return await SqliteDatabase.open(path[1:] if path.startswith("/") else path)
+        return await SqliteDatabase.open(sqlite_path(url))
     if url.startswith(("postgresql://", "postgres://")):
         return await PgDatabase.open(url)
     raise JournalError("journal URL must start with sqlite:/// or postgresql://")

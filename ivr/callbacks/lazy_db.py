@@ -9,21 +9,32 @@ the routes' guard answers 503 and `/readyz` shows the store down, as for any dat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from ivr.callbacks.db import Database, Row, Tx, open_database
+from ivr.callbacks.db import Database, Row, Tx, open_database, sqlite_path
 from ivr.retry import Backoff
 
 _log = logging.getLogger(__name__)
 REOPEN_BACKOFF = Backoff(first_s=0.5, cap_s=10.0)
+CLOSE_BOUND_S = 2.0  # letting go of a connection never holds the probe up longer
 
 
 class DatabaseUnavailable(ConnectionError):
     """The journal database could not be opened (yet); the message holds no URL."""
+
+
+def _missing(path: str) -> bool:
+    return not os.path.exists(path)
+
+
+class DatabaseFileGone(FileNotFoundError):
+    """The SQLite file opened is no longer at its path (removed, or replaced by another)."""
 
 
 class LazyDatabase:
@@ -33,6 +44,8 @@ class LazyDatabase:
         self.url = url
         postgres = url.startswith(("postgresql://", "postgres://"))
         self.dialect = "postgresql" if postgres else "sqlite"
+        self._path = None if postgres else sqlite_path(url)
+        self._file: tuple[int, int] | None = None  # (device, inode) of the SQLite file opened
         self._clock = clock
         self._db: Database | None = None
         self._lock = asyncio.Lock()
@@ -56,6 +69,9 @@ class LazyDatabase:
                 return self._db
             if self._clock() < self._next_try:
                 raise DatabaseUnavailable("the journal database is not open yet")
+            if self._file is not None and self._path and _missing(self._path):
+                # opening would make a new, empty database in its place: wait for it instead
+                raise DatabaseUnavailable("the journal database file is missing")
             try:
                 self._db = await open_database(self.url)
             except Exception as error:
@@ -67,7 +83,40 @@ class LazyDatabase:
             if self._failures:
                 _log.warning("journal database open after %d failed tries", self._failures)
             self._failures = 0
+            if self._path:
+                opened = os.stat(self._path)
+                self._file = (opened.st_dev, opened.st_ino)
             return self._db
+
+    async def ping(self) -> None:
+        """Raise when the database does not answer (the health probe): `SELECT 1`, and on
+        SQLite whether the file opened is still at its path and writable. A file removed or
+        replaced is let go, so no write lands in a file nobody will read again."""
+        database = await self._get()
+        if self._path:
+            try:
+                self._check_file(self._path)
+            except DatabaseFileGone:
+                await self._let_go(database)
+                raise
+        await database.fetch("SELECT 1")
+
+    def _check_file(self, path: str) -> None:
+        try:
+            found = os.stat(path)
+        except FileNotFoundError:
+            raise DatabaseFileGone("the journal database file is missing") from None
+        if (found.st_dev, found.st_ino) != self._file:
+            raise DatabaseFileGone("the journal database file was replaced")
+        if not os.access(path, os.R_OK | os.W_OK):  # root too: an immutable file is refused
+            raise PermissionError("the journal database file is not writable")
+
+    async def _let_go(self, database: Database) -> None:
+        async with self._lock:
+            if self._db is database:
+                self._db = None
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(database.close(), CLOSE_BOUND_S)
 
     async def fetch(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         return await (await self._get()).fetch(sql, params)

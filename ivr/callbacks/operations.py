@@ -6,6 +6,7 @@ with the call, so the secret itself never goes there, only a marker (reveal.py).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from ivr.callbacks.capacity import SlotsFull
 from ivr.callbacks.model import Booking, Status, Window
 from ivr.callbacks.numbers import e164
 from ivr.callbacks.queue_stats import QueueStats
-from ivr.callbacks.queues import Queues
+from ivr.callbacks.queues import DEFAULT_ROUTE, Queues
 from ivr.callbacks.reveal import SPOKEN, marker
 from ivr.callbacks.service import BookingRefused, book
 from ivr.callbacks.store import CallbackStore, NotFound
@@ -28,10 +29,15 @@ APP_LOGIN = "app_login"  # the factor a booking made from the app carries
 MACHINE = ("machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax")
 BOOK_WINDOW = timedelta(hours=4)
 LOADED = "callback_loaded"  # the call variable holding load's keyed proof
+QUEUE_ROUTE = "callback_queue"  # the route name a flow uses to reach the callback's own queue
+_log = logging.getLogger(__name__)
 
 
-def words(n: int) -> str:
-    """A whole number in (British) English words: 'twenty-five'."""
+def words(n: int, language: str = "en-GB") -> str:
+    """A whole number in (British) English words, 'twenty-five', on an English call; digits
+    in any other language, which the gateway's voice reads in that language."""
+    if language and not language.lower().startswith("en"):
+        return str(n)
     return " ".join(text for _, text in number_words(n))
 
 
@@ -72,11 +78,26 @@ def callback_operations(
             "callback_queue": callback.queue,
             LOADED: store.box.keyed_hash(loaded_label(callback.id, call.call_id)),
         }
-        if callback.idv_status == IDENTIFIED_AND_VERIFIED:
-            return OperationResult(
-                "verified", customer, detail=callback.id, values=values, factors=(APP_LOGIN,)
-            )
-        return OperationResult("identified", customer, detail=callback.id, values=values)
+        verified = callback.idv_status == IDENTIFIED_AND_VERIFIED
+        return OperationResult(
+            "verified" if verified else "identified",
+            customer,
+            detail=callback.id,
+            values=values,
+            factors=(APP_LOGIN,) if verified else (),
+            routes={QUEUE_ROUTE: queue_route(callback.id, callback.queue)},
+            language=callback.language,
+        )
+
+    def queue_route(callback_id: str, name: str) -> str:
+        queue = queues.get(name)
+        if queue is None:  # taken out of config/queues.yaml since the booking
+            _log.warning(
+                "callback %s: queue %r is no longer configured; connecting by route %s",
+                callback_id, name, DEFAULT_ROUTE,
+            )  # fmt: skip
+            return DEFAULT_ROUTE
+        return queue.route
 
     async def read_secret(call: OperationCall) -> OperationResult:
         callback_id = str(call.variables.get("callback_id", ""))
@@ -113,7 +134,8 @@ def callback_operations(
             )  # fmt: skip
             if moved is not None:
                 minutes = max(round(callback.retry_delay_s / 60), 1)
-                return OperationResult("done", values={"callback_minutes": words(minutes)})
+                spoken = words(minutes, call.language)
+                return OperationResult("done", values={"callback_minutes": spoken})
         else:
             moved = await store.transition(
                 callback, Status.COMPLETED, now, {"reason": "not a good time"}, outcome="declined"
@@ -139,7 +161,10 @@ def callback_operations(
         queue = str(call.params["queue"])
         who = AppIdentity(call.customer_id, call.customer_name, call.idv_status)
         standing = await store.has_standing_secret(call.customer_id)
-        request = Booking(number=number, queue=queue, window=window, use_standing_secret=standing)
+        request = Booking(
+            number=number, queue=queue, window=window, use_standing_secret=standing,
+            language=call.language or None,  # called back in the language of this call
+        )  # fmt: skip
         try:
             callback, _ = await book(store, queues, who, request, now, source="ivr")
         except BookingRefused:
@@ -147,7 +172,7 @@ def callback_operations(
         except SlotsFull:
             return OperationResult("closed", detail="every slot in the next hours is full")
         minutes = max(round((callback.scheduled_at - now) / 60), 0)
-        values = {"callback_id": callback.id, "callback_minutes": words(minutes)}
+        values = {"callback_id": callback.id, "callback_minutes": words(minutes, call.language)}
         return OperationResult("booked", detail=callback.id, values=values)
 
     async def estimated_wait(call: OperationCall) -> OperationResult:
@@ -162,7 +187,7 @@ def callback_operations(
             return OperationResult(result.state, detail=detail)
         minutes = max(round(result.wait_s / 60), 1)
         limit = int(call.params.get("long_after_minutes", 5))
-        values = {"wait_minutes": words(minutes)}
+        values = {"wait_minutes": words(minutes, call.language)}
         return OperationResult("long" if minutes > limit else "short", detail=detail, values=values)
 
     return {

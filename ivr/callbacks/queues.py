@@ -6,6 +6,7 @@ wrong opening time is never discovered by a customer whose callback does not com
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ import yaml
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 FILE_NAME = "queues.yaml"
+DEFAULT_ROUTE = "agent"
 
 
 class QueueConfigError(ValueError):
@@ -32,6 +34,7 @@ class Queue:
     callbacks_per_slot: int = 10
     max_attempts: int = 3
     retry_delay_s: int = 300
+    route: str = DEFAULT_ROUTE  # config/routes.yaml: how a connected callee reaches its agents
 
     @property
     def time_zone(self) -> str:
@@ -86,6 +89,10 @@ class Queues:
     def get(self, name: str) -> Queue | None:
         return self.by_name.get(name)
 
+    def unknown_routes(self, routes: Collection[str]) -> list[str]:
+        """`queue: route` for each queue whose route is not among `routes` (checked at start)."""
+        return [f"{q.name}: {q.route}" for q in self.by_name.values() if q.route not in routes]
+
     @classmethod
     def load(cls, config_dir: Path) -> Queues:
         path = config_dir / FILE_NAME
@@ -129,7 +136,10 @@ def _queue(path: Path, name: str, body: Any) -> Queue:
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise QueueConfigError(f"{where}: {key} must be a whole number >= {low}")
         numbers[key] = value
-    unknown = set(body) - {"time_zone", "hours", "closed_dates", *numbers}
+    route = body.get("route", DEFAULT_ROUTE)
+    if not isinstance(route, str) or not route:
+        raise QueueConfigError(f"{where}: route must name a route of config/routes.yaml")
+    unknown = set(body) - {"time_zone", "hours", "closed_dates", "route", *numbers}
     if unknown:
         raise QueueConfigError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
     return Queue(
@@ -137,6 +147,7 @@ def _queue(path: Path, name: str, body: Any) -> Queue:
         zone=zone,
         hours={day: tuple(sorted(spans, key=lambda s: s[0])) for day, spans in hours.items()},
         closed_dates=closed,
+        route=route,
         **numbers,
     )
 

@@ -71,9 +71,17 @@ class DispatchFile(_Strict):
     json_: JsonDial = Field(JsonDial(), alias="json")
 
 
+class ProbeFile(_Strict):
+    """How often the callback database is asked `SELECT 1`, and how long it may take."""
+
+    interval_s: float = Field(5.0, gt=0, le=300)
+    timeout_s: float = Field(2.0, gt=0, le=60)
+
+
 class CallbacksFile(_Strict):
     app_auth: AuthFile = AuthFile()
     dispatch: DispatchFile = DispatchFile()
+    probe: ProbeFile = ProbeFile()
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,7 @@ class CallbackSettings:
     queues: Queues
     dispatch: DispatchFile
     secrets: Mapping[str, str]  # gateway credentials by env name (never logged)
+    probe: ProbeFile = ProbeFile()
 
     @property
     def api_ready(self) -> bool:
@@ -136,4 +145,4 @@ def load(
         queues = Queues.load(config_dir)
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    return CallbackSettings(auth, box, queues, parsed.dispatch, secrets)
+    return CallbackSettings(auth, box, queues, parsed.dispatch, secrets, parsed.probe)

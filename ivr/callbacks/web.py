@@ -27,6 +27,7 @@ from ivr.callbacks.dialers.base import Dialer
 from ivr.callbacks.history import interactions_handler
 from ivr.callbacks.lazy_db import LazyDatabase
 from ivr.callbacks.operations import callback_operations
+from ivr.callbacks.probe import run_probe
 from ivr.callbacks.queue_stats import QUEUE_API, QueueApi, QueueStats, get_wait, push_stats
 from ivr.callbacks.reveal import revealer
 from ivr.callbacks.scheduler import LEASE, Dispatcher, Lease, holder_name, run
@@ -140,12 +141,17 @@ def callback_contexts(app: web.Application, serve: ServeSettings) -> list[Contex
     url = serve.journal_url
 
     async def callbacks(app: web.Application) -> AsyncIterator[None]:
+        engine = app[RUNTIME].engine
+        unknown = config.queues.unknown_routes(engine.config.routes)
+        if unknown:  # a connected callee would otherwise fall back to the default queue
+            raise ConfigError(
+                f"config/queues.yaml: routes not in config/routes.yaml: {'; '.join(unknown)}"
+            )
         db = LazyDatabase(url)  # a database down at startup opens later (503s till then)
         await db.open()
         store = CallbackStore(db, config.box)
         stats = QueueStats(db)
         app[STORE], app[STATS] = store, stats
-        engine = app[RUNTIME].engine
         for name, operation in callback_operations(store, config.queues, stats).items():
             engine.operations.implement(name, operation)
         reveal = revealer(store)
@@ -155,6 +161,8 @@ def callback_contexts(app: web.Application, serve: ServeSettings) -> list[Contex
             return document if body is document.body else Document(document.content_type, body)
 
         app[CALLS].outgoing = outgoing
+        probe = config.probe
+        probing = asyncio.create_task(run_probe(db, health, probe.interval_s, probe.timeout_s))
         task = None
         lease = Lease(db, LEASE, holder_name(), ttl_s=max(config.dispatch.interval_s * 3, 15))
         if dialer is not None and serve.public_url:
@@ -165,6 +173,9 @@ def callback_contexts(app: web.Application, serve: ServeSettings) -> list[Contex
             )  # fmt: skip
             task = asyncio.create_task(run(app[DISPATCHER], lease, dispatch.interval_s, wake))
         yield
+        probing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await probing
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -47,6 +47,7 @@ def build_handoff(state: CallState, fields: Sequence[str], token: str | None) ->
         "service_line": state.service_line,
         "idv_token": token,
         "callback_id": state.variables.get("callback_id"),  # a callback the company placed
+        "callback_queue": state.variables.get("callback_queue"),  # the queue it was booked in
         "reverse_idv": state.variables.get("reverse_idv"),  # "read_back": it proved itself
     }
     handoff: dict[str, Any] = {"idv_status": status}

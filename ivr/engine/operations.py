@@ -35,6 +35,7 @@ class OperationCall:
     variables: Mapping[str, Any] = field(default_factory=dict)
     idv_status: str | None = None  # what the call has proved so far (handoff.consistent_status)
     service_line: str = ""  # the call's line: its limits (ivr.limits)
+    language: str = ""  # the language the call is spoken in
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,11 @@ class OperationResult:
     # they are saved with the call, so never a secret
     values: Mapping[str, str] = field(default_factory=dict)
     factors: tuple[str, ...] = ()  # verification factors the operation vouches were passed
+    # route names for this call -> a route of config/routes.yaml (OperationSpec.routes)
+    routes: Mapping[str, str] = field(default_factory=dict)
+    # the language the call should be spoken in from now on (e.g. the one a callback was booked
+    # in); the engine takes it when the flow has prompts in it, else keeps the line's and warns
+    language: str | None = None
 
 
 Operation = Callable[[OperationCall], Awaitable[OperationResult]]

@@ -362,7 +362,15 @@ class Engine:
         state = turn.state
         region = self.config.region(self.config.service_line(state.service_line))
         positions = state.positions.get(plan.step_id, ())
-        return await run_operation(turn, plan, digits, self.operations, deadline, region, positions)
+        languages = self._languages(state)
+        return await run_operation(
+            turn, plan, digits, self.operations, deadline, region, positions, languages
+        )
+
+    def _languages(self, state: CallState) -> list[str]:
+        """The languages this call's flow can be spoken in: its own, where prompts exist."""
+        have = self.catalog.entries
+        return [language for language in self._flow(state).flow.flow.languages if language in have]
 
     def _partial_field(self, plan: StepPlan) -> FieldSpec | None:
         """The directory field a step asks in part ("the 2nd and 5th digits"), if any."""
@@ -424,8 +432,9 @@ class Engine:
     ) -> None:
         state = turn.state
         line = self.config.service_line(state.service_line)
+        name = state.routes.get(route_name, route_name)  # set for this call (callback_queue)
         try:
-            resolved, route = self.config.resolve_route(route_name, line)
+            resolved, route = self.config.resolve_route(name, line)
         except ConfigError as error:
             raise _Leave(str(error)) from error
         self._settle_status(turn)

@@ -43,6 +43,8 @@ class CallState:
     variables: dict[str, Any] = field(default_factory=dict)
     idv_status: str | None = None
     route: dict[str, str] | None = None  # {"kind", "name", "target"} once routed
+    # route names an operation set for this call (e.g. callback_queue) -> a configured route
+    routes: dict[str, str] = field(default_factory=dict)
     ended_by: str | None = None  # "route" | "hangup"
     steps_taken: int = 0
     seq: int = 0  # next journal record number

@@ -62,6 +62,11 @@ class _Checker:
         self.edges: dict[str, set[str]] = {step_id: set() for step_id in self.step_ids}
         self.graph_incomplete = False
         self.route_names = context.config.route_names() if context.config else None
+        if self.route_names is not None:  # names the flow's operations set for the call
+            for _, _, step in flow.all_steps():
+                spec = context.operations.get(getattr(step, "uses", None) or "")
+                if spec is not None:
+                    self.route_names |= spec.routes
         self.variables = {
             name
             for _, _, step in flow.all_steps()

@@ -38,6 +38,7 @@ HANDOFF_FIELDS = (
     "idv_token",
     "service_line",
     "callback_id",
+    "callback_queue",
     "reverse_idv",
     "payment",
 )
@@ -81,6 +82,7 @@ HandoffField = Literal[
     "idv_token",
     "service_line",
     "callback_id",
+    "callback_queue",
     "reverse_idv",
     "payment",
 ]

@@ -26,6 +26,8 @@ class OperationSpec:
     optional_params: frozenset[str] = frozenset()
     param_values: Mapping[str, frozenset[str]] = field(default_factory=dict)  # allowed values
     values: frozenset[str] = frozenset()  # prompt values ({name}) the operation may set
+    # route names the operation sets for the call it runs on (a flow using it may route there)
+    routes: frozenset[str] = frozenset()
 
 
 BUILTIN_SPECS: Mapping[str, OperationSpec] = MappingProxyType(
@@ -102,11 +104,13 @@ BUILTIN_SPECS: Mapping[str, OperationSpec] = MappingProxyType(
             OperationSpec(
                 name="callback.load",
                 description="On a callback the company placed: load it (customer, name, ID&V"
-                " status from booking); `verified` when the booking was made verified",
+                " status from booking, language); `verified` when the booking was made verified;"
+                " route `callback_queue` then reaches the queue it was booked into",
                 outcomes=frozenset(
                     {"verified", "identified", "machine", "not_found", ERROR_OUTCOME}
                 ),
                 values=frozenset({"callback_id", "callback_queue"}),
+                routes=frozenset({"callback_queue"}),
             ),
             OperationSpec(
                 name="callback.read_secret",

@@ -221,7 +221,9 @@ class Runtime:
                 else:  # same version: keep the compiled class calls already run on
                     registry.add(registry.version(flow_id, flow.version))
             self._fingerprints.update(fingerprints)
-            self.loaded = Loaded(fresh.config, fresh.catalog, fresh.flows, registry)
+            self.loaded = Loaded(
+                fresh.config, fresh.catalog, fresh.flows, registry, fresh.config_dir
+            )
             self.engine.config = fresh.config
             self.engine.catalog = fresh.catalog
             for hook in self.hooks:

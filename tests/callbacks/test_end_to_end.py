@@ -30,7 +30,7 @@ from ivr.web.app import create_app
 from ivr.web.settings import ServeSettings
 from tests.callbacks.conftest import JWT_SECRET, KEY_1, bearer
 from tests.callbacks.servers import free_port, serving
-from tests.callbacks.twilio_fake import Callee, TwilioFake
+from tests.callbacks.twilio_fake import Callee, PlacedCall, TwilioFake
 from tests.sessions.conftest import REDIS_URL, delete_keys
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,6 +106,9 @@ async def test_booked_dialled_read_back_and_connected_without_leaking_the_secret
         assert f"your secret word is {SECRET}" in heard
         assert "Press 1 to be connected" in heard
         assert call.handoff is not None
+        assert call.enqueued == "cards"  # the queue booked into (its route), not `general`
+        assert call.handoff["callback_queue"] == "cards"
+        assert call.voices == {"en-GB"}
         assert call.handoff["callback_id"] == callback_id
         assert call.handoff["reverse_idv"] == "read_back"
         assert call.handoff["idv_status"] == "identified_and_verified"
@@ -172,3 +175,71 @@ async def test_booked_dialled_read_back_and_connected_without_leaking_the_secret
     out, err = capfd.readouterr()
     assert SECRET not in logged
     assert SECRET not in out + err
+
+
+async def _dialled_through(
+    url: str, fake: TwilioFake, bookings: list[dict[str, Any]]
+) -> dict[str, PlacedCall]:
+    """Book each body as the app does; the calls the scheduler placed, by number, once over."""
+    async with aiohttp.ClientSession() as http:
+        for index, body in enumerate(bookings):
+            fake.callees.append(Callee(keys=["1"]))
+            headers = {**bearer("C1001", name="Alice Example"), "Idempotency-Key": f"lang-{index}"}
+            async with http.post(f"{url}/callbacks", json=body, headers=headers) as response:
+                assert response.status == 201, await response.text()
+    for _ in range(300):
+        if len(fake.calls) == len(bookings) and all(c.done.is_set() for c in fake.calls):
+            break
+        await asyncio.sleep(0.05)
+    return {call.form["To"]: call for call in fake.calls}
+
+
+async def test_the_callee_hears_the_language_booked_in_and_reaches_the_queue_booked_into(
+    running: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    now = datetime.now(UTC)
+    window = {"start": now.isoformat(), "end": (now + timedelta(hours=2)).isoformat()}
+    welsh, french = "+447700900123", "+447700900456"
+    bookings = [
+        {"number": welsh, "queue": "cards", "secret": SECRET, "window": window,
+         "language": "cy-GB"},
+        {"number": french, "queue": "cards", "secret": SECRET, "window": window,
+         "language": "fr-FR"},
+    ]  # fmt: skip
+    calls = await _dialled_through(running["url"], running["fake"], bookings)
+    # booked in Welsh: every prompt from the Welsh catalogue, spoken by a Welsh voice
+    heard = " ".join(calls[welsh].heard)
+    assert "Helo Alice Example" in heard
+    assert f"eich gair cyfrinachol yw {SECRET}" in heard
+    assert "Pwyswch 1" in heard
+    assert "Press 1" not in heard
+    assert calls[welsh].voices == {"cy-GB"}
+    assert calls[welsh].enqueued == "cards"
+    assert calls[welsh].handoff is not None
+    assert calls[welsh].handoff["callback_queue"] == "cards"
+    assert calls[welsh].handoff["reverse_idv"] == "read_back"
+    # booked in French, which has no prompts: the line's English, with a warning
+    heard = " ".join(calls[french].heard)
+    assert f"your secret word is {SECRET}" in heard
+    assert calls[french].voices == {"en-GB"}
+    assert calls[french].enqueued == "cards"
+    warned = [r.getMessage() for r in caplog.records if "'fr-FR' asked for" in r.getMessage()]
+    assert warned
+    assert "no prompts in it" in warned[0]
+    assert "speaking en-GB" in warned[0]
+    journal = await open_store(running["journal"])
+    try:
+        for _ in range(100):
+            rows = await journal.fetch("SELECT data FROM records WHERE kind = 'operation'", {})
+            data = [json.loads(row[0]) if isinstance(row[0], str) else row[0] for row in rows]
+            shown = [d for d in data if "language_asked" in d]
+            if len(shown) >= 2:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await journal.close()
+    assert {(d["language_asked"], d["language"], d.get("language_fallback")) for d in shown} == {
+        ("cy-GB", "cy-GB", None),
+        ("fr-FR", "en-GB", "yes"),
+    }

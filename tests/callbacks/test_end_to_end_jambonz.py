@@ -77,6 +77,12 @@ async def test_booked_dialled_by_jambonz_read_back_in_say_and_connected(
             assert call.handoff is not None
             assert call.handoff["callback_id"] == booked["id"]
             assert call.handoff["reverse_idv"] == "read_back"
+            assert call.handoff["callback_queue"] == "cards"
+            # handed to the queue booked into: the route cards_agents, dialled (jambonz default)
+            tag = next(v for v in call.verbs if v["verb"] == "tag")
+            assert tag["data"]["route"] == "cards_agents"
+            assert call.verbs[-1]["verb"] == "dial"
+            assert call.verbs[-1]["target"] == [{"type": "user", "name": "cards"}]
             assert call.handoff["idv_status"] == "identified_and_verified"
             assert SECRET not in json.dumps(call.handoff)
             assert call.statuses == [204]  # signed call status accepted

@@ -44,6 +44,9 @@ def test_every_estimator_is_measured_on_the_same_callers() -> None:
     position = interval_error(run, "position", QUARTER_S)
     assert position < 0.5  # the full run's figures are in bench.ewt and docs/callbacks.md
     assert position < interval_error(run, "erlang C", QUARTER_S)
+    # what is served sees the queue as last pushed, up to 15 s before the caller joins
+    assert run.estimates["served"] != run.estimates["position"]
+    assert interval_error(run, "served", QUARTER_S) < 0.5
     assert waiters_per_interval(run) > 0
 
 

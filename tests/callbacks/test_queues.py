@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ivr.callbacks.queues import QueueConfigError, Queues
+from ivr.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,6 +37,8 @@ def test_opening_hours_follow_the_local_clock() -> None:
         ("q: {slot_minutes: 0}", "slot_minutes"),
         ("q: {colour: red}", "colour"),
         ("q: {closed_dates: [tomorrow]}", "closed_dates"),
+        ("q: {route: ''}", "route"),
+        ("q: {route: [agent]}", "route"),
     ],
 )
 def test_mistakes_are_refused_with_the_queue_named(tmp_path: Path, body: str, message: str) -> None:
@@ -44,3 +47,16 @@ def test_mistakes_are_refused_with_the_queue_named(tmp_path: Path, body: str, me
         Queues.load(tmp_path)
     assert message in str(error.value)
     assert "queue q" in str(error.value)
+
+
+def test_each_queue_names_the_route_its_callees_reach(tmp_path: Path) -> None:
+    queues = Queues.load(ROOT / "config")
+    assert {name: q.route for name, q in queues.by_name.items()} == {
+        "general": "agent",
+        "cards": "cards_agents",
+    }
+    assert queues.unknown_routes(load_config(ROOT / "config").routes) == []
+    (tmp_path / "queues.yaml").write_text("queues:\n  a: {}\n  b: {route: b_team}\n")
+    other = Queues.load(tmp_path)
+    assert other.by_name["a"].route == "agent"  # unnamed: the default agent route
+    assert other.unknown_routes({"agent"}) == ["b: b_team"]  # refused at `ivr serve` start

@@ -38,7 +38,10 @@ class PlacedCall:
     sid: str
     form: dict[str, str]
     heard: list[str] = field(default_factory=list)
+    voices: set[str] = field(default_factory=set)  # the language of every <Say>
     handoff: dict[str, Any] | None = None
+    enqueued: str | None = None  # the queue named by <Enqueue>
+    dialled: str | None = None  # what <Dial> reached (a <Sip> URI, or its text)
     documents: list[str] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
     done: asyncio.Event = field(default_factory=asyncio.Event)
@@ -162,12 +165,14 @@ class TwilioFake:
         for verb in root:
             if verb.tag == "Say":
                 call.heard.append((verb.text or "").strip())
+                call.voices.add(verb.get("language", ""))
             elif verb.tag == "Play":
                 call.heard.append(f"[play {verb.text}]")
             elif verb.tag == "Gather":
                 for inner in verb:
                     if inner.tag == "Say":
                         call.heard.append((inner.text or "").strip())
+                        call.voices.add(inner.get("language", ""))
                 if keys:
                     return verb.get("action", ""), {"Digits": keys.pop(0)}
                 continue  # no input: Twilio goes on with the next verb
@@ -176,8 +181,13 @@ class TwilioFake:
             elif verb.tag == "Enqueue":
                 task = verb.find("Task")
                 call.handoff = json.loads(task.text or "{}") if task is not None else {}
+                call.enqueued = (verb.text or "").strip() or verb.get("workflowSid")
                 return None
-            elif verb.tag in ("Hangup", "Reject", "Dial"):
+            elif verb.tag == "Dial":
+                sip = verb.find("Sip")
+                call.dialled = ((sip.text if sip is not None else verb.text) or "").strip()
+                return None
+            elif verb.tag in ("Hangup", "Reject"):
                 return None
         return None
 
