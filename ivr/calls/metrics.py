@@ -10,12 +10,15 @@ The cost of an update is printed by `python -m bench.micro`.
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar
+from collections.abc import Callable, Hashable
+from typing import Generic, Protocol, TypeVar
 
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
 M = TypeVar("M", bound=MetricWrapperBase)
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 ACTIVE_CALLS = Gauge("ivr_active_calls", "Calls started and not yet ended, seen by this process")
 EVENTS = Counter("ivr_events_total", "Gateway events applied to calls", ["adapter", "kind"])
@@ -86,6 +89,31 @@ class Observes(Protocol):
     def observe(self, amount: float) -> None: ...
 
 
+class Bound(dict[K, V], Generic[K, V]):
+    """Metric children (or anything derived from label values) bound at first use: every
+    later lookup is a plain dict hit, with no call, on the path every webhook takes."""
+
+    def __init__(self, bind: Callable[[K], V]) -> None:
+        super().__init__()
+        self._bind = bind
+
+    def __missing__(self, key: K) -> V:
+        value = self[key] = self._bind(key)
+        return value
+
+
+def _step_outcome(key: tuple[str, str | None]) -> tuple[Counts, str]:
+    step, outcome = key
+    label = outcome_label(outcome)
+    return OUTCOMES.labels(step, label), label
+
+
+# by (step, outcome as the engine names it): the counter and the outcome's label
+STEP_OUTCOMES: Bound[tuple[str, str | None], tuple[Counts, str]] = Bound(_step_outcome)
+# by (how it ended, ID&V status)
+ENDED: Bound[tuple[str, str], Counts] = Bound(lambda labels: CALLS_ENDED.labels(*labels))
+
+
 class GatewayMetrics:
     """One adapter's metric children, bound once: the pipeline counts every webhook of that
     adapter through these, with no label lookup per event."""
@@ -95,11 +123,5 @@ class GatewayMetrics:
         self.latency: Observes = LATENCY.labels(adapter)
         self.duplicates: Counts = DUPLICATES.labels(adapter)
         self.unknown_calls: Counts = UNKNOWN_CALLS.labels(adapter)
-        self._events: dict[str, Counts] = {}
-
-    def events(self, kind: str) -> Counts:
-        """The applied-events counter of one event kind (bound at its first event)."""
-        found = self._events.get(kind)
-        if found is None:
-            found = self._events[kind] = EVENTS.labels(self.adapter, kind)
-        return found
+        # the applied-events counter by event kind
+        self.events: Bound[str, Counts] = Bound(lambda kind: EVENTS.labels(adapter, kind))

@@ -258,13 +258,6 @@ class CallPipeline:
 
     # -- the call, held --------------------------------------------------------------------
 
-    def _engine_budget(self, lease: Lease) -> float:
-        """The engine's deadline, less what waiting for the call's lock already took."""
-        if lease.deadline is None:
-            return self.deadline_s
-        left = lease.deadline - COMMIT_RESERVE_S - asyncio.get_running_loop().time()
-        return max(0.0, min(self.deadline_s, left))
-
     def _store_failed(
         self,
         adapter: Adapter,
@@ -324,16 +317,19 @@ class CallPipeline:
                 # deadline, or route the caller on if it cannot be had
                 work = _on_version(versions, missing, work, engine, state)
             fallback = lambda: CallState.from_dict(before)  # noqa: E731
+        # the engine's deadline, less what waiting for the call's lock already took
+        budget = self.deadline_s
+        if lease.deadline is not None:
+            left = lease.deadline - COMMIT_RESERVE_S - asyncio.get_running_loop().time()
+            budget = max(0.0, min(budget, left))
         try:
-            # the timer is armed only if the engine waits (a directory in memory never does);
-            # the deadline counts from here either way
-            turn = await within(self._engine_budget(lease), work)
+            turn = await within(budget, work)
         except TimeoutError:
             metrics.OVERRUNS.inc()
             log["result"] = "deadline"
             _log.warning("event overran the response deadline", extra={"call_id": event.call_id})
             turn = engine.route_to_agent(fallback(), "response deadline")
-        gateway.events(log["event"]).inc()
+        gateway.events[log["event"]].inc()
         self._account(turn, log)
         if self.journal is not None and turn.records:
             self.journal.write(turn.records)
@@ -415,8 +411,8 @@ class CallPipeline:
                 if cause is not None:
                     metrics.child(metrics.FALLBACKS, cause).inc()
             if record.kind is RecordKind.STEP_OUTCOME and record.step is not None:
-                outcome = metrics.outcome_label(record.outcome)
-                metrics.child(metrics.OUTCOMES, record.step, outcome).inc()
+                counter, outcome = metrics.STEP_OUTCOMES[record.step, record.outcome]
+                counter.inc()
                 log["step"], log["outcome"] = record.step, outcome
             elif record.kind is RecordKind.CALL_STARTED or (
                 record.kind is RecordKind.OPERATION
@@ -425,8 +421,7 @@ class CallPipeline:
                 self.active.add(state.call_id)
                 metrics.ACTIVE_CALLS.inc()
             elif record.kind is RecordKind.CALL_ENDED:
-                labels = (state.ended_by or "", state.idv_status or "")
-                metrics.child(metrics.CALLS_ENDED, *labels).inc()
+                metrics.ENDED[state.ended_by or "", state.idv_status or ""].inc()
                 metrics.ACTIVE_CALLS.dec()  # per process: sum over workers for the service
                 self.active.discard(state.call_id)
                 log["ended"] = state.ended_by

@@ -57,3 +57,15 @@ async def connect(path: str | Path) -> aiosqlite.Connection:
             await conn.close()
             raise
     return conn
+
+
+async def connect_with_schema(path: str | Path, schema: str, tables: str) -> aiosqlite.Connection:
+    """`connect`, then create `tables` (described for the error) from `schema` if missing."""
+    conn = await connect(path)
+    with translated(f"creating the {tables}"):
+        try:
+            await conn.executescript(schema)
+        except BaseException:
+            await conn.close()
+            raise
+    return conn

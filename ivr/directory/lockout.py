@@ -23,7 +23,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from ivr.directory._sqlite import connect, translated
+from ivr.directory._sqlite import connect_with_schema, translated
 from ivr.directory.otp_state import OtpState
 from ivr.directory.port import (
     CustomerDirectory,
@@ -66,14 +66,7 @@ class LockoutState:
 
     @classmethod
     async def open(cls, path: str | Path) -> LockoutState:
-        conn = await connect(path)
-        with translated("creating the lockout table"):
-            try:
-                await conn.executescript(SCHEMA)
-            except BaseException:
-                await conn.close()
-                raise
-        return cls(conn)
+        return cls(await connect_with_schema(path, SCHEMA, "lockout table"))
 
     async def begin_attempt(
         self, customer_id: str, now: float, policy: LockoutPolicy

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from ivr.directory._sqlite import connect, translated
+from ivr.directory._sqlite import connect_with_schema, translated
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS totp_enrolments (
@@ -86,14 +86,7 @@ class OtpState:
 
     @classmethod
     async def open(cls, path: str | Path) -> OtpState:
-        conn = await connect(path)
-        with translated("creating the one-time code tables"):
-            try:
-                await conn.executescript(SCHEMA)
-            except BaseException:
-                await conn.close()
-                raise
-        return cls(conn)
+        return cls(await connect_with_schema(path, SCHEMA, "one-time code tables"))
 
     # -- TOTP ---------------------------------------------------------------------------------
 

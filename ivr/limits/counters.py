@@ -44,6 +44,8 @@ def _weighted(current: float, previous: float, now: float, window_s: float) -> f
 
 
 class Counters(Protocol):
+    remote: bool  # True: answers cross the network, so each one is given a deadline
+
     async def add(self, hits: Sequence[Hit], now: float) -> list[float]:
         """Apply each hit; the weighted count of each counter after it."""
         ...
@@ -63,6 +65,8 @@ class Counters(Protocol):
 
 class MemoryCounters:
     """Counters of one process (a server without Redis is one process)."""
+
+    remote = False  # answers at once: no deadline timer is armed around it
 
     def __init__(self) -> None:
         self._counts: dict[tuple[str, float, int], int] = {}
@@ -134,6 +138,8 @@ async def _retrying(command: Callable[[], Awaitable[Any]]) -> Any:
 class RedisCounters:
     """Counters shared by every worker using the same Redis and prefix (one round trip per
     `add`: a pipeline of INCRBY, EXPIRE and GET per hit)."""
+
+    remote = True
 
     def __init__(self, client: aioredis.Redis | aioredis.RedisCluster, prefix: str) -> None:
         self._redis = client

@@ -60,9 +60,11 @@ class MemorySessionStore:
         return None
 
     async def get(self, call_id: str) -> dict[str, Any] | None:
-        self._sweep()
+        now = self._clock()
+        if now >= self._next_sweep:
+            self._sweep(now)
         entry = self._calls.get(call_id)
-        if entry is None or entry[2] <= self._clock():
+        if entry is None or entry[2] <= now:
             return None
         keys, values, _ = entry
         return dict(zip(keys, pickle.loads(values), strict=True))  # our own bytes, never input
@@ -70,8 +72,9 @@ class MemorySessionStore:
     async def claim(self, key: str, ttl_s: float, *, since: float | None = None) -> bool:
         if since is not None and since < self._remembers_since:
             return False  # made before this process: its claims died with the last one
-        self._sweep()
         now = self._clock()
+        if now >= self._next_sweep:
+            self._sweep(now)
         if self._claims.get(key, 0.0) > now:
             return False
         self._claims[key] = now + max(ttl_s, 1.0)
@@ -90,11 +93,8 @@ class MemorySessionStore:
     def __len__(self) -> int:
         return len(self._calls)
 
-    def _sweep(self) -> None:
-        """Drop expired entries, a full scan at most once a minute (cheap, no per-save cost)."""
-        now = self._clock()
-        if now < self._next_sweep:
-            return
+    def _sweep(self, now: float) -> None:
+        """Drop expired entries: a full scan, at most once a minute (no per-save cost)."""
         self._next_sweep = now + SWEEP_EVERY_S
         self._calls = {k: v for k, v in self._calls.items() if v[2] > now}
         self._claims = {k: at for k, at in self._claims.items() if at > now}

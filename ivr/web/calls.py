@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from ivr.adapters.base import Adapter
-from ivr.calls import CallPipeline, Delivery, Reply
+from ivr.calls import CallPipeline, Delivery
 from ivr.web.keys import CALLS
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
@@ -30,19 +30,17 @@ def route(adapter: Adapter, kind: str, public_url: str | None) -> Handler:
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            return response(pipeline.reject(adapter, 413, "body too large"))
-        base = base_url or f"{request.scheme}://{request.host}"
-        delivery = Delivery(kind, base, base + request.raw_path, request.headers, body)
-        return response(await pipeline.handle(adapter, delivery))
+            reply = pipeline.reject(adapter, 413, "body too large")
+        else:
+            base = base_url or f"{request.scheme}://{request.host}"
+            delivery = Delivery(kind, base, base + request.raw_path, request.headers, body)
+            reply = await pipeline.handle(adapter, delivery)
+        document = reply.document
+        return web.Response(
+            status=reply.status, body=document.body, headers={"Content-Type": document.content_type}
+        )
 
     return handle
-
-
-def response(reply: Reply) -> web.Response:
-    document = reply.document
-    return web.Response(
-        status=reply.status, body=document.body, headers={"Content-Type": document.content_type}
-    )
 
 
 def mount(app: web.Application, adapter: Adapter, public_url: str | None) -> None:
@@ -51,4 +49,4 @@ def mount(app: web.Application, adapter: Adapter, public_url: str | None) -> Non
         app.router.add_post(f"/{adapter.name}/{kind}", route(adapter, kind, public_url))
 
 
-__all__ = ["CallPipeline", "mount", "response", "route"]
+__all__ = ["CallPipeline", "mount", "route"]

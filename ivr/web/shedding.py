@@ -252,8 +252,10 @@ async def _read_then_handle(
         if declared is not None and declared > shedding.max_body:
             return _refuse(413, "body too large", "too_large")
         try:
-            # the timer is armed only if the body is not already here (the usual webhook)
-            await within(shedding.limits.body_timeout_s, request.read())
+            if request.content.is_eof():  # all here already (the usual webhook): no timer
+                await request.read()
+            else:
+                await within(shedding.limits.body_timeout_s, request.read())
         except TimeoutError:
             return _refuse(408, "body not received in time", "body_timeout")
         except web.HTTPRequestEntityTooLarge:

@@ -1,4 +1,5 @@
-"""Visual-IVR tokens: signed by `jwt.encode`, checked by `jwt.decode` (PyJWT's public API)."""
+"""Visual-IVR tokens: signed as `jwt.encode` signs them, checked by `jwt.decode` (PyJWT's
+public API)."""
 
 from __future__ import annotations
 
@@ -59,6 +60,25 @@ def test_an_asymmetric_key_is_refused_as_pyjwt_refuses_it() -> None:
         jwt.encode({"a": 1}, PEM_PUBLIC_KEY, algorithm=ALGORITHM)
     with pytest.raises(jwt.InvalidKeyError):
         TokenIssuer(PEM_PUBLIC_KEY).issue("c1", None, "not_identified")
+
+
+def test_an_asymmetric_key_is_refused_when_the_issuer_is_made_or_rotated() -> None:
+    with pytest.raises(jwt.InvalidKeyError):
+        TokenIssuer(PEM_PUBLIC_KEY)
+    issuer = TokenIssuer(KEY)
+    issuer.key = PEM_PUBLIC_KEY
+    with pytest.raises(jwt.InvalidKeyError):
+        issuer.issue("c1", None, "not_identified")
+    issuer.key = KEY + "-rotated"
+    assert (
+        jwt.decode(
+            issuer.issue("c1", None, "not_identified"),
+            KEY + "-rotated",
+            algorithms=[ALGORITHM],
+            audience="visual-ivr",
+        )["call_id"]
+        == "c1"
+    )
 
 
 def test_a_short_key_is_warned_about() -> None:

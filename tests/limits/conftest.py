@@ -3,16 +3,12 @@ key prefix, deleted after), and a clock the tests move."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from redis import asyncio as aioredis
 
 from ivr.limits.counters import Counters, MemoryCounters, RedisCounters
-
-REDIS_URL = os.environ.get("IVR_TEST_REDIS", "redis://127.0.0.1:6379/0")
+from tests.conftest import REDIS_URL
 
 
 class Clock:
@@ -26,19 +22,6 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
-
-
-@pytest.fixture
-async def redis_prefix() -> AsyncIterator[str]:
-    prefix = f"ivr-test-limits-{uuid.uuid4().hex[:12]}:"
-    yield prefix
-    client = aioredis.from_url(REDIS_URL)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from ivr.limits.counters import Counters, Hit, RedisCounters
-from tests.limits.conftest import REDIS_URL
+from tests.conftest import REDIS_URL
 
 T0 = 1_800_000_000.0  # a multiple of 3600: the hour bucket starts here
 

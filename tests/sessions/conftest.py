@@ -3,7 +3,6 @@ its own key prefix, deleted afterwards."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator
 
@@ -11,24 +10,12 @@ import pytest
 from redis import asyncio as aioredis
 
 from ivr.sessions.redis_store import RedisSessionStore
-
-REDIS_URL = os.environ.get("IVR_TEST_REDIS", "redis://127.0.0.1:6379/0")
+from tests.conftest import REDIS_URL, delete_keys
 
 
 @pytest.fixture
 def prefix() -> str:
     return f"ivr-test-{uuid.uuid4().hex[:12]}:"
-
-
-async def delete_keys(prefix: str) -> None:
-    """Delete every Redis key under a test's prefix (tests of other modules use it too)."""
-    client = aioredis.from_url(REDIS_URL)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
 
 
 @pytest.fixture

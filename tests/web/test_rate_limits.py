@@ -8,17 +8,15 @@ from __future__ import annotations
 import itertools
 import shutil
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 import yaml
 from prometheus_client import REGISTRY
 
 from ivr.bootstrap import Project
-from tests.limits.conftest import REDIS_URL
+from tests.conftest import REDIS_URL
 from tests.web.conftest import CARDS_LINE, ROOT, Caller, MakeClient
 from tests.web.servers import HttpCaller, Server
 
@@ -108,21 +106,6 @@ async def test_metrics_show_the_limit(make_client: MakeClient, tmp_path: Path) -
         'ivr_limited_total{limit="identify_per_number",operation="directory.lookup_by_account"}'
         in text
     )
-
-
-@pytest.fixture
-async def redis_prefix() -> AsyncIterator[str]:
-    from redis import asyncio as aioredis
-
-    prefix = f"ivr-test-{uuid.uuid4().hex[:12]}:"
-    yield prefix
-    client = aioredis.from_url(REDIS_URL)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
 
 
 async def test_two_workers_share_the_limits_through_redis(
