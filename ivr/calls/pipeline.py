@@ -340,13 +340,17 @@ class CallPipeline:
             del answers[next(iter(answers))]
         if not turn.state.gateway:
             turn.state.gateway = adapter.name  # so an agent API knows how to reach the call
-        if not await self.store.commit(lease, state_dict(turn.state), self._ttl(turn.state)):
+        after = turn.state
+        # as `_ttl` says, written out: this is every webhook's path
+        ttl = self.ttl_s if not after.ended or with_agent(after) else ENDED_TTL_S
+        if not await self.store.commit(lease, state_dict(after), ttl):
             log["result"] = "lease_lost"
             metrics.child(metrics.FALLBACKS, "session_store").inc()
             _log.error("lost the call's lease; answer not saved", extra={"call_id": event.call_id})
             context = self._context(adapter, base_url, event.call_id, turn.state.language)
             return adapter.render_to_agent(context), True
-        self._settled(turn)
+        if after.secure is not None and self.secure_settled is not None:
+            self._settled(turn)
         return document, True
 
     def _ttl(self, state: CallState) -> int:

@@ -23,6 +23,7 @@ from ivr.bootstrap import Project
 from ivr.payments.cards import Brand
 from ivr.web.logs import JsonFormatter
 from simulator.remote_twilio import RemoteTwilioDriver
+from tests.conftest import REDIS_URL, delete_keys
 from tests.payments.cardgen import card_number, cvv_for
 from tests.payments.secure_server import (
     ALICE,
@@ -35,7 +36,6 @@ from tests.payments.secure_server import (
     transfer,
 )
 from tests.payments.test_pci_sweep import Keyed, journal_dump, leaks, redis_dump
-from tests.sessions.conftest import REDIS_URL, delete_keys
 
 PER_GATEWAY = 40
 CONCURRENCY = 8
