@@ -345,6 +345,8 @@ class CallPipeline:
                 counter, outcome = metrics.STEP_OUTCOMES[record.step, record.outcome]
                 counter.inc()
                 log["step"], log["outcome"] = record.step, outcome
+            elif record.kind is RecordKind.OPERATION and "language_fallback" in record.data:
+                metrics.LANGUAGE_FALLBACKS.labels(record.flow_id).inc()
             elif record.kind is RecordKind.CALL_STARTED:
                 self.active.add(state.call_id)
                 metrics.ACTIVE_CALLS.inc()
