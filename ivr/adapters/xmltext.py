@@ -7,28 +7,35 @@ ElementTree's output byte for byte (the tests compare the two), so documents do 
 
 from __future__ import annotations
 
-_TEXT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
-_ATTRIBUTE = str.maketrans(
-    {
-        "&": "&amp;",
-        "<": "&lt;",
-        ">": "&gt;",
-        '"': "&quot;",
-        "\r": "&#13;",
-        "\n": "&#10;",
-        "\t": "&#09;",
-    }
+# (character, entity) in the order ElementTree replaces them: "&" first
+_TEXT = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"))
+_ATTRIBUTE = (
+    *_TEXT,
+    ('"', "&quot;"),
+    ("\r", "&#13;"),
+    ("\n", "&#10;"),
+    ("\t", "&#09;"),
 )
+
+
+def _replaced(value: str, entities: tuple[tuple[str, str], ...]) -> str:
+    """Each character replaced by its entity, only where present (as ElementTree does it):
+    most values have none, and a membership test is far cheaper than `str.translate`'s
+    per-character lookups (`python -m bench.micro --only xml`)."""
+    for character, entity in entities:
+        if character in value:
+            value = value.replace(character, entity)
+    return value
 
 
 def escape_text(text: str) -> str:
     """Character data as ElementTree escapes it (&, < and >)."""
-    return text.translate(_TEXT)
+    return _replaced(text, _TEXT)
 
 
 def escape_attribute(value: str) -> str:
     """An attribute value as ElementTree escapes it (also quotes, CR, LF and tab)."""
-    return value.translate(_ATTRIBUTE)
+    return _replaced(value, _ATTRIBUTE)
 
 
 def element(tag: str, text: str | None = None, *, inner: str = "", **attributes: str) -> str:
@@ -39,7 +46,7 @@ def element(tag: str, text: str | None = None, *, inner: str = "", **attributes:
     """
     opening = tag
     for name, value in attributes.items():
-        opening += f' {name}="{value.translate(_ATTRIBUTE)}"'
+        opening += f' {name}="{_replaced(value, _ATTRIBUTE)}"'
     if not text and not inner:
         return f"<{opening} />"
-    return f"<{opening}>{text.translate(_TEXT) if text else ''}{inner}</{tag}>"
+    return f"<{opening}>{_replaced(text, _TEXT) if text else ''}{inner}</{tag}>"

@@ -8,7 +8,7 @@ Answers never carry the secret, and are marked `Cache-Control: no-store`.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
@@ -32,6 +32,7 @@ from ivr.callbacks.store import (
     VersionMismatch,
 )
 from ivr.callbacks.views import callback_response, invalid, problem, version_of, view
+from ivr.engine.language import pick_language
 
 IDEMPOTENCY_KEY_MAX = 128
 
@@ -45,6 +46,8 @@ class CallbackApi:
     store: Callable[[], CallbackStore]
     clock: Callable[[], float] = time.time
     booked: Callable[[], None] = lambda: None  # wakes the dispatcher: a booking may be due now
+    # the languages the callback flow speaks (empty: not checked)
+    languages: Callable[[], Sequence[str]] = lambda: ()
 
 
 API: web.AppKey[CallbackApi] = web.AppKey("callback_api")
@@ -62,6 +65,14 @@ def authorised(handler: Handler) -> Callable[[web.Request], Awaitable[web.Stream
         return await handler(request, who)
 
     return wrapped
+
+
+def unspoken_language(asked: str | None, spoken: Sequence[str]) -> str | None:
+    """Why a callback cannot be booked in `asked` (the callback flow has no prompts in it, nor
+    in another region of that language), or None: refused at booking, not found at call time."""
+    if asked is None or not spoken or pick_language(asked, spoken) is not None:
+        return None
+    return f"language {asked!r} is not spoken on callbacks; choose one of: {', '.join(spoken)}"
 
 
 async def _json(request: web.Request) -> Any:
@@ -83,6 +94,9 @@ async def create(request: web.Request, who: AppIdentity) -> web.StreamResponse:
         booking = Booking.model_validate(await _json(request))
     except ValidationError as error:
         return invalid(error)
+    unspoken = unspoken_language(booking.language, api.languages())
+    if unspoken is not None:
+        return problem(422, "booking refused", unspoken)
     try:
         callback, created = await book(
             api.store(), api.queues, who, booking, api.clock(), idempotency_key=key
@@ -163,6 +177,9 @@ async def patch(request: web.Request, who: AppIdentity) -> web.StreamResponse:
         body = Change.model_validate(await _json(request))
     except ValidationError as error:
         return invalid(error)
+    unspoken = unspoken_language(body.language, api.languages())
+    if unspoken is not None:
+        return problem(422, "change refused", unspoken)
     try:
         callback = await change(
             api.store(), api.queues, who, callback_id, version, body, api.clock()

@@ -99,7 +99,10 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "201": _answer("booked (or replayed)", CallbackView),
                         "401": _ERRORS["401"],
-                        "422": _answer("invalid body, window not served, or key reused"),
+                        "422": _answer(
+                            "invalid body, window not served, a language the callback flow"
+                            " does not speak, or key reused"
+                        ),
                     },
                 },
                 "get": {
@@ -167,6 +170,10 @@ def document() -> dict[str, Any]:
                         **one,
                         "409": _answer("dialling or ended: no longer changeable"),
                         "412": _answer("changed since read: read again"),
+                        "422": _answer(
+                            "invalid body, window not served, or a language the callback flow"
+                            " does not speak"
+                        ),
                         "428": _answer("If-Match missing"),
                     },
                 },

@@ -103,7 +103,13 @@ def callback_contexts(app: web.Application, serve: ServeSettings) -> list[Contex
 
     app.setdefault(MORE_PROBES, {})["callbacks"] = callbacks_state
     if config.auth is not None and config.box is not None:
-        api = CallbackApi(config.auth, config.queues, lambda: app[STORE], booked=wake.set)
+        api = CallbackApi(
+            config.auth,
+            config.queues,
+            lambda: app[STORE],
+            booked=wake.set,
+            languages=lambda: app[RUNTIME].languages_of(config.dispatch.flow),
+        )
         add_routes(app, api, health)
 
         async def wait(request: web.Request, who: AppIdentity) -> web.StreamResponse:

@@ -51,6 +51,11 @@ LATENCY = Histogram(
     ["adapter"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0),
 )
+LANGUAGE_FALLBACKS = Counter(
+    "ivr_language_fallbacks_total",
+    "Calls asked to speak a language their flow has no prompts in (spoken in the line's)",
+    ["flow"],
+)
 FALLBACKS = Counter(
     "ivr_fallbacks_total",
     "Calls routed on by a fault rather than by the flow, by cause (ivr.journal.faults)",

@@ -418,6 +418,8 @@ class CallPipeline:
                 counter, outcome = metrics.STEP_OUTCOMES[record.step, record.outcome]
                 counter.inc()
                 log["step"], log["outcome"] = record.step, outcome
+            elif record.kind is RecordKind.OPERATION and "language_fallback" in record.data:
+                metrics.LANGUAGE_FALLBACKS.labels(record.flow_id).inc()
             elif record.kind is RecordKind.CALL_STARTED or (
                 record.kind is RecordKind.OPERATION
                 and record.data.get("operation") == "secure_session.start"

@@ -81,7 +81,7 @@ async def run_operation(
     data: dict[str, Any] = {"operation": name, "detail": result.detail}
     taken = result.outcome not in (ERROR_OUTCOME, *spec.retry_outcomes)
     if taken and result.language is not None:
-        data.update(_switch_language(turn, result.language, languages))
+        data.update(switch_language(turn, result.language, languages))
     turn.record(
         RecordKind.OPERATION,
         step=plan.step_id,
@@ -106,7 +106,7 @@ async def run_operation(
     return routed
 
 
-def _switch_language(turn: Turn, asked: str, languages: Sequence[str]) -> dict[str, str]:
+def switch_language(turn: Turn, asked: str, languages: Sequence[str]) -> dict[str, str]:
     """Speak `asked` from now on when the flow has prompts in it; else keep the call's language
     and say so in the log and the journal (what the journal record gets)."""
     state = turn.state

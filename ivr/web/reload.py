@@ -136,6 +136,11 @@ class Runtime:
                 _log.warning("flow versions: cannot publish: %s", type(error).__name__)
         return conflicts
 
+    def languages_of(self, flow_id: str) -> list[str]:
+        """The languages the current version of `flow_id` has prompts in (none: not loaded)."""
+        flow = self.loaded.flows.get(flow_id)
+        return [] if flow is None else list(flow.flow.flow.languages)
+
     def missing(self, state: CallState) -> list[tuple[str, str]]:
         """The flow versions a call runs on (and returns to) that this worker has not loaded."""
         registry = self.loaded.registry

@@ -23,6 +23,7 @@ EXPECTED = {
     "ivr_token_checks": ("counter", ("result",)),
     "ivr_gateway_errors": ("counter", ("adapter",)),
     "ivr_fallbacks": ("counter", ("cause",)),
+    "ivr_language_fallbacks": ("counter", ("flow",)),
 }
 
 
