@@ -427,7 +427,8 @@ class CallPipeline:
                 self.active.add(state.call_id)
                 metrics.ACTIVE_CALLS.inc()
             elif record.kind is RecordKind.CALL_ENDED:
-                metrics.ENDED[state.ended_by or "", state.idv_status or ""].inc()
+                if state.secure is None:  # one back from a secure session was counted before
+                    metrics.ENDED[state.ended_by or "", state.idv_status or ""].inc()
                 metrics.ACTIVE_CALLS.dec()  # per process: sum over workers for the service
                 self.active.discard(state.call_id)
                 log["ended"] = state.ended_by

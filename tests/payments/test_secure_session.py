@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from ivr.bootstrap import Project
 from ivr.stepup.openapi import SecureSessionView, document
@@ -63,6 +64,7 @@ async def journal_rows(path: Path, call_id: str) -> list[tuple[Any, ...]]:
 async def test_json_caller_pays_and_goes_back_to_the_agent_queue_with_the_result(
     running: Running,
 ) -> None:
+    calls_ended, active = _ended_total(), REGISTRY.get_sample_value("ivr_active_calls")
     caller = JsonCaller(running)
     await caller.to_agent()
     status, started = await running.agent(
@@ -130,6 +132,14 @@ async def test_json_caller_pays_and_goes_back_to_the_agent_queue_with_the_result
         metrics = await response.text()
     assert 'ivr_secure_sessions_total{event="paid"}' in metrics
     assert 'ivr_secure_sessions_total{event="started"}' in metrics
+    # one call, ended (to the agent) once, whatever it did in between; none left active
+    assert _ended_total() == calls_ended + 1
+    assert REGISTRY.get_sample_value("ivr_active_calls") == active
+
+
+def _ended_total() -> float:
+    family = next(f for f in REGISTRY.collect() if f.name == "ivr_calls_ended")
+    return sum(sample.value for sample in family.samples if sample.name.endswith("_total"))
 
 
 @pytest.mark.parametrize(
