@@ -82,6 +82,7 @@ STORE_TIMEOUT_S = 0.3
 DEFAULT_DEADLINE_S = 2.0  # the engine's operation deadline unless `wrap` is told another
 DELAY_SHARE = 0.5  # of what is left of the deadline, at most, held back as delay
 PROBE_EVERY_S = 2.0  # /readyz asks the counters' store at most this often
+WARM_UP_S = 5.0  # at startup, for the first answer of the counters' store
 
 Clock = Callable[[], float]
 T = TypeVar("T")
@@ -151,6 +152,19 @@ class AbuseGuard:
             _log.warning("rate limits available again")
             self._failing = None
         return result
+
+    async def warm_up(self, timeout_s: float = WARM_UP_S) -> None:
+        """Reach the counters' store once at startup, with more time than an attempt has: a
+        Redis Cluster client reads the slot map on first use, and the first callers would
+        otherwise find the limits failing open while it does."""
+        if not self.counters.remote:
+            return
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self.counters.locked_until("probe")
+        except Exception as error:  # the worker still starts: attempts then fail open
+            _log.warning("rate limits: counters' store not reached at startup: %s",
+                         type(error).__name__)  # fmt: skip
 
     async def health(self) -> dict[str, object]:
         """For /readyz: "ok", or "down" while the counters' store fails (attempts then go on

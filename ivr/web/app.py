@@ -86,6 +86,7 @@ async def _limits(app: web.Application) -> AsyncIterator[None]:
         guard.counters = RedisCounters.from_url(
             settings.redis_url, f"{settings.redis_prefix}limits:"
         )
+        await guard.warm_up()
     yield
     await guard.counters.close()
 

@@ -5,6 +5,7 @@ slow down before the hard limit. Every test runs with in-memory and with Redis c
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections.abc import AsyncIterator
@@ -360,3 +361,29 @@ async def test_counters_that_fail_let_the_attempt_through_counted(
         "rate limits unavailable (failing open): ConnectionError",
         "rate limits available again",
     ]
+
+
+class FirstAnswerSlow:
+    """Counters across a network whose first answer takes longer than an attempt may wait
+    (a Redis Cluster client reading the slot map on first use)."""
+
+    remote = True
+
+    def __init__(self, first_delay_s: float) -> None:
+        self.delay_s = first_delay_s
+
+    async def locked_until(self, key: str) -> float:
+        delay, self.delay_s = self.delay_s, 0.0
+        await asyncio.sleep(delay)
+        return 0.0
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_the_counters_are_reached_at_startup_not_by_the_first_caller() -> None:
+    cold = AbuseGuard(FirstAnswerSlow(0.5), b"key")  # type: ignore[arg-type]
+    assert (await cold.health())["state"] == "down"  # what a first caller would meet
+    warmed = AbuseGuard(FirstAnswerSlow(0.5), b"key")  # type: ignore[arg-type]
+    await warmed.warm_up()
+    assert await warmed.health() == {"state": "ok"}
