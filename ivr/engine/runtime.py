@@ -34,6 +34,7 @@ from ivr.engine.keys import (
     retry_prompt_ids,
     without_terminator,
 )
+from ivr.engine.language import pick_language
 from ivr.engine.operate import run_operation
 from ivr.engine.operations import OperationRegistry
 from ivr.engine.payment_step import PaymentRunner
@@ -204,6 +205,13 @@ class Engine:
         state.flow_id, state.flow_version = flow.flow_id, flow.version
         state.state = flow.initial_state
         state.steps_taken = 0  # the session's own step budget
+        # spoken in the call's language if the payment flow has it, else in its first one
+        languages = flow.flow.flow.languages
+        state.language = pick_language(state.language, languages) or languages[0]
+        # deliveries answered before the session: where a delivery's key is a signature over
+        # the same URL and fields (Twilio), the same keys in a second session would otherwise
+        # be taken for redeliveries and get the first session's answers back
+        state.answers.clear()
         await self._advance(turn, flow, None)
 
     def _left(self, turn: Turn) -> None:

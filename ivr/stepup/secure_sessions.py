@@ -46,6 +46,12 @@ _log = logging.getLogger(__name__)
 PATH = "/calls/{call_id}/secure-session"
 REALM = "secure-sessions"
 _DIGIT_RUN = re.compile(r"\d{7}")  # longer than any amount or date: could be part of a card
+_SEPARATORS = re.compile(r"[\W_]")  # what may be typed between a card's digits: 4111.1111/...
+
+
+def _holds_card_digits(value: str) -> bool:
+    """A run of 7 digits once separators (spaces, dots, slashes, dashes of any kind) are gone."""
+    return _DIGIT_RUN.search(_SEPARATORS.sub("", value)) is not None
 
 
 class SecureSessionRequest(BaseModel):
@@ -67,12 +73,10 @@ class SecureSessionRequest(BaseModel):
         description="the agent route the caller goes back to (default: the one they came by)",
     )
 
-    @field_validator("description")
+    @field_validator("description", "reference")
     @classmethod
     def _no_card(cls, value: str | None) -> str | None:
-        if value is not None and (
-            _DIGIT_RUN.search(value.replace(" ", "").replace("-", "")) or not value.isprintable()
-        ):
+        if value is not None and (_holds_card_digits(value) or not value.isprintable()):
             raise ValueError("no runs of 7 or more digits, no control characters")
         return value
 
@@ -133,6 +137,14 @@ async def start(request: web.Request) -> web.StreamResponse:
     async def change(state: CallState | None) -> Amended[dict[str, Any]]:
         secure_session.check_startable(state)
         assert state is not None
+        if state.gateway == "twilio" and (api.redirect is None or not api.public_url):
+            # nothing would bring the caller over (<Enqueue> calls us back for nothing), and
+            # the redirect URL is never taken from the request's Host header
+            raise Refused(
+                409,
+                "a Twilio call is brought over by Twilio's REST API: set the account"
+                " (IVR_TWILIO_ACCOUNT_SID) and the server's public URL (--public-url)",
+            )
         route = _return_route(config, state, body.route)
         asked = SecureRequest(amount, body.currency, route, body.reference, body.description)
         turn = Turn(state, clock=api.clock)
@@ -149,9 +161,12 @@ async def start(request: web.Request) -> web.StreamResponse:
     view = amended.answer
     gateway = amended.state.gateway if amended.state is not None else ""
     view["delivery"] = "next_event"
-    if gateway == "twilio" and api.redirect is not None:
-        base = api.public_url or f"{request.scheme}://{request.host}"
-        url = f"{base.rstrip('/')}/twilio/gather?event=secure_session"
+    if gateway == "twilio" and api.redirect is not None and api.public_url:
+        # the session's id in the URL: Twilio signs the URL and the same form fields, so a
+        # second session's redirect would otherwise be taken for a redelivery of the first's
+        url = (
+            f"{api.public_url.rstrip('/')}/twilio/gather?event=secure_session&session={view['id']}"
+        )
         try:
             await api.redirect.redirect(call_id, url)
         except RedirectFailed as error:

@@ -14,6 +14,8 @@ from typing import Any
 
 from ivr.config import ConfigError
 
+TIMEOUT_S = 10.0  # the agent waits on it: a stalled Twilio API must not hold them (or a thread)
+
 
 class RedirectFailed(Exception):
     """Twilio refused or could not be reached; `reason` is safe to journal and show."""
@@ -26,14 +28,18 @@ class RedirectFailed(Exception):
 class TwilioRedirect:
     gateway = "twilio"
 
-    def __init__(self, account_sid: str, auth_token: str, api_base: str) -> None:
+    def __init__(
+        self, account_sid: str, auth_token: str, api_base: str, timeout_s: float = TIMEOUT_S
+    ) -> None:
         try:
+            from twilio.http.http_client import TwilioHttpClient
             from twilio.rest import Client
         except ImportError:  # depends on the install
             raise ConfigError(
                 "redirecting Twilio calls needs its client: pip install 'ivr[twilio]'"
             ) from None
-        self._client: Any = Client(account_sid, auth_token)
+        http = TwilioHttpClient(timeout=timeout_s)
+        self._client: Any = Client(account_sid, auth_token, http_client=http)
         self._client.api.base_url = api_base.rstrip("/")
 
     async def redirect(self, call_sid: str, url: str) -> None:

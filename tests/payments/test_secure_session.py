@@ -21,6 +21,7 @@ from prometheus_client import REGISTRY
 
 from ivr.bootstrap import Project
 from ivr.stepup.openapi import SecureSessionView, document
+from ivr.stepup.secure_sessions import SECURE_API
 from simulator.remote_twilio import RemoteTwilioDriver
 from tests.payments.secure_server import (
     AGENT_KEY,
@@ -184,7 +185,8 @@ async def test_twilio_caller_is_brought_over_at_once_and_queued_again_with_the_r
     assert status == 201, started
     assert started["delivery"] == "pushed"
     update = running.twilio.updates[0]
-    assert update["Url"] == f"{running.url}/twilio/gather?event=secure_session"
+    session_url = f"{running.url}/twilio/gather?event=secure_session&session={started['id']}"
+    assert update["Url"] == session_url
     assert update["Method"] == "POST"
     await asyncio.wait_for(call.done.wait(), 20)
     assert "<Error" not in "".join(call.documents), call.documents
@@ -198,6 +200,44 @@ async def test_twilio_caller_is_brought_over_at_once_and_queued_again_with_the_r
     assert PAID not in "".join(call.documents)
     status, polled = await running.agent("GET", sid)
     assert (status, polled["status"]) == (200, "paid")
+
+    # a second payment on the same call, the same card: Twilio signs the same URLs and fields
+    # again, and none of it may be taken for a redelivery of the first session
+    call = running.twilio.answer_inbound(sid, ALICE, CARDS_LINE, [PAID, "1235", "123"])
+    status, second = await running.agent("POST", sid, {"amount": "3.00", "currency": "GBP"})
+    assert (status, second["delivery"]) == (201, "pushed")
+    await asyncio.wait_for(call.done.wait(), 20)
+    assert any("3.00 GBP" in heard for heard in call.heard), call.heard
+    assert call.handoff is not None
+    assert call.handoff["secure_session"] == second["id"]
+    assert call.handoff["payment_outcome"] == "paid"
+    assert call.handoff["payment_reference"] != started.get("payment_reference")
+    status, polled = await running.agent("GET", sid)
+    assert (status, polled["id"], polled["status"]) == (200, second["id"], "paid")
+
+
+@pytest.mark.parametrize("missing", ["public_url", "redirect"])
+async def test_a_twilio_call_nothing_could_bring_over_is_refused(
+    running: Running, missing: str
+) -> None:
+    """Without the server's public URL (never taken from the request's Host header) or
+    Twilio's account, nothing would bring the caller over: refused, and the call unchanged."""
+    project = Project(ROOT / "flows", ROOT / "config", ROOT / "prompts")
+    driver = RemoteTwilioDriver(running.url, TWILIO_TOKEN, project=project)
+    sid = "CA" + uuid.uuid4().hex
+    try:
+        await driver.start(sid, ALICE, CARDS_LINE, "A")
+        await driver.press("12345678")
+        await driver.press("01021980#")
+    finally:
+        await driver.close()
+    setattr(running.app[SECURE_API], missing, None)
+    before = await running.state(sid)
+    status, refused = await running.agent("POST", sid, {"amount": "1.00", "currency": "GBP"})
+    assert status == 409, refused
+    assert "--public-url" in refused["detail"]
+    assert await running.state(sid) == before
+    assert running.twilio.updates == []
 
 
 async def test_twilio_refusing_the_redirect_ends_the_session_as_failed(running: Running) -> None:
@@ -289,6 +329,12 @@ async def test_unknown_ended_busy_and_elsewhere_calls_are_refused(running: Runni
         ({"amount": "10", "currency": "GBP", "pan": PAID}, 422),
         ({"amount": "10", "currency": "GBP", "description": f"card {PAID}"}, 422),
         ({"amount": "10", "currency": "GBP", "description": "card 4111 1111 1111 1111"}, 422),
+        ({"amount": "10", "currency": "GBP", "description": "4111.1111.1111.1111"}, 422),
+        ({"amount": "10", "currency": "GBP", "description": "4111/1111/1111/1111"}, 422),
+        ({"amount": "10", "currency": "GBP", "description": "4111_1111_1111_1111"}, 422),
+        ({"amount": "10", "currency": "GBP", "description": "4111\u20101111\u20101111"}, 422),
+        ({"amount": "10", "currency": "GBP", "reference": PAID}, 422),
+        ({"amount": "10", "currency": "GBP", "reference": "4111-1111-1111-1111"}, 422),
         ({"amount": "10", "currency": "GBP", "reference": "bad reference!"}, 422),
         ({"amount": "10", "currency": "GBP", "route": "no_such_route"}, 422),
         ({"amount": "10", "currency": "GBP", "route": "self_service"}, 422),

@@ -160,3 +160,19 @@ async def test_a_pending_session_abandoned_never_reports_the_ivrs_own_payment(
     }
     with pytest.raises(secure_session.Refused, match="ended"):
         secure_session.check_startable(turn.state)
+
+
+async def test_a_call_in_a_language_the_payment_flow_lacks_still_pays(
+    make_engine: EngineFactory,
+) -> None:
+    """A Welsh callback with an agent: the secure_payment flow is in English only, so the
+    payment is taken in English (it failed with an error before, and could never be taken)."""
+    processor = Recording()
+    engine = make_engine(processor)
+    state = await with_agent(engine)
+    state.language = "cy-GB"
+    turn = await engine.handle(state, PromptFinished("c1"))
+    assert turn.state.language == "en-GB"
+    for keys in ("4111111111111111#", "1235#", "123#"):
+        turn = await engine.handle(turn.state, DigitsCollected("c1", keys))
+    assert transfer(turn).handoff["payment_outcome"] == "paid"
