@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import random
 import re
@@ -40,6 +41,7 @@ from ivr.settings import Settings
 from simulator.player import play_call, scripted
 from simulator.remote import remote_driver
 from simulator.script import parse_script
+from tests.callbacks.servers import free_port
 from tests.payments.cardgen import card_number, cvv_for, spellings
 from tests.payments.conftest import ROOT
 from tests.prompts.test_call_recording import detect_keys, read_samples
@@ -80,8 +82,7 @@ class Server:
 async def server(tmp_path: Path) -> AsyncIterator[Server]:
     db = tmp_path / "directory.db"
     await import_file(ROOT / "config" / "demo-customers.csv", db)
-    with socket_port() as port:
-        pass
+    port = free_port()
     prefix = f"sweep-{uuid.uuid4().hex[:8]}:"
     journal = tmp_path / "journal.db"
     log = tmp_path / "server.log"
@@ -113,33 +114,16 @@ def start(port: int, db: Path, journal: Path, prefix: str, log: Path) -> subproc
         return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
 
 
-class socket_port:
-    """A free loopback port (closed again before the server binds it)."""
-
-    def __enter__(self) -> int:
-        import socket
-
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        port: int = self.sock.getsockname()[1]
-        return port
-
-    def __exit__(self, *exc: object) -> None:
-        self.sock.close()
-
-
 async def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 60
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise RuntimeError(f"server exited:\n{await asyncio.to_thread(log.read_text)}")
-            try:
+            with contextlib.suppress(aiohttp.ClientError):  # not listening yet
                 async with session.get(f"{url}/readyz") as response:
                     if response.status == 200:
                         return
-            except aiohttp.ClientError:
-                pass
             await asyncio.sleep(0.2)
     raise TimeoutError(await asyncio.to_thread(log.read_text))
 
